@@ -1,0 +1,172 @@
+# The virtual internet the scenarios run on, shared by the lab (pkgs/mail-lab) and the NixOS VM
+# tests (tests/vm). Only documentation addresses (RFC 5737, RFC 3849) and example domains.
+#
+# `overrides` is merged recursively into the intents, e.g.
+#   nix-instantiate --eval --strict --json tests/topology.nix \
+#     --arg overrides '{ home.addresses = [ "198.51.100.12/32" "2001:db8:1::12/128" ]; }'
+# (a forwarded address given for `home` is applied to the gateway's peer as well).
+{
+  overrides ? { },
+}:
+let
+  homeMailLib = import ../lib;
+
+  # Test-only WireGuard keys (snakeoil): generated for this repository, never use them elsewhere.
+  keys = {
+    gateway = {
+      private = "CMHB2if/eaA99LLUwD27nU9F+N33gWTH/a1zr8ovnEM=";
+      public = "tggv2towuHBkiI9bo92jAObTbOyhHE7oyKHaJdqlhyQ=";
+    };
+    home = {
+      private = "4E1IBzWMx6x1lhGusP7WpgzxCTTTJG2/WpzUH2OmG3I=";
+      public = "pL6sgVmg/yaxBGFUB+AKsgr5LNHMGD9IfCIhiS9FRxg=";
+    };
+    # A peer the gateway does not know: used to prove a wrong key gets nothing through.
+    intruder = {
+      private = "KO2Jq8Pufr7ALLpamNACReQ9Ftc8wTr2l0wUcfQCxXI=";
+      public = "QmCf7x1KICML83RoIwQsebnJN5X8FtNNXtAnAsbQq0c=";
+    };
+  };
+
+  recursiveMerge =
+    base: extra:
+    base
+    // builtins.mapAttrs (
+      name: value:
+      if builtins.isAttrs value && builtins.isAttrs (base.${name} or null) then
+        recursiveMerge base.${name} value
+      else
+        value
+    ) extra;
+
+  homeIntent = recursiveMerge {
+    namespace = "wg";
+    addresses = [
+      "198.51.100.11/32"
+      "2001:db8:1::11/128"
+    ];
+    wireguard = {
+      interface = "wg0";
+      mtu = 1420;
+      listenPort = null;
+      privateKeyFile = "/etc/wireguard/wg0.key";
+    };
+    gateway = {
+      endpoint = "198.51.100.10:51820";
+      publicKey = keys.gateway.public;
+      presharedKeyFile = null;
+      persistentKeepalive = 25;
+    };
+    nameservers = [ "127.0.0.1" ];
+    openPorts = {
+      tcp = [
+        25
+        80
+        465
+        993
+      ];
+      udp = [ ];
+    };
+    services = [
+      "postfix"
+      "dovecot"
+      "kresd@"
+    ];
+  } (overrides.home or { });
+
+  gatewayIntent = recursiveMerge {
+    uplink = {
+      interface = "eth0";
+      addresses = [
+        "198.51.100.10/24"
+        "2001:db8:1::10/64"
+      ];
+    };
+    wireguard = {
+      interface = "wg0";
+      listenPort = 51820;
+      mtu = 1420;
+      privateKeyFile = "/etc/wireguard/wg0.key";
+    };
+    homes.home = {
+      publicKey = keys.home.public;
+      presharedKeyFile = null;
+      addresses = homeIntent.addresses;
+    };
+    forwardedPorts = homeIntent.openPorts;
+    mssClamp = true;
+  } (overrides.gateway or { });
+
+  # Everything that is not part of a role's plan: the rest of the virtual internet.
+  world = {
+    domains = {
+      home = "example.org";
+      remote = "example.net";
+    };
+    internet = {
+      dns = {
+        ipv4 = "192.0.2.53";
+        ipv6 = "2001:db8:3::53";
+      };
+      # One link per attached machine; the router holds .1 / ::1 on each.
+      links = {
+        gateway = {
+          ipv4 = "198.51.100.0/24";
+          ipv6 = "2001:db8:1::/64";
+        };
+        home = {
+          ipv4 = "203.0.113.0/24";
+          ipv6 = "2001:db8:2::/64";
+          # The home ISP blocks TCP port 25 in both directions on this line.
+          blockedTcpPorts = [ 25 ];
+        };
+        edge = {
+          ipv4 = "192.0.2.0/24";
+          ipv6 = "2001:db8:3::/64";
+        };
+      };
+    };
+    machines = {
+      gateway = {
+        link = "gateway";
+        interface = "eth0";
+        ipv4 = "198.51.100.10/24";
+        ipv6 = "2001:db8:1::10/64";
+      };
+      home = {
+        link = "home";
+        interface = "eth0";
+        ipv4 = "203.0.113.20/24";
+        ipv6 = "2001:db8:2::20/64";
+        hostName = "mail";
+        fqdn = "mail.example.org";
+      };
+      remote = {
+        link = "edge";
+        interface = "eth0";
+        ipv4 = "192.0.2.10/24";
+        ipv6 = "2001:db8:3::10/64";
+        hostName = "mx";
+        fqdn = "mx.example.net";
+      };
+      client = {
+        link = "edge";
+        interface = "eth0";
+        ipv4 = "192.0.2.20/24";
+        ipv6 = "2001:db8:3::20/64";
+      };
+    };
+    accounts = {
+      home = "alice@example.org";
+      remote = "bob@example.net";
+    };
+    inherit keys;
+  };
+in
+{
+  inherit world gatewayIntent homeIntent;
+  plans = {
+    gateway = homeMailLib.gatewayPlanStrict gatewayIntent;
+    home = homeMailLib.homePlanStrict homeIntent;
+  };
+}
