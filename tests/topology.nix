@@ -148,6 +148,8 @@ let
         ipv6 = "2001:db8:3::10/64";
         hostName = "mx";
         fqdn = "mx.example.net";
+        # Where the remote's postfix delivers mail for its accounts (a Maildir).
+        maildir = "/var/mail/bob/";
       };
       client = {
         link = "edge";
@@ -159,6 +161,23 @@ let
     accounts = {
       home = "alice@example.org";
       remote = "bob@example.net";
+    };
+    # Test-only passwords (the lab and the VM tests hash them; never reuse them).
+    passwords = {
+      "alice@example.org" = "alice-scenario-password";
+      "bob@example.net" = "bob-scenario-password";
+    };
+    # Recipient domains of the remote whose MX has only an A record (ipv4) or only an AAAA record
+    # (ipv6), so a scenario can make home deliver over one family without reconfiguring home.
+    remoteFamilyDomains = {
+      ipv4 = {
+        domain = "v4.example.net";
+        mx = "mx4.example.net";
+      };
+      ipv6 = {
+        domain = "v6.example.net";
+        mx = "mx6.example.net";
+      };
     };
     inherit keys;
   };

@@ -1,0 +1,194 @@
+# Shared helpers of the scenario scripts.
+#
+# The scenarios run in two drivers: the NixOS test driver (tests/vm, real NixOS VMs) and the lab's
+# driver (pkgs/mail-lab, network namespaces). Both provide the machines (`internet`, `gateway`,
+# `home`, `remote`, `client`), `subtest`, `start_all` and `topology`: the JSON of
+# tests/topology.nix. Everything here talks to machines only through the test-driver API and tools
+# present on both sides (curl, iproute2, coreutils), so one script serves both.
+import re
+import shlex
+import uuid
+
+WORLD = topology["world"]
+machines_by_name: dict[str, Machine] = {
+    "internet": internet,
+    "gateway": gateway,
+    "home": home,
+    "remote": remote,
+    "client": client,
+}
+HOME_PLAN = topology["plans"]["home"]
+GATEWAY_PLAN = topology["plans"]["gateway"]
+
+NAMESPACE = HOME_PLAN["namespace"]["name"]
+WG_INTERFACE = HOME_PLAN["wireguard"]["interface"]
+PUBLIC_IPV4 = HOME_PLAN["addresses"]["ipv4"][0]
+PUBLIC_IPV6 = HOME_PLAN["addresses"]["ipv6"][0]
+PUBLIC_ADDRESSES = {"ipv4": PUBLIC_IPV4, "ipv6": PUBLIC_IPV6}
+
+HOME_FQDN = WORLD["machines"]["home"]["fqdn"]
+REMOTE_FQDN = WORLD["machines"]["remote"]["fqdn"]
+REMOTE_ADDRESSES = {
+    "ipv4": WORLD["machines"]["remote"]["ipv4"].split("/")[0],
+    "ipv6": WORLD["machines"]["remote"]["ipv6"].split("/")[0],
+}
+HOME_ISP_ADDRESSES = {
+    "ipv4": WORLD["machines"]["home"]["ipv4"].split("/")[0],
+    "ipv6": WORLD["machines"]["home"]["ipv6"].split("/")[0],
+}
+ALICE = WORLD["accounts"]["home"]
+BOB = WORLD["accounts"]["remote"]
+PASSWORDS = WORLD["passwords"]
+REMOTE_MAILDIR = WORLD["machines"]["remote"]["maildir"]
+# Recipient domains of the remote whose MX has only an A (v4) or only an AAAA (v6) record: they make
+# home's postfix deliver over one address family, without touching home's configuration.
+REMOTE_FAMILY_DOMAINS = WORLD["remoteFamilyDomains"]
+
+MAIL_TIMEOUT = 120
+# Units that must be running before mail can flow, per machine.
+MAIL_UNITS = {
+    "home": ["postfix.service", "dovecot.service", "rspamd.service", f"wireguard-{WG_INTERFACE}.service"],
+    "remote": ["postfix.service", "rspamd.service"],
+    "gateway": [f"wireguard-{GATEWAY_PLAN['wireguard']['interface']}.service"],
+}
+
+
+def wait_for_world() -> None:
+    """Start every machine and wait until the mail path is up (cheap once it is)."""
+    start_all()
+    for machine_name, units in MAIL_UNITS.items():
+        for unit in units:
+            machines_by_name[machine_name].wait_for_unit(unit)
+    # The tunnel carries traffic once the handshake is done: wait for a ping through it.
+    remote.wait_until_succeeds(f"ping -c 1 -W 2 {PUBLIC_IPV4}", timeout=60)
+    remote.wait_until_succeeds(f"ping -c 1 -W 2 {PUBLIC_IPV6}", timeout=60)
+
+
+def remote_recipient(family: str) -> str:
+    """Bob's address in the remote domain reachable over `family` only."""
+    return f"{BOB.split('@')[0]}@{REMOTE_FAMILY_DOMAINS[family]['domain']}"
+
+
+def in_namespace(command: str) -> str:
+    """The shell command run inside home's confined namespace."""
+    return f"ip netns exec {shlex.quote(NAMESPACE)} sh -c {shlex.quote(command)}"
+
+
+def url_host(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
+
+
+def new_message_id(tag: str) -> str:
+    return f"<{tag}.{uuid.uuid4().hex}@scenario.test>"
+
+
+def write_message(machine: Machine, sender: str, recipient: str, message_id: str, subject: str) -> str:
+    """Write an RFC 5322 message on `machine`; returns its path there."""
+    path = f"/tmp/{uuid.uuid4().hex}.eml"
+    body = (
+        f"From: <{sender}>\r\nTo: <{recipient}>\r\nSubject: {subject}\r\n"
+        f"Message-ID: {message_id}\r\nDate: Thu, 1 Jan 2026 00:00:00 +0000\r\n\r\n"
+        f"Scenario message {message_id}\r\n"
+    )
+    machine.succeed(f"printf %s {shlex.quote(body)} > {path}")
+    return path
+
+
+def send_smtp(
+    machine: Machine,
+    *,
+    address: str,
+    sender: str,
+    recipient: str,
+    tag: str,
+    helo: str,
+    port: int = 25,
+    login: str | None = None,
+    tls_name: str | None = None,
+) -> str:
+    """Send one message with curl from `machine` to `address`; returns its Message-ID.
+
+    With `tls_name`, the connection is implicit TLS (port 465) verified against that name (curl
+    checks the certificate against the system trust store, which holds the lab's or the test's CA);
+    with `login`, it authenticates as that account.
+    """
+    message_id = new_message_id(tag)
+    path = write_message(machine, sender, recipient, message_id, f"scenario {tag}")
+    if tls_name is not None:
+        url = f"smtps://{tls_name}:{port}/{helo}"
+        resolve = f"--resolve {shlex.quote(f'{tls_name}:{port}:{url_host(address)}')}"
+    else:
+        url = f"smtp://{url_host(address)}:{port}/{helo}"
+        resolve = ""
+    credentials = f"--user {shlex.quote(f'{login}:{PASSWORDS[login]}')}" if login else ""
+    machine.succeed(
+        f"curl --silent --show-error --globoff --max-time 60 {resolve} {credentials} "
+        f"--mail-from {shlex.quote(sender)} --mail-rcpt {shlex.quote(recipient)} "
+        f"--upload-file {path} {shlex.quote(url)}"
+    )
+    return message_id
+
+
+def wait_for_maildir_message(
+    machine: Machine, maildir: str, message_id: str, timeout: int = MAIL_TIMEOUT
+) -> str:
+    """Wait until a message with `message_id` is in `maildir` on `machine`; return its text."""
+    find = (
+        f"grep -rlF -- {shlex.quote(message_id)} {shlex.quote(maildir)}new {shlex.quote(maildir)}cur"
+        " | head -n 1"
+    )
+    machine.wait_until_succeeds(f'test -n "$({find})"', timeout=timeout)
+    return machine.succeed(f'cat "$({find})"')
+
+
+def imap_fetch(
+    machine: Machine, *, address: str, account: str, message_id: str, timeout: int = MAIL_TIMEOUT
+) -> str:
+    """Read the message with `message_id` over IMAPS from home's public `address`, TLS verified."""
+    credentials = shlex.quote(f"{account}:{PASSWORDS[account]}")
+    resolve = shlex.quote(f"{HOME_FQDN}:993:{url_host(address)}")
+    base = f"curl --silent --show-error --globoff --max-time 30 --resolve {resolve} --user {credentials}"
+    search = f'UID SEARCH HEADER Message-ID "{message_id}"'
+    found = machine.wait_until_succeeds(
+        f"{base} --request {shlex.quote(search)} imaps://{HOME_FQDN}/INBOX | grep -E '^\\* SEARCH [0-9]'",
+        timeout=timeout,
+    )
+    uid = found.split()[2]
+    return machine.succeed(f"{base} 'imaps://{HOME_FQDN}/INBOX;UID={uid}'")
+
+
+def header_values(message: str, name: str) -> list[str]:
+    """All values of header `name` in `message`, with folded lines joined."""
+    head = message.replace("\r\n", "\n").split("\n\n", 1)[0]
+    unfolded = re.sub(r"\n[ \t]+", " ", head)
+    prefix = name.lower() + ":"
+    return [line[len(prefix) :].strip() for line in unfolded.split("\n") if line.lower().startswith(prefix)]
+
+
+def authentication_results(message: str) -> dict[str, str]:
+    """spf/dkim/dmarc verdicts from the Authentication-Results headers of `message`."""
+    verdicts: dict[str, str] = {}
+    for value in header_values(message, "Authentication-Results"):
+        for method, result in re.findall(r"\b(spf|dkim|dmarc)=(\w+)", value):
+            verdicts.setdefault(method, result)
+    return verdicts
+
+
+def received_peers(message: str) -> list[str]:
+    """The peer addresses recorded by Received headers, newest first."""
+    peers: list[str] = []
+    for value in header_values(message, "Received"):
+        match = re.search(r"\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]", value)
+        if match:
+            peers.append(match.group(1))
+    return peers
+
+
+def namespace_inode(machine: Machine, pid: str) -> str:
+    return machine.succeed(f"readlink /proc/{pid}/ns/net").strip()
+
+
+def main_pid(machine: Machine, unit: str) -> str:
+    pid = machine.succeed(f"systemctl show --property MainPID --value {shlex.quote(unit)}").strip()
+    assert pid not in ("", "0"), f"{unit} has no main process"
+    return pid
