@@ -1,0 +1,158 @@
+# Network namespaces as systemd units, and confining services to them.
+#
+# Commands are argument lists with bare program names (`[ "ip" "netns" "add" "%i" ]`): the NixOS
+# module puts store paths in front of them (see renderCommand), the lab runs them as they are.
+# A program name starting with "-" is systemd's "ignore this command's failure" prefix.
+# Every Exec* setting is a list of such commands.
+let
+  inherit (builtins) concatStringsSep map match;
+in
+rec {
+  netnsUnitName = name: "netns@${name}.service";
+
+  namespacePath = name: "/run/netns/${name}";
+
+  # /etc-relative paths of the files a namespace needs (the module: environment.etc).
+  resolvConfEtcPath = name: "netns/${name}/resolv.conf";
+  # Beside, not inside, /etc/netns/<name>/: `ip netns exec` bind-mounts every file in there over
+  # /etc and would complain about a ruleset file that has no counterpart in /etc.
+  rulesetEtcPath = name: "netns/${name}.nft";
+
+  # A command run inside the namespace; nsenter only switches the network namespace (unlike
+  # `ip netns exec`, which also remounts /sys and /etc files).
+  inNamespace = name: command: [
+    "nsenter"
+    "--net=${namespacePath name}"
+    "--"
+  ] ++ command;
+
+  # The template unit netns@<name>: creates the namespace with loopback up, deletes it on stop.
+  # %i (not %I) keeps the instance name literal; %I would turn "-" into "/".
+  netnsTemplate = {
+    description = "%i network namespace";
+    before = [ "network.target" ];
+    serviceConfig = {
+      Type = "oneshot";
+      RemainAfterExit = true;
+      # A namespace left over by a start that failed after creating it would make `add` fail.
+      ExecStartPre = [
+        [
+          "-ip"
+          "netns"
+          "delete"
+          "%i"
+        ]
+      ];
+      ExecStart = [
+        [
+          "ip"
+          "netns"
+          "add"
+          "%i"
+        ]
+      ];
+      # `ip netns add` leaves lo down, which breaks every connection to 127.0.0.1 and ::1.
+      ExecStartPost = [
+        [
+          "ip"
+          "-n"
+          "%i"
+          "link"
+          "set"
+          "lo"
+          "up"
+        ]
+      ];
+      ExecStop = [
+        [
+          "ip"
+          "netns"
+          "delete"
+          "%i"
+        ]
+      ];
+    };
+  };
+
+  # The drop-in for one namespace: its sysctls and firewall, applied before any unit ordered
+  # after it (the WireGuard interface, the confined services) starts. ExecStartPost entries of a
+  # drop-in are appended to the template's.
+  netnsInstance =
+    { name, sysctl }:
+    {
+      overrideStrategy = "asDropin";
+      wantedBy = [ "multi-user.target" ];
+      serviceConfig.ExecStartPost = [
+        (inNamespace name (
+          [
+            "sysctl"
+            "-q"
+            "-w"
+          ]
+          ++ map (key: "${key}=${toString sysctl.${key}}") (builtins.attrNames sysctl)
+        ))
+        (inNamespace name [
+          "nft"
+          "-f"
+          "/etc/${rulesetEtcPath name}"
+        ])
+      ];
+    };
+
+  # systemd.services.<unit> attributes that run a service inside namespace `namespace`.
+  moveNs =
+    {
+      namespace,
+      after ? [ ],
+      wants ? [ ],
+    }:
+    let
+      unit = netnsUnitName namespace;
+    in
+    {
+      # A recreated namespace is a new one: BindsTo= restarts us with it.
+      bindsTo = [ unit ];
+      after = [ unit ] ++ after;
+      inherit wants;
+      serviceConfig = {
+        NetworkNamespacePath = namespacePath namespace;
+        # NetworkNamespacePath= does not apply /etc/netns/<name>/ the way `ip netns exec` does.
+        BindReadOnlyPaths = [ "/etc/${resolvConfEtcPath namespace}:/etc/resolv.conf" ];
+        # glibc would ask the host's nscd, i.e. resolve outside the namespace.
+        InaccessiblePaths = [ "-/run/nscd" ];
+      };
+    };
+
+  # One command as a systemd Exec line: `programs` maps bare program names to executables
+  # (e.g. { ip = "${pkgs.iproute2}/bin/ip"; }). The program is the first argument and the one
+  # after a "--" (what nsenter runs); the other arguments are quoted for systemd.
+  renderCommand =
+    programs: command:
+    let
+      prefixed = match "(-?)(.*)" (builtins.head command);
+      quote = argument: "\"${builtins.replaceStrings [ "\\" "\"" ] [ "\\\\" "\\\"" ] argument}\"";
+      argumentAt =
+        index:
+        let
+          argument = builtins.elemAt command index;
+        in
+        if index > 0 && builtins.elemAt command (index - 1) == "--" then programs.${argument} else quote argument;
+    in
+    concatStringsSep " " (
+      [ "${builtins.head prefixed}${programs.${builtins.elemAt prefixed 1}}" ]
+      ++ builtins.genList (index: argumentAt (index + 1)) (builtins.length command - 1)
+    );
+
+  # A unit's attributes with every Exec* command list rendered by renderCommand.
+  renderUnit =
+    programs: unit:
+    if unit ? serviceConfig then
+      unit
+      // {
+        serviceConfig = builtins.mapAttrs (
+          key: value: if match "Exec.*" key != null then map (renderCommand programs) value else value
+        ) unit.serviceConfig;
+      }
+    else
+      unit;
+}

@@ -1,0 +1,212 @@
+# The gateway (vServer): its checks and its network plan. See docs/design.md for the intent.
+let
+  util = import ./util.nix;
+  fields = import ./fields.nix;
+  addresses = import ./addresses.nix;
+  nftables = import ./nftables.nix;
+  intents = import ./intent.nix;
+  inherit (import ./checks.nix) check show enforce;
+  inherit (builtins)
+    attrNames
+    concatMap
+    filter
+    isAttrs
+    isString
+    match
+    replaceStrings
+    ;
+
+  root = "homeMail.gateway";
+
+  # The option value at `names` below the intent, null when missing or not reachable.
+  lookup = intent: names: util.attrByPath names null intent;
+
+  homesOf = intent: if isAttrs intent.homes then intent.homes else { };
+
+  # Every forwarded address with the home it goes to, normalized.
+  ownership =
+    intent:
+    concatMap (
+      name:
+      map (address: { inherit name address; }) (
+        let
+          forwarded = addresses.hostAddresses (lookup (homesOf intent) [ name "addresses" ]);
+        in
+        forwarded.ipv4 ++ forwarded.ipv6
+      )
+    ) (attrNames (homesOf intent));
+
+  homeChecks =
+    intent: name:
+    let
+      path = "${root}.homes.${name}";
+      home = (homesOf intent).${name};
+      get = attribute: lookup home [ attribute ];
+      uplinkAddresses = addresses.normalizedAddresses (lookup intent [ "uplink" "addresses" ]);
+      forwarded = addresses.hostAddresses (get "addresses");
+      otherOwners =
+        address:
+        map (owner: owner.name) (
+          filter (owner: owner.address == address && owner.name != name) (ownership intent)
+        );
+      earlierOwners = address: filter (other: other < name) (otherOwners address);
+      publicKeyTwins = filter (
+        other: other != name && lookup (homesOf intent) [ other "publicKey" ] == get "publicKey"
+      ) (attrNames (homesOf intent));
+    in
+    [
+      (check path (isAttrs home) "${show home} is not a set of home options; write e.g. { publicKey = \"...\"; addresses = [ ... ]; }")
+      (check path (
+        match "[A-Za-z0-9_-]+" name != null
+      ) "the home name ${show name} may only contain letters, digits, \"_\" and \"-\": it becomes the WireGuard peer name and part of the unit wireguard-<interface>-peer-<name>.service")
+    ]
+    ++ fields.publicKeyChecks "${path}.publicKey" (get "publicKey")
+    ++ [
+      (check "${path}.publicKey" (
+        publicKeyTwins == [ ] || get "publicKey" == null
+      ) "${show (get "publicKey")} is also the key of home ${util.quotedList publicKeyTwins}; every home needs its own key pair (WireGuard tells peers apart by their public key)")
+    ]
+    ++ fields.secretFileChecks {
+      required = false;
+      example = "/etc/wireguard/${name}.psk";
+    } "${path}.presharedKeyFile" (get "presharedKeyFile")
+    ++ addresses.hostAddressListChecks "${path}.addresses" (get "addresses")
+    ++ map (
+      address:
+      check "${path}.addresses" (
+        !builtins.elem address uplinkAddresses
+      ) "${address} is also in ${root}.uplink.addresses; the gateway must not own a forwarded address: remove it from the uplink, or forward another address"
+    ) (forwarded.ipv4 ++ forwarded.ipv6)
+    ++ map (
+      address:
+      check "${path}.addresses" (
+        earlierOwners address == [ ]
+      ) "${address} is also forwarded to home ${util.quotedList (earlierOwners address)}; an address can go to one home only"
+    ) (forwarded.ipv4 ++ forwarded.ipv6);
+
+  checks =
+    rawIntent:
+    let
+      intent = intents.withGatewayDefaults rawIntent;
+      get = lookup intent;
+      homes = get [ "homes" ];
+      wireguardInterface = get [ "wireguard" "interface" ];
+    in
+    fields.interfaceNameChecks { example = "eth0"; } "${root}.uplink.interface" (get [ "uplink" "interface" ])
+    ++ addresses.cidrListChecks { example = "198.51.100.10/24"; } "${root}.uplink.addresses" (get [
+      "uplink"
+      "addresses"
+    ])
+    ++ fields.interfaceNameChecks { example = "wg0"; } "${root}.wireguard.interface" wireguardInterface
+    ++ [
+      (check "${root}.wireguard.interface" (
+        wireguardInterface != get [ "uplink" "interface" ]
+      ) "${show wireguardInterface} is also ${root}.uplink.interface; the tunnel needs its own interface, e.g. \"wg0\"")
+    ]
+    ++ fields.portChecks "${root}.wireguard.listenPort" (get [ "wireguard" "listenPort" ])
+    ++ fields.mtuChecks "${root}.wireguard.mtu" (get [ "wireguard" "mtu" ])
+    ++ fields.secretFileChecks {
+      required = true;
+      example = "/etc/wireguard/wg0.key";
+    } "${root}.wireguard.privateKeyFile" (get [ "wireguard" "privateKeyFile" ])
+    ++ [
+      (check "${root}.homes" (isAttrs homes) "${show homes} is not a set of homes; write e.g. { home = { publicKey = \"...\"; addresses = [ ... ]; }; }")
+      (check "${root}.homes" (
+        !isAttrs homes || homes != { }
+      ) "is empty; add the home that receives the forwarded addresses, e.g. homes.home = { publicKey = \"...\"; addresses = [ \"198.51.100.11/32\" ]; }")
+    ]
+    ++ concatMap (homeChecks intent) (attrNames (homesOf intent))
+    ++ fields.portListChecks "${root}.forwardedPorts.tcp" (get [ "forwardedPorts" "tcp" ])
+    ++ fields.portListChecks "${root}.forwardedPorts.udp" (get [ "forwardedPorts" "udp" ])
+    ++ fields.boolChecks "${root}.mssClamp" (get [ "mssClamp" ]);
+
+  plan =
+    rawIntent:
+    let
+      intent = intents.withGatewayDefaults rawIntent;
+      get = lookup intent;
+      uplinkInterface = get [ "uplink" "interface" ];
+      wireguardInterface = get [ "wireguard" "interface" ];
+      homes = homesOf intent;
+      homeNames = attrNames homes;
+      forwardedOf = name: addresses.hostAddresses (lookup homes [ name "addresses" ]);
+      forwardedIPv4 = util.unique (concatMap (name: (forwardedOf name).ipv4) homeNames);
+      forwardedIPv6 = util.unique (concatMap (name: (forwardedOf name).ipv6) homeNames);
+      # sysctl keys use "/" for the dots of an interface name such as eth0.100.
+      sysctlName = replaceStrings [ "." ] [ "/" ] (if isString uplinkInterface then uplinkInterface else "");
+      mtu = get [ "wireguard" "mtu" ];
+    in
+    {
+      role = "gateway";
+      uplink = {
+        interface = uplinkInterface;
+        addresses = get [ "uplink" "addresses" ];
+      };
+      forwardedAddresses = {
+        ipv4 = forwardedIPv4;
+        ipv6 = forwardedIPv6;
+      };
+      wireguard = {
+        interface = wireguardInterface;
+        ips = [ ];
+        listenPort = get [ "wireguard" "listenPort" ];
+        inherit mtu;
+        privateKeyFile = get [ "wireguard" "privateKeyFile" ];
+        interfaceNamespace = null;
+        socketNamespace = null;
+        allowedIPsAsRoutes = true;
+        table = "main";
+        peers = map (name: {
+          inherit name;
+          publicKey = lookup homes [ name "publicKey" ];
+          presharedKeyFile = lookup homes [ name "presharedKeyFile" ];
+          endpoint = null;
+          allowedIPs = (forwardedOf name).cidrs;
+          persistentKeepalive = null;
+        }) homeNames;
+      };
+      # What allowedIPsAsRoutes makes the NixOS peer units install. proxy_arp answers for an
+      # address only because of its route via the tunnel.
+      routes = concatMap (
+        name:
+        map (destination: {
+          namespace = null;
+          inherit destination;
+          dev = wireguardInterface;
+          table = "main";
+        }) (forwardedOf name).cidrs
+      ) homeNames;
+      sysctl = {
+        "net.ipv4.conf.all.forwarding" = 1;
+        "net.ipv6.conf.all.forwarding" = 1;
+        "net.ipv4.conf.${sysctlName}.proxy_arp" = 1;
+        "net.ipv6.conf.${sysctlName}.proxy_ndp" = 1;
+        # The kernel delays proxy answers by up to 0.8 s by default.
+        "net.ipv4.neigh.${sysctlName}.proxy_delay" = 0;
+        "net.ipv6.neigh.${sysctlName}.proxy_delay" = 0;
+        # With forwarding on, the kernel ignores router advertisements unless accept_ra is 2, and a
+        # vServer that learns its default route by RA would lose it.
+        "net.ipv6.conf.${sysctlName}.accept_ra" = 2;
+      };
+      # proxy_ndp answers only for addresses listed one by one (`ip -6 neigh add proxy`).
+      proxyNeighbours = map (address: {
+        inherit address;
+        dev = uplinkInterface;
+      }) forwardedIPv6;
+      nftables = nftables.gateway {
+        inherit wireguardInterface;
+        mtu = if builtins.isInt mtu then mtu else 1420;
+        mssClamp = get [ "mssClamp" ] != false;
+        forwarded = {
+          ipv4 = forwardedIPv4;
+          ipv6 = forwardedIPv6;
+        };
+        ports = fields.usablePorts (get [ "forwardedPorts" ]);
+      };
+      firewall.allowedUDPPorts = [ (get [ "wireguard" "listenPort" ]) ];
+    };
+in
+{
+  inherit checks plan;
+  strict = intent: enforce (checks intent) (plan intent);
+}

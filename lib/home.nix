@@ -1,0 +1,206 @@
+# The home: its checks and its network plan. See docs/design.md for the intent.
+let
+  util = import ./util.nix;
+  fields = import ./fields.nix;
+  addresses = import ./addresses.nix;
+  nftables = import ./nftables.nix;
+  confine = import ./confine.nix;
+  intents = import ./intent.nix;
+  inherit (import ./checks.nix) check enforce;
+  inherit (builtins)
+    concatStringsSep
+    filter
+    isList
+    isString
+    listToAttrs
+    ;
+
+  root = "homeMail.home";
+
+  lookup = intent: names: util.attrByPath names null intent;
+
+  # Namespace sysctls: nothing is routed through the namespace, and no router advertisement may
+  # add addresses or routes besides the tunnel's. keep_addr_on_down keeps the IPv6 address on the
+  # tunnel when someone takes it down and up again.
+  namespaceSysctl = {
+    "net.ipv4.conf.all.forwarding" = 0;
+    "net.ipv6.conf.all.forwarding" = 0;
+    "net.ipv6.conf.all.accept_ra" = 0;
+    "net.ipv6.conf.default.accept_ra" = 0;
+    "net.ipv6.conf.all.keep_addr_on_down" = 1;
+  };
+
+  # Names derived from option values; a bad (non-string) value gives "" so the plan never throws.
+  text = value: if isString value then value else "";
+
+  wireguardUnitOf = interface: "wireguard-${text interface}";
+
+  checks =
+    rawIntent:
+    let
+      intent = intents.withHomeDefaults rawIntent;
+      get = lookup intent;
+      namespace = get [ "namespace" ];
+      wireguardInterface = get [ "wireguard" "interface" ];
+      own = addresses.hostAddresses (get [ "addresses" ]);
+      endpoint = fields.parseEndpoint (get [ "gateway" "endpoint" ]);
+    in
+    fields.namespaceNameChecks "${root}.namespace" namespace
+    ++ addresses.hostAddressListChecks "${root}.addresses" (get [ "addresses" ])
+    ++ fields.interfaceNameChecks { example = "wg0"; } "${root}.wireguard.interface" wireguardInterface
+    ++ fields.mtuChecks "${root}.wireguard.mtu" (get [ "wireguard" "mtu" ])
+    ++ fields.optionalPortChecks "${root}.wireguard.listenPort" (get [ "wireguard" "listenPort" ])
+    ++ fields.secretFileChecks {
+      required = true;
+      example = "/etc/wireguard/wg0.key";
+    } "${root}.wireguard.privateKeyFile" (get [ "wireguard" "privateKeyFile" ])
+    ++ fields.endpointChecks {
+      inherit namespace;
+      example = "198.51.100.10:51820";
+    } "${root}.gateway.endpoint" (get [ "gateway" "endpoint" ])
+    ++ [
+      (check "${root}.gateway.endpoint" (
+        !endpoint.valid || !builtins.elem endpoint.address (own.ipv4 ++ own.ipv6)
+      ) "${endpoint.address or ""} is one of ${root}.addresses, which live inside the tunnel; give the gateway's own uplink address")
+    ]
+    ++ fields.publicKeyChecks "${root}.gateway.publicKey" (get [ "gateway" "publicKey" ])
+    ++ fields.secretFileChecks {
+      required = false;
+      example = "/etc/wireguard/wg0.psk";
+    } "${root}.gateway.presharedKeyFile" (get [ "gateway" "presharedKeyFile" ])
+    ++ fields.persistentKeepaliveChecks "${root}.gateway.persistentKeepalive" (get [
+      "gateway"
+      "persistentKeepalive"
+    ])
+    ++ fields.nameserverChecks "${root}.nameservers" (get [ "nameservers" ])
+    ++ fields.portListChecks "${root}.openPorts.tcp" (get [ "openPorts" "tcp" ])
+    ++ fields.portListChecks "${root}.openPorts.udp" (get [ "openPorts" "udp" ])
+    ++ fields.serviceListChecks {
+      # listToAttrs: with a bad namespace name two of these names could be equal.
+      forbidden = listToAttrs [
+        {
+          name = "netns@";
+          value = "is the unit that creates the namespace, it cannot run inside it";
+        }
+        {
+          name = "netns@${text namespace}";
+          value = "is the unit that creates the namespace, it cannot run inside it";
+        }
+        {
+          name = wireguardUnitOf wireguardInterface;
+          value = "creates the tunnel in the host namespace and moves it into the namespace itself";
+        }
+      ];
+    } "${root}.services" (get [ "services" ]);
+
+  plan =
+    rawIntent:
+    let
+      intent = intents.withHomeDefaults rawIntent;
+      get = lookup intent;
+      namespace = get [ "namespace" ];
+      namespaceName = text namespace;
+      wireguardInterface = get [ "wireguard" "interface" ];
+      wireguardUnit = wireguardUnitOf wireguardInterface;
+      own = addresses.hostAddresses (get [ "addresses" ]);
+      endpoint = fields.parseEndpoint (get [ "gateway" "endpoint" ]);
+      nameservers = filter isString (if isList (get [ "nameservers" ]) then get [ "nameservers" ] else [ ]);
+      services = filter isString (if isList (get [ "services" ]) then get [ "services" ] else [ ]);
+      resolvConf = concatStringsSep "" (map (server: "nameserver ${server}\n") nameservers);
+      firewall = nftables.homeNamespace { ports = fields.usablePorts (get [ "openPorts" ]); };
+    in
+    {
+      role = "home";
+      namespace = {
+        name = namespace;
+        unit = confine.netnsUnitName namespaceName;
+        path = confine.namespacePath namespaceName;
+        sysctl = namespaceSysctl;
+        inherit resolvConf;
+        nftables = firewall;
+        # Files under /etc (environment.etc in NixOS).
+        etc = {
+          ${confine.resolvConfEtcPath namespaceName} = resolvConf;
+          ${confine.rulesetEtcPath namespaceName} = firewall.ruleset;
+        };
+      };
+      addresses = {
+        inherit (own) ipv4 ipv6;
+      };
+      wireguard = {
+        interface = wireguardInterface;
+        ips = own.cidrs;
+        listenPort = get [ "wireguard" "listenPort" ];
+        mtu = get [ "wireguard" "mtu" ];
+        privateKeyFile = get [ "wireguard" "privateKeyFile" ];
+        # Born in the host namespace, so its UDP socket uses the ISP line; moved into the namespace.
+        interfaceNamespace = namespace;
+        socketNamespace = null;
+        allowedIPsAsRoutes = true;
+        table = "main";
+        peers = [
+          {
+            name = "gateway";
+            publicKey = get [ "gateway" "publicKey" ];
+            presharedKeyFile = get [ "gateway" "presharedKeyFile" ];
+            endpoint = if endpoint.valid then endpoint.normalized else get [ "gateway" "endpoint" ];
+            allowedIPs = [
+              "0.0.0.0/0"
+              "::/0"
+            ];
+            persistentKeepalive = get [ "gateway" "persistentKeepalive" ];
+          }
+        ];
+      };
+      # The peer's allowedIPs, installed as routes inside the namespace: its only default routes.
+      routes =
+        map
+          (destination: {
+            inherit namespace destination;
+            dev = wireguardInterface;
+            table = "main";
+          })
+          [
+            "0.0.0.0/0"
+            "::/0"
+          ];
+      # listToAttrs, not { }: with a bad namespace name two unit names could be equal.
+      units = listToAttrs (
+        [
+          {
+            name = "netns@";
+            value = confine.netnsTemplate;
+          }
+          {
+            name = "netns@${namespaceName}";
+            value = confine.netnsInstance {
+              name = namespaceName;
+              sysctl = namespaceSysctl;
+            };
+          }
+          {
+            name = wireguardUnit;
+            value = {
+              bindsTo = [ (confine.netnsUnitName namespaceName) ];
+              after = [ (confine.netnsUnitName namespaceName) ];
+            };
+          }
+        ]
+        ++ (
+        map (service: {
+          name = service;
+          value = confine.moveNs {
+            namespace = namespaceName;
+            after = [ "${wireguardUnit}.service" ];
+            wants = [ "${wireguardUnit}.service" ];
+          };
+        }) services
+        )
+      );
+      confinedServices = services;
+    };
+in
+{
+  inherit checks plan;
+  strict = intent: enforce (checks intent) (plan intent);
+}

@@ -1,0 +1,72 @@
+# The defaults of an intent, so the plan functions can be called with only the options that have
+# no sensible default. They equal the NixOS options' defaults; `null` marks a required value
+# (its check says so when it is missing).
+let
+  util = import ./util.nix;
+  inherit (builtins) isAttrs mapAttrs;
+in
+rec {
+  gatewayDefaults = {
+    uplink = {
+      interface = null;
+      addresses = [ ];
+    };
+    wireguard = {
+      interface = "wg0";
+      listenPort = 51820;
+      mtu = 1420;
+      privateKeyFile = null;
+    };
+    homes = { };
+    forwardedPorts = {
+      tcp = [ ];
+      udp = [ ];
+    };
+    mssClamp = true;
+  };
+
+  gatewayHomeDefaults = {
+    publicKey = null;
+    presharedKeyFile = null;
+    addresses = [ ];
+  };
+
+  homeDefaults = {
+    namespace = "wg";
+    addresses = [ ];
+    wireguard = {
+      interface = "wg0";
+      mtu = 1420;
+      listenPort = null;
+      privateKeyFile = null;
+    };
+    gateway = {
+      endpoint = null;
+      publicKey = null;
+      presharedKeyFile = null;
+      persistentKeepalive = 25;
+    };
+    nameservers = [ "127.0.0.1" ];
+    openPorts = {
+      tcp = [ ];
+      udp = [ ];
+    };
+    services = [ ];
+  };
+
+  withGatewayDefaults =
+    intent:
+    let
+      merged = util.recursiveUpdate gatewayDefaults intent;
+    in
+    merged
+    // {
+      homes =
+        if isAttrs merged.homes then
+          mapAttrs (_: home: if isAttrs home then gatewayHomeDefaults // home else home) merged.homes
+        else
+          merged.homes;
+    };
+
+  withHomeDefaults = intent: util.recursiveUpdate homeDefaults intent;
+}
