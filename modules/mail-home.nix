@@ -1,0 +1,354 @@
+# The home side: homeMail.home.
+#
+# The WireGuard interface is created in the host's namespace, so its UDP socket uses the ISP line,
+# and moved into namespace `homeMail.home.namespace`, where it holds the forwarded public
+# addresses and the only default routes. The mail services that are enabled (postfix, dovecot,
+# knot-resolver, the ACME orders of homeMail.home.acmeCertificates) run inside that namespace;
+# rspamd and redis stay in the host's namespace and talk to them over unix sockets, which work
+# across namespaces. Works with simple-nixos-mailserver (`mailserver.*`) and with plain
+# services.postfix / services.dovecot2.
+#
+# Everything network-related comes from the home plan of lib/ (docs/design.md).
+{
+  config,
+  lib,
+  options,
+  ...
+}:
+let
+  inherit (lib)
+    filter
+    genAttrs
+    literalExpression
+    mkDefault
+    mkEnableOption
+    mkForce
+    mkIf
+    mkMerge
+    mkOption
+    mkOverride
+    optional
+    optionals
+    types
+    unique
+    ;
+  homeMailLib = import ../lib;
+  helpers = import ./helpers.nix { inherit lib; };
+  ownFile = toString ./mail-home.nix;
+
+  cfg = config.homeMail.home;
+  root = "homeMail.home";
+  unitNames = helpers.unitNames lib.trivial.release;
+  redis = config.services.redis.servers.rspamd;
+  mailserver = if options ? mailserver then config.mailserver else { enable = false; };
+
+  confinedServices = unique (
+    optional config.services.postfix.enable "postfix"
+    ++ optional config.services.dovecot2.enable unitNames.dovecot
+    ++ optional config.services.kresd.enable "kresd@"
+    ++ map unitNames.acmeOrder cfg.acmeCertificates
+    ++ cfg.extraConfinedServices
+  );
+
+  intent = {
+    inherit (cfg) namespace addresses nameservers;
+    wireguard = {
+      inherit (cfg.wireguard)
+        interface
+        mtu
+        listenPort
+        privateKeyFile
+        ;
+    };
+    gateway = {
+      inherit (cfg.gateway)
+        endpoint
+        publicKey
+        presharedKeyFile
+        persistentKeepalive
+        ;
+    };
+    openPorts = {
+      # HTTP-01 challenges of the ACME orders arrive on port 80 of the public addresses.
+      tcp = unique (cfg.openPorts.tcp ++ optional (cfg.acmeCertificates != [ ]) 80);
+      inherit (cfg.openPorts) udp;
+    };
+    services = confinedServices;
+  };
+  plan = homeMailLib.homePlan intent;
+  wireguardUnit = "wireguard-${cfg.wireguard.interface}";
+
+  loopbackNameservers = filter (
+    server:
+    let
+      parsed = homeMailLib.ip.parseAddress server;
+    in
+    parsed.valid && homeMailLib.ip.kind parsed == "loopback"
+  ) cfg.nameservers;
+
+  definedElsewhere = option: helpers.otherDefinitionFiles option ownFile;
+  listFiles = files: lib.concatMapStringsSep ", " toString (unique files);
+
+  moduleChecks =
+    let
+      interfaceFiles = definedElsewhere options.networking.wireguard.interfaces cfg.wireguard.interface;
+      namespaceFiles = definedElsewhere options.homeMail.netns cfg.namespace;
+    in
+    [
+      (helpers.assertionAbout "${root}.wireguard.interface" (interfaceFiles == [ ]) "networking.wireguard.interfaces.${cfg.wireguard.interface} is also defined in ${listFiles interfaceFiles}; ${root} manages this interface and the other settings would be merged into it (lists concatenated): choose another ${root}.wireguard.interface or remove the other definition")
+      (helpers.assertionAbout "${root}.namespace" (namespaceFiles == [ ]) "homeMail.netns.${cfg.namespace} is also defined in ${listFiles namespaceFiles}; ${root} manages this namespace: choose another ${root}.namespace, and confine more services with ${root}.extraConfinedServices instead")
+    ]
+    ++ map (
+      certificate:
+      helpers.assertionAbout "${root}.acmeCertificates" (
+        definedElsewhere options.security.acme.certs certificate != [ ]
+      ) "\"${certificate}\" is not a certificate of security.acme.certs; define security.acme.certs.\"${certificate}\" or remove it here"
+    ) cfg.acmeCertificates
+    ++ optionals (unitNames.dovecot != "dovecot2") [
+      (helpers.assertionAbout "${root}.extraConfinedServices" (
+        !builtins.elem "dovecot2" cfg.extraConfinedServices
+      ) "\"dovecot2\" is called dovecot.service since NixOS 25.11, and it is confined automatically when services.dovecot2.enable is set; remove \"dovecot2\"")
+    ];
+
+  portList =
+    description: example:
+    mkOption {
+      type = types.listOf types.port;
+      default = [ ];
+      inherit example description;
+    };
+in
+{
+  _file = ownFile;
+
+  imports = [ ./netns.nix ];
+
+  options.homeMail.home = {
+    enable = mkEnableOption "the home end: mail services confined to a namespace that holds public addresses forwarded by a gateway over WireGuard";
+
+    namespace = mkOption {
+      type = types.str;
+      default = "wg";
+      example = "mail";
+      description = ''
+        The network namespace the mail services run in (`/run/netns/<name>`, created by
+        `netns@<name>.service`). It holds the WireGuard interface, the forwarded addresses and
+        the only default routes.
+      '';
+    };
+
+    addresses = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      example = [
+        "198.51.100.11/32"
+        "2001:db8:1::11/128"
+      ];
+      description = ''
+        The public addresses the gateway forwards to this home, as single addresses (`/32`,
+        `/128`). They are put on the WireGuard interface inside the namespace and must equal
+        `homeMail.gateway.homes.<this home>.addresses` on the gateway.
+      '';
+    };
+
+    wireguard = {
+      interface = mkOption {
+        type = types.str;
+        default = "wg0";
+        example = "wg-mail";
+        description = "Name of the WireGuard interface (created in the host's namespace, then moved into the mail namespace).";
+      };
+      mtu = mkOption {
+        type = types.int;
+        default = 1420;
+        example = 1412;
+        description = "MTU of the WireGuard interface; give the gateway the same value (1420 fits a 1500-byte line, 1412 PPPoE).";
+      };
+      listenPort = mkOption {
+        type = types.nullOr types.port;
+        default = null;
+        example = 51820;
+        description = "UDP port of the tunnel at home; null lets the kernel choose (home connects out, the gateway learns the port).";
+      };
+      privateKeyFile = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/etc/wireguard/wg0.key";
+        description = ''
+          Path of a root-only file holding this home's WireGuard private key, outside the Nix
+          store (`umask 077; wg genkey > /etc/wireguard/wg0.key`). Required.
+        '';
+      };
+    };
+
+    gateway = {
+      endpoint = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "198.51.100.10:51820";
+        description = ''
+          The gateway's public address and WireGuard port: an IP literal (`[2001:db8:1::10]:51820`
+          for IPv6), not a host name, because the peer is configured inside the namespace, which
+          has no DNS until this very tunnel is up. Required.
+        '';
+      };
+      publicKey = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "tggv2towuHBkiI9bo92jAObTbOyhHE7oyKHaJdqlhyQ=";
+        description = "The gateway's WireGuard public key (`wg pubkey < private.key` on the gateway). Required.";
+      };
+      presharedKeyFile = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/etc/wireguard/wg0.psk";
+        description = "Optional root-only file with a preshared key shared with the gateway, outside the Nix store.";
+      };
+      persistentKeepalive = mkOption {
+        type = types.nullOr types.int;
+        default = 25;
+        example = null;
+        description = "Seconds between keepalives, so the home's NAT and firewall keep the tunnel open; null turns them off.";
+      };
+    };
+
+    nameservers = mkOption {
+      type = types.listOf types.str;
+      default = [ "127.0.0.1" ];
+      example = [ "192.0.2.53" ];
+      description = ''
+        The resolvers of the confined services (the namespace's resolv.conf). The default is the
+        knot-resolver that simple-nixos-mailserver's `mailserver.localDnsResolver` runs, which
+        this module moves into the namespace; any other resolver must be reachable through the
+        tunnel.
+      '';
+    };
+
+    openPorts = {
+      tcp = portList "TCP ports the internet may open inside the namespace (the namespace's own firewall drops the rest); port 80 is added when acmeCertificates is not empty." [
+        25
+        465
+        993
+      ];
+      udp = portList "UDP ports the internet may open inside the namespace." [ ];
+    };
+
+    extraConfinedServices = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      example = [ "opendkim" ];
+      description = ''
+        More `systemd.services` attribute names to run inside the namespace, besides those
+        confined automatically: `postfix` (services.postfix.enable), `${unitNames.dovecot}`
+        (services.dovecot2.enable), `kresd@` (services.kresd.enable) and the ACME orders of
+        `acmeCertificates`.
+      '';
+    };
+
+    acmeCertificates = mkOption {
+      type = types.listOf types.str;
+      default = optional (mailserver.enable && (mailserver.x509.useACMEHost or null) != null) mailserver.x509.useACMEHost;
+      defaultText = literalExpression "[ config.mailserver.x509.useACMEHost ] when simple-nixos-mailserver uses an ACME certificate, else [ ]";
+      example = [ "mail.example.org" ];
+      description = ''
+        Names of `security.acme.certs` whose orders run inside the namespace, so the CA's HTTP-01
+        request reaches them on the public addresses. Each gets `listenHTTP = ":80"` and no
+        webroot by default (no web server runs in the namespace), and port 80 is opened in the
+        namespace.
+      '';
+    };
+
+    rspamdRedisOverUnixSocket = mkOption {
+      type = types.bool;
+      default = true;
+      example = false;
+      description = ''
+        When rspamd is enabled: its redis (`services.redis.servers.rspamd`) listens on a unix
+        socket only (no TCP port), and rspamd joins the redis group to use it. Only defaults are
+        set, so simple-nixos-mailserver's own redis settings (it already uses the socket) win.
+      '';
+    };
+
+    confinedServices = mkOption {
+      type = types.listOf types.str;
+      readOnly = true;
+      description = "The systemd.services attribute names that run inside the namespace (computed).";
+    };
+
+    plan = mkOption {
+      type = types.raw;
+      readOnly = true;
+      description = "The home plan of lib/ computed from these options (docs/design.md), for inspection and tests.";
+    };
+
+    intent = mkOption {
+      type = types.raw;
+      readOnly = true;
+      description = "These options as the intent lib/ takes (for lib.pairChecks against the gateway's).";
+    };
+  };
+
+  config = mkIf cfg.enable (mkMerge [
+    {
+      homeMail.home = {
+        inherit confinedServices plan intent;
+      };
+
+      assertions = homeMailLib.homeChecks intent ++ moduleChecks;
+
+      warnings = optional (loopbackNameservers != [ ] && !config.services.kresd.enable) "${root}.nameservers: ${lib.concatStringsSep ", " loopbackNameservers} is the namespace's own loopback, but services.kresd is not enabled, so no resolver is known to run there; enable it (simple-nixos-mailserver's mailserver.localDnsResolver does), confine your own resolver with ${root}.extraConfinedServices, or list a resolver reachable through the tunnel";
+
+      # systemd-networkd cannot create an interface in one namespace and move it to another.
+      networking.wireguard.useNetworkd = mkForce false;
+
+      networking.wireguard.interfaces.${cfg.wireguard.interface} = {
+        inherit (plan.wireguard)
+          ips
+          listenPort
+          mtu
+          privateKeyFile
+          interfaceNamespace
+          socketNamespace
+          allowedIPsAsRoutes
+          table
+          peers
+          ;
+      };
+
+      # The interface unit must wait for the namespace and die with it (a new namespace needs a new
+      # interface).
+      systemd.services.${wireguardUnit} = plan.units.${wireguardUnit};
+
+      homeMail.netns.${cfg.namespace} = {
+        inherit (plan.namespace) sysctl resolvConf;
+        nftablesRuleset = plan.namespace.nftables.ruleset;
+        services = plan.confinedServices;
+        dependencies = [ "${wireguardUnit}.service" ];
+      };
+
+      security.acme.certs = genAttrs cfg.acmeCertificates (_: {
+        # lego answers the challenge itself inside the namespace.
+        listenHTTP = mkDefault ":80";
+        webroot = mkDefault null;
+      });
+    }
+
+    # knot-resolver sets useLocalResolver = mkDefault true, which points the host's resolv.conf at
+    # 127.0.0.1; but kresd now listens in the namespace, so the host (rspamd, nix, everything else)
+    # would have no resolver. 900 beats that mkDefault (1000) and still loses to a plain definition.
+    (mkIf config.services.kresd.enable {
+      networking.resolvconf.useLocalResolver = mkOverride 900 false;
+    })
+
+    (mkIf (config.services.rspamd.enable && cfg.rspamdRedisOverUnixSocket) {
+      services.redis.servers.rspamd = {
+        enable = mkDefault true;
+        port = mkDefault 0;
+      };
+      services.rspamd.locals."redis.conf".text = mkDefault ''
+        servers = "${redis.unixSocket}";
+      '';
+      systemd.services.rspamd.serviceConfig.SupplementaryGroups = [ (redis.group or redis.user) ];
+    })
+  ]);
+}

@@ -1,0 +1,300 @@
+# The gateway (vServer) side: homeMail.gateway.
+#
+# Public addresses rented with the vServer are forwarded, unchanged and without NAT, to homes over
+# WireGuard: a route per address into the tunnel (the peer's allowedIPs), proxy ARP (IPv4) and
+# one proxy NDP entry per IPv6 address on the uplink so the provider's router delivers them here,
+# forwarding, and an nftables table that lets the internet open only the forwarded ports at home,
+# lets homes send only from their addresses, and clamps TCP MSS to the tunnel.
+#
+# Everything comes from the gateway plan of lib/ (docs/design.md).
+{
+  config,
+  lib,
+  pkgs,
+  options,
+  utils,
+  ...
+}:
+let
+  inherit (lib)
+    literalExpression
+    mapAttrs
+    mkEnableOption
+    mkForce
+    mkIf
+    mkOption
+    optional
+    types
+    ;
+  homeMailLib = import ../lib;
+  helpers = import ./helpers.nix { inherit lib; };
+  ownFile = toString ./wireguard-gateway.nix;
+
+  cfg = config.homeMail.gateway;
+  root = "homeMail.gateway";
+  programs = helpers.programsOf pkgs;
+
+  addressesOf =
+    interface:
+    let
+      settings = config.networking.interfaces.${interface} or null;
+      render = address: "${address.address}/${toString address.prefixLength}";
+    in
+    if settings == null then [ ] else map render (settings.ipv4.addresses ++ settings.ipv6.addresses);
+
+  intent = {
+    uplink = {
+      inherit (cfg.uplink) interface addresses;
+    };
+    wireguard = {
+      inherit (cfg.wireguard)
+        interface
+        listenPort
+        mtu
+        privateKeyFile
+        ;
+    };
+    homes = mapAttrs (_: home: {
+      inherit (home) publicKey presharedKeyFile addresses;
+    }) cfg.homes;
+    forwardedPorts = {
+      inherit (cfg.forwardedPorts) tcp udp;
+    };
+    inherit (cfg) mssClamp;
+  };
+  plan = homeMailLib.gatewayPlan intent;
+
+  # The proxy NDP entries live on the uplink device: re-add them whenever it (re)appears.
+  proxyNdpUnit = "home-mail-proxy-ndp";
+  uplinkDevice = "sys-subsystem-net-devices-${utils.escapeSystemdPath cfg.uplink.interface}.device";
+  proxyCommand =
+    verb: neighbour:
+    homeMailLib.renderCommand programs [
+      "ip"
+      "-6"
+      "neigh"
+      verb
+      "proxy"
+      neighbour.address
+      "dev"
+      neighbour.dev
+    ];
+
+  interfaceFiles = helpers.otherDefinitionFiles options.networking.wireguard.interfaces ownFile cfg.wireguard.interface;
+
+  homeOptions =
+    { name, ... }:
+    {
+      options = {
+        publicKey = mkOption {
+          type = types.nullOr types.str;
+          default = null;
+          example = "pL6sgVmg/yaxBGFUB+AKsgr5LNHMGD9IfCIhiS9FRxg=";
+          description = "The WireGuard public key of home `${name}` (`wg pubkey < private.key` at home). Required.";
+        };
+        presharedKeyFile = mkOption {
+          type = types.nullOr types.str;
+          default = null;
+          example = "/etc/wireguard/${name}.psk";
+          description = "Optional root-only file with a preshared key shared with this home, outside the Nix store.";
+        };
+        addresses = mkOption {
+          type = types.listOf types.str;
+          default = [ ];
+          example = [
+            "198.51.100.11/32"
+            "2001:db8:1::11/128"
+          ];
+          description = ''
+            The public addresses forwarded to this home, as single addresses (`/32`, `/128`).
+            They must not be configured on the uplink (the gateway answers for them by proxy ARP
+            and NDP instead), and must equal `homeMail.home.addresses` at the home.
+          '';
+        };
+      };
+    };
+in
+{
+  _file = ownFile;
+
+  options.homeMail.gateway = {
+    enable = mkEnableOption "the gateway: forward public addresses to homes over WireGuard, without NAT";
+
+    uplink = {
+      interface = mkOption {
+        type = types.str;
+        example = "eth0";
+        description = "The interface that owns the public addresses (the vServer's NIC). Required.";
+      };
+      addresses = mkOption {
+        type = types.listOf types.str;
+        default = addressesOf cfg.uplink.interface;
+        defaultText = literalExpression ''
+          the ipv4 and ipv6 addresses of networking.interfaces.''${uplink.interface}, as "address/prefixLength"
+        '';
+        example = [
+          "198.51.100.10/24"
+          "2001:db8:1::10/64"
+        ];
+        description = ''
+          The gateway's own addresses on the uplink (with prefix length). Only used to check that
+          no forwarded address is also one of the gateway's own.
+        '';
+      };
+    };
+
+    wireguard = {
+      interface = mkOption {
+        type = types.str;
+        default = "wg0";
+        example = "wg-homes";
+        description = "Name of the WireGuard interface towards the homes.";
+      };
+      listenPort = mkOption {
+        type = types.port;
+        default = 51820;
+        example = 51821;
+        description = "UDP port the homes connect to (their `homeMail.home.gateway.endpoint`).";
+      };
+      mtu = mkOption {
+        type = types.int;
+        default = 1420;
+        example = 1412;
+        description = "MTU of the WireGuard interface; give every home the same value.";
+      };
+      privateKeyFile = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/etc/wireguard/wg0.key";
+        description = ''
+          Path of a root-only file holding the gateway's WireGuard private key, outside the Nix
+          store (`umask 077; wg genkey > /etc/wireguard/wg0.key`). Required.
+        '';
+      };
+    };
+
+    homes = mkOption {
+      type = types.attrsOf (types.submodule homeOptions);
+      default = { };
+      example = literalExpression ''
+        {
+          home = {
+            publicKey = "pL6sgVmg/yaxBGFUB+AKsgr5LNHMGD9IfCIhiS9FRxg=";
+            addresses = [ "198.51.100.11/32" "2001:db8:1::11/128" ];
+          };
+        }
+      '';
+      description = "The homes (one WireGuard peer each) and the addresses forwarded to them.";
+    };
+
+    forwardedPorts = {
+      tcp = mkOption {
+        type = types.listOf types.port;
+        default = [ ];
+        example = [
+          25
+          80
+          465
+          993
+        ];
+        description = "TCP ports the internet may open on the forwarded addresses (everything else towards the homes is dropped here).";
+      };
+      udp = mkOption {
+        type = types.listOf types.port;
+        default = [ ];
+        example = [ 443 ];
+        description = "UDP ports the internet may open on the forwarded addresses.";
+      };
+    };
+
+    mssClamp = mkOption {
+      type = types.bool;
+      default = true;
+      example = false;
+      description = ''
+        Clamp the TCP MSS of connections through the tunnel to what fits it, so a path MTU
+        blackhole (filtered ICMP) cannot stall large transfers to or from a home.
+      '';
+    };
+
+    openFirewall = mkOption {
+      type = types.bool;
+      default = true;
+      example = false;
+      description = "Open the WireGuard listen port in networking.firewall.";
+    };
+
+    plan = mkOption {
+      type = types.raw;
+      readOnly = true;
+      description = "The gateway plan of lib/ computed from these options (docs/design.md), for inspection and tests.";
+    };
+
+    intent = mkOption {
+      type = types.raw;
+      readOnly = true;
+      description = "These options as the intent lib/ takes (for lib.pairChecks against a home's).";
+    };
+  };
+
+  config = mkIf cfg.enable {
+    homeMail.gateway = {
+      inherit plan intent;
+    };
+
+    assertions = homeMailLib.gatewayChecks intent ++ [
+      (helpers.assertionAbout "${root}.wireguard.interface" (interfaceFiles == [ ]) "networking.wireguard.interfaces.${cfg.wireguard.interface} is also defined in ${lib.concatStringsSep ", " (lib.unique interfaceFiles)}; ${root} manages this interface and the other settings would be merged into it (lists concatenated): choose another ${root}.wireguard.interface or remove the other definition")
+    ];
+
+    warnings = optional (cfg.uplink.addresses == [ ]) "${root}.uplink.addresses: is empty (networking.interfaces.${cfg.uplink.interface} has no static addresses), so nothing checks that the forwarded addresses are not also the gateway's own; list the uplink's addresses";
+
+    # The plan describes the script backend: its peer units install the allowedIPs as routes
+    # (proxy ARP answers only for addresses routed into the tunnel), as the lab does; networkd's
+    # backend would need other settings. The home must use the script backend anyway.
+    networking.wireguard.useNetworkd = mkForce false;
+
+    networking.wireguard.interfaces.${cfg.wireguard.interface} = {
+      inherit (plan.wireguard)
+        ips
+        listenPort
+        mtu
+        privateKeyFile
+        interfaceNamespace
+        socketNamespace
+        allowedIPsAsRoutes
+        table
+        peers
+        ;
+    };
+
+    boot.kernel.sysctl = plan.sysctl;
+
+    networking.nftables.enable = true;
+    networking.nftables.tables.${plan.nftables.name} = {
+      inherit (plan.nftables) family content;
+    };
+
+    networking.firewall.allowedUDPPorts = mkIf cfg.openFirewall plan.firewall.allowedUDPPorts;
+
+    # One oneshot unit bound to the uplink device rather than networkd's IPv6ProxyNDPAddress=:
+    # it works whether the uplink is configured by scripted networking, by networkd or by the
+    # provider's tooling (IPv6ProxyNDPAddress= only exists in a .network file that manages the
+    # uplink), it re-adds the entries whenever the device reappears, and it runs exactly the
+    # commands the lab runs. `replace` keeps it idempotent.
+    systemd.services.${proxyNdpUnit} = mkIf (plan.proxyNeighbours != [ ]) {
+      description = "Proxy NDP on ${cfg.uplink.interface} for the addresses forwarded over ${cfg.wireguard.interface}";
+      wantedBy = [
+        "multi-user.target"
+        uplinkDevice
+      ];
+      bindsTo = [ uplinkDevice ];
+      after = [ uplinkDevice ];
+      serviceConfig = {
+        Type = "oneshot";
+        RemainAfterExit = true;
+        ExecStart = map (proxyCommand "replace") plan.proxyNeighbours;
+        ExecStop = map (neighbour: "-${proxyCommand "del" neighbour}") plan.proxyNeighbours;
+      };
+    };
+  };
+}

@@ -1,0 +1,40 @@
+# The module arguments NixOS passes besides config/lib/options: `pkgs` (only the packages the
+# modules name, as fake derivations with recognisable store paths) and `utils`.
+{ lib, ... }:
+let
+  fakePackage = name: {
+    type = "derivation";
+    inherit name;
+    outPath = "/nix/store/00000000000000000000000000000000-${name}";
+  };
+in
+{
+  _module.args = {
+    pkgs =
+      lib.genAttrs [
+        "iproute2"
+        "util-linux"
+        "procps"
+        "nftables"
+        "curl"
+      ] fakePackage
+      // {
+        writeText = name: _text: fakePackage name;
+      };
+    # nixos/lib/utils.nix
+    utils.escapeSystemdPath =
+      path:
+      lib.replaceStrings
+        [
+          "/"
+          "-"
+          " "
+        ]
+        [
+          "-"
+          "\\x2d"
+          "\\x20"
+        ]
+        (lib.removePrefix "/" path);
+  };
+}

@@ -1,0 +1,15 @@
+# Stand-ins for the NixOS option declarations the modules of this flake set or read, with types
+# close to nixpkgs' (26.05), so `lib.evalModules` can evaluate the modules without nixpkgs itself.
+# Only declarations, plus the one nixpkgs behaviour the modules react to (knot-resolver's
+# mkDefault on networking.resolvconf.useLocalResolver, in services.nix).
+[
+  ./assertions.nix
+  ./boot.nix
+  ./environment.nix
+  ./networking.nix
+  ./wireguard.nix
+  ./systemd.nix
+  ./services.nix
+  ./acme.nix
+  ./arguments.nix
+]

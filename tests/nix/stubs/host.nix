@@ -1,0 +1,63 @@
+# The rest of a NixOS host as far as hosts/*/default.nix and the VM test nodes of tests/vm set it
+# (nixos/modules/{tasks/network-interfaces,config/system-path,system/boot/*,virtualisation/
+# qemu-vm,security/ca}.nix ...). Not part of ./default.nix: only whole hosts need it.
+{ lib, ... }:
+let
+  inherit (lib) mkOption types;
+  optional =
+    type: default:
+    mkOption {
+      inherit type default;
+    };
+  gatewayOptions = {
+    options = {
+      address = mkOption { type = types.str; };
+      interface = optional (types.nullOr types.str) null;
+    };
+  };
+in
+{
+  options = {
+    nixpkgs.hostPlatform = optional types.str "x86_64-linux";
+    system.stateVersion = optional types.str "26.05";
+    networking = {
+      hostName = optional types.str "nixos";
+      domain = optional (types.nullOr types.str) null;
+      useDHCP = optional types.bool true;
+      defaultGateway = optional (types.nullOr (types.submodule gatewayOptions)) null;
+      defaultGateway6 = optional (types.nullOr (types.submodule gatewayOptions)) null;
+    };
+    services.openssh.enable = optional types.bool false;
+    services.kresd.extraConfig = optional types.lines "";
+    boot.loader.grub.device = optional types.str "";
+    fileSystems = optional (types.attrsOf (
+      types.submodule {
+        options = {
+          device = optional (types.nullOr types.str) null;
+          fsType = optional types.str "auto";
+        };
+      }
+    )) { };
+    security.acme = {
+      acceptTerms = optional types.bool false;
+      defaults = {
+        email = optional (types.nullOr types.str) null;
+        server = optional (types.nullOr types.str) null;
+      };
+    };
+    security.pki.certificateFiles = optional (types.listOf types.path) [ ];
+    environment.systemPackages = optional (types.listOf types.package) [ ];
+    systemd.tmpfiles.rules = optional (types.listOf types.str) [ ];
+    virtualisation = {
+      memorySize = optional types.ints.positive 1024;
+      interfaces = optional (types.attrsOf (
+        types.submodule {
+          options = {
+            vlan = optional (types.nullOr types.ints.unsigned) null;
+            assignIP = optional types.bool false;
+          };
+        }
+      )) { };
+    };
+  };
+}

@@ -1,0 +1,70 @@
+# The mail services the home module looks at: nixos/modules/services/mail/{postfix,dovecot,
+# rspamd}.nix, networking/kresd.nix, databases/redis.nix (only the options it uses).
+{ lib, config, ... }:
+let
+  inherit (lib) mkEnableOption mkOption types;
+
+  redisServerOptions =
+    { name, config, ... }:
+    {
+      options = {
+        enable = mkEnableOption "redis server ${name}";
+        port = mkOption {
+          type = types.port;
+          default = if name == "" then 6379 else 0;
+        };
+        unixSocket = mkOption {
+          type = types.nullOr types.path;
+          default = "/run/redis${lib.optionalString (name != "") "-${name}"}/redis.sock";
+        };
+        user = mkOption {
+          type = types.str;
+          default = "redis${lib.optionalString (name != "") "-${name}"}";
+        };
+        group = mkOption {
+          type = types.str;
+          default = config.user;
+        };
+      };
+    };
+
+  rspamdFileOptions = {
+    options = {
+      enable = mkOption {
+        type = types.bool;
+        default = true;
+      };
+      text = mkOption {
+        type = types.nullOr types.lines;
+        default = null;
+      };
+      source = mkOption {
+        type = types.nullOr types.path;
+        default = null;
+      };
+    };
+  };
+in
+{
+  options.services = {
+    postfix.enable = mkEnableOption "postfix";
+    dovecot2.enable = mkEnableOption "dovecot";
+    kresd.enable = mkEnableOption "knot-resolver";
+    rspamd = {
+      enable = mkEnableOption "rspamd";
+      locals = mkOption {
+        type = types.attrsOf (types.submodule rspamdFileOptions);
+        default = { };
+      };
+    };
+    redis.servers = mkOption {
+      type = types.attrsOf (types.submodule redisServerOptions);
+      default = { };
+    };
+  };
+
+  # What nixpkgs' kresd module does (services/networking/kresd.nix).
+  config.networking.resolvconf.useLocalResolver = lib.mkIf config.services.kresd.enable (
+    lib.mkDefault true
+  );
+}

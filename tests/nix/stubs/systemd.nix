@@ -1,0 +1,99 @@
+# nixos/lib/systemd-unit-options.nix: systemd.services.<name> (the unit options the modules and
+# their tests use), with nixpkgs' merge of serviceConfig values (lists concatenate, single values
+# must agree).
+{ lib, ... }:
+let
+  inherit (lib) mkOption types;
+
+  unitOption = types.mkOptionType {
+    name = "systemd option";
+    merge =
+      loc: defs:
+      let
+        defs' = lib.filterOverrides defs;
+      in
+      if lib.any (def: builtins.isList def.value) defs' then
+        lib.concatMap (def: lib.toList def.value) defs'
+      else
+        lib.mergeEqualOption loc defs';
+  };
+
+  unitNames = mkOption {
+    type = types.listOf types.str;
+    default = [ ];
+  };
+  script = mkOption {
+    type = types.lines;
+    default = "";
+  };
+
+  serviceOptions = {
+    options = {
+      enable = mkOption {
+        type = types.bool;
+        default = true;
+      };
+      description = mkOption {
+        type = types.singleLineStr;
+        default = "";
+      };
+      documentation = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+      };
+      wantedBy = unitNames;
+      requiredBy = unitNames;
+      upheldBy = unitNames;
+      before = unitNames;
+      after = unitNames;
+      wants = unitNames;
+      requires = unitNames;
+      bindsTo = unitNames;
+      partOf = unitNames;
+      conflicts = unitNames;
+      overrideStrategy = mkOption {
+        type = types.enum [
+          "asDropinIfExists"
+          "asDropin"
+        ];
+        default = "asDropinIfExists";
+      };
+      unitConfig = mkOption {
+        type = types.attrsOf unitOption;
+        default = { };
+      };
+      serviceConfig = mkOption {
+        type = types.attrsOf unitOption;
+        default = { };
+      };
+      restartTriggers = mkOption {
+        type = types.listOf types.unspecified;
+        default = [ ];
+      };
+      reloadTriggers = mkOption {
+        type = types.listOf types.unspecified;
+        default = [ ];
+      };
+      environment = mkOption {
+        type = types.attrsOf (types.nullOr (types.either types.str types.path));
+        default = { };
+      };
+      path = mkOption {
+        type = types.listOf (types.either types.package types.str);
+        default = [ ];
+      };
+      script = script;
+      preStart = script;
+      postStart = script;
+      preStop = script;
+      postStop = script;
+    };
+  };
+in
+{
+  options.systemd.services = mkOption {
+    type = types.attrsOf (types.submodule serviceOptions);
+    default = { };
+    description = "systemd services.";
+  };
+}

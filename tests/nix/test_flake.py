@@ -1,0 +1,291 @@
+"""The flake: its outputs (evaluated with stand-in inputs) and its lock file (checked by Nix offline).
+
+nixpkgs 26.05 cannot be evaluated by this machine's Nix, so `outputs` is called with stand-ins
+(tests/nix/stubs/flake-inputs.nix): nixpkgs' real `lib`, a `nixosSystem` that evaluates a host
+against the stand-in NixOS options, and fake packages that record their arguments. That is enough
+to check every output's names, the VM tests' scripts and machines, and the example hosts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nixeval import REPO, eval_json, nix_available, nix_string, nixpkgs_lib_available
+
+needs_nix = pytest.mark.skipif(not nix_available(), reason="nix-instantiate is not installed")
+needs_nixpkgs_lib = pytest.mark.skipif(
+    not (nix_available() and nixpkgs_lib_available()),
+    reason="<nixpkgs/lib> does not resolve (set nix-path = nixpkgs=<a nixpkgs lib checkout>)",
+)
+
+SYSTEMS = ["aarch64-linux", "x86_64-linux"]
+OUTPUTS = """(let
+  inputs = import ./tests/nix/stubs/flake-inputs.nix;
+  self = (import ./flake.nix).outputs (inputs // { inherit self; });
+in self)"""
+# The test world the VM tests run: tests/topology.nix with the VM's uplink name (tests/vm/world.nix).
+VM_TOPOLOGY = '(import ./tests/topology.nix { overrides.gateway.uplink.interface = "eth1"; })'
+SCENARIOS = REPO / "tests" / "scenarios"
+SCENARIO_NAMES = sorted(path.stem for path in SCENARIOS.glob("*.py") if path.name != "common.py")
+CHEAP_CHECKS = {"plans", "example-hosts", "mail-lab"}
+EXAMPLE_BUILDS = {"example-gateway", "example-home"}
+
+
+def outputs(attribute: str) -> Any:
+    return eval_json(f"{OUTPUTS}.{attribute}")
+
+
+def attribute_names(attribute: str) -> list[str]:
+    path = f"{OUTPUTS}.{attribute}" if attribute else OUTPUTS
+    names: list[str] = eval_json(f"builtins.attrNames {path}")
+    return names
+
+
+def failing_messages(attribute: str) -> list[str]:
+    messages: list[str] = eval_json(
+        f"map (a: a.message) (builtins.filter (a: !a.assertion) {OUTPUTS}.{attribute}.config.assertions)"
+    )
+    return messages
+
+
+# --- outputs --------------------------------------------------------------------------------------
+
+
+@needs_nixpkgs_lib
+def test_the_outputs_are_the_documented_ones() -> None:
+    assert attribute_names("") == [
+        "checks",
+        "devShells",
+        "formatter",
+        "lib",
+        "nixosConfigurations",
+        "nixosModules",
+        "packages",
+    ]
+    for output in ("checks", "devShells", "formatter", "packages"):
+        assert attribute_names(output) == SYSTEMS, output
+    assert attribute_names("nixosModules") == ["default", "mail-home", "netns", "wireguard-gateway"]
+    assert attribute_names("nixosConfigurations") == ["gateway", "home"]
+    for system in SYSTEMS:
+        assert attribute_names(f"packages.{system}") == ["mail-lab"]
+        assert attribute_names(f"devShells.{system}") == ["default"]
+        assert outputs(f"formatter.{system}.name") == "nixfmt-tree"
+
+
+@needs_nixpkgs_lib
+def test_the_lib_output_is_the_core() -> None:
+    assert attribute_names("lib") == eval_json("builtins.attrNames (import ./lib)")
+    confined = '{ namespace = "wg"; after = [ "wireguard-wg0.service" ]; }'
+    assert outputs(f"lib.moveNs {confined}") == eval_json(f"(import ./lib).moveNs {confined}")
+
+
+@needs_nixpkgs_lib
+def test_the_modules_are_the_module_files() -> None:
+    for name, path in [
+        ("netns", "modules/netns.nix"),
+        ("wireguard-gateway", "modules/wireguard-gateway.nix"),
+        ("mail-home", "modules/mail-home.nix"),
+    ]:
+        assert eval_json(f"toString {OUTPUTS}.nixosModules.{name}") == str(REPO / path)
+    assert eval_json(f"map toString {OUTPUTS}.nixosModules.default.imports") == [
+        str(REPO / "modules/wireguard-gateway.nix"),
+        str(REPO / "modules/mail-home.nix"),
+    ]
+
+
+@needs_nixpkgs_lib
+def test_there_is_one_vm_test_per_scenario_and_the_cheap_checks() -> None:
+    assert SCENARIO_NAMES, "tests/scenarios has no scenario"
+    vm_tests = {f"vm-{name}" for name in SCENARIO_NAMES}
+    assert set(attribute_names("checks.x86_64-linux")) == vm_tests | CHEAP_CHECKS | EXAMPLE_BUILDS
+    # The example hosts are x86_64 machines: only that system builds them.
+    assert set(attribute_names("checks.aarch64-linux")) == vm_tests | CHEAP_CHECKS
+
+
+@needs_nixpkgs_lib
+@pytest.mark.parametrize("scenario", SCENARIO_NAMES)
+def test_a_vm_test_runs_the_shared_scenario_on_the_test_world(scenario: str) -> None:
+    arguments = f"checks.x86_64-linux.{nix_string('vm-' + scenario)}.testArguments"
+    assert outputs(f"{arguments}.name") == f"home-mail-{scenario}"
+    assert attribute_names(f"{arguments}.nodes") == ["client", "gateway", "home", "internet", "remote"]
+    script: str = outputs(f"{arguments}.testScript")
+    common = (SCENARIOS / "common.py").read_text()
+    body = (SCENARIOS / f"{scenario}.py").read_text()
+    assert script.endswith(common + "\n" + body)
+    prelude = script[: -len(common + "\n" + body)]
+    # The prelude defines `topology`: exactly the test world's JSON.
+    namespace: dict[str, Any] = {}
+    exec(compile(prelude, "prelude", "exec"), namespace)
+    assert namespace["topology"] == eval_json(VM_TOPOLOGY)
+
+
+@needs_nixpkgs_lib
+def test_the_vm_machines_get_the_flakes_modules() -> None:
+    special = "checks.x86_64-linux.vm-inbound.testArguments.node.specialArgs"
+    assert attribute_names(special) == ["homeMailModules", "mailserverModule", "world"]
+    assert eval_json(f"toString {OUTPUTS}.{special}.homeMailModules.mail-home") == str(
+        REPO / "modules/mail-home.nix"
+    )
+    assert eval_json(f"toString {OUTPUTS}.{special}.mailserverModule") == str(
+        REPO / "tests/nix/stubs/mailserver.nix"
+    )
+
+
+def vm_node(name: str, attribute: str) -> Any:
+    """`config.<attribute>` of VM node `name` (tests/vm/nodes), evaluated against the stand-ins."""
+    return eval_json(
+        f"""(import ./tests/nix/stubs/evaluate.nix {{
+          modules = [ ./tests/nix/stubs/host.nix ./tests/vm/nodes/{name}.nix ];
+          specialArgs = {OUTPUTS}.checks.x86_64-linux.vm-inbound.testArguments.node.specialArgs;
+        }}).config.{attribute}"""
+    )
+
+
+@needs_nixpkgs_lib
+def test_the_vm_gateway_and_home_run_the_plans_of_the_script_topology() -> None:
+    """What the scenarios read from `topology` is what the VMs are configured with."""
+    assert vm_node("gateway", "homeMail.gateway.plan") == eval_json(f"{VM_TOPOLOGY}.plans.gateway")
+    assert vm_node("home", "homeMail.home.plan.wireguard") == eval_json(f"{VM_TOPOLOGY}.plans.home.wireguard")
+    assert vm_node("home", "homeMail.home.plan.namespace") == eval_json(f"{VM_TOPOLOGY}.plans.home.namespace")
+    for name in ("gateway", "home"):
+        messages = eval_json(
+            f"map (a: a.message) (builtins.filter (a: !a.assertion) ({vm_node_expression(name)}).assertions)"
+        )
+        assert messages == [], name
+    assert vm_node("gateway", "networking.interfaces") == {
+        "eth1": {
+            "useDHCP": None,
+            "ipv4": {"addresses": [{"address": "198.51.100.10", "prefixLength": 24}]},
+            "ipv6": {"addresses": [{"address": "2001:db8:1::10", "prefixLength": 64}]},
+        }
+    }
+    # On the gateway's link, with the test world's addresses rather than the driver's.
+    assert vm_node("gateway", "virtualisation.interfaces") == {"eth1": {"vlan": 1, "assignIP": False}}
+    assert vm_node("home", "virtualisation.interfaces") == {"eth1": {"vlan": 2, "assignIP": False}}
+    confined = vm_node("home", "homeMail.home.confinedServices")
+    assert confined == ["postfix", "dovecot", "kresd@", "acme-order-renew-mail.example.org"]
+
+
+def vm_node_expression(name: str) -> str:
+    return f"""(import ./tests/nix/stubs/evaluate.nix {{
+      modules = [ ./tests/nix/stubs/host.nix ./tests/vm/nodes/{name}.nix ];
+      specialArgs = {OUTPUTS}.checks.x86_64-linux.vm-inbound.testArguments.node.specialArgs;
+    }}).config"""
+
+
+@needs_nixpkgs_lib
+def test_the_example_hosts_pass_their_assertions_and_agree() -> None:
+    assert failing_messages("nixosConfigurations.gateway") == []
+    assert failing_messages("nixosConfigurations.home") == []
+    # The check evaluates lib.pairChecks of both hosts' intents and fails if any does not hold.
+    assert outputs('checks.x86_64-linux."example-hosts".name') == "home-mail-example-intents.json"
+    home = "nixosConfigurations.home.config"
+    assert outputs(f"{home}.homeMail.home.confinedServices") == [
+        "postfix",
+        "dovecot",
+        "kresd@",
+        "acme-order-renew-mail.example.org",
+    ]
+    assert outputs(f'{home}.security.acme.certs."mail.example.org".listenHTTP') == ":80"
+    assert outputs(f"{home}.networking.resolvconf.useLocalResolver") is False
+
+
+@needs_nixpkgs_lib
+def test_the_plans_check_holds_the_test_worlds_plans() -> None:
+    check = "checks.x86_64-linux.plans"
+    assert outputs(f"{check}.name") == "home-mail-test-world-plans.json"
+    assert json.loads(outputs(f"{check}.text")) == eval_json("(import ./tests/topology.nix { }).plans")
+
+
+@needs_nixpkgs_lib
+def test_the_lab_package_is_built_from_its_pyproject() -> None:
+    pyproject = REPO / "pkgs" / "mail-lab" / "pyproject.toml"
+    if not pyproject.exists():
+        pytest.skip("pkgs/mail-lab/pyproject.toml does not exist yet")
+    arguments = "packages.x86_64-linux.mail-lab.buildArguments"
+    project = eval_json("(builtins.fromTOML (builtins.readFile ./pkgs/mail-lab/pyproject.toml)).project")
+    assert outputs(f"{arguments}.pname") == project["name"]
+    assert outputs(f"{arguments}.pyproject") is True
+    assert eval_json(f"toString {OUTPUTS}.{arguments}.src") == str(REPO / "pkgs/mail-lab")
+    dependencies = eval_json(f"map (d: d.name) {OUTPUTS}.{arguments}.dependencies")
+    assert len(dependencies) == len(project.get("dependencies", []))
+    assert "python3-pyroute2" in dependencies
+    path = outputs(f"{arguments}.makeWrapperArgs")
+    assert path[:3] == ["--prefix", "PATH", ":"]
+    assert "-wireguard-go/bin" in path[3]
+
+
+# --- the lock file --------------------------------------------------------------------------------
+
+
+def flake_metadata(directory: Path) -> subprocess.CompletedProcess[str]:
+    """`nix flake metadata` of flake.nix + flake.lock in `directory`, without updating the lock."""
+    return subprocess.run(
+        [
+            "nix",
+            "--extra-experimental-features",
+            "nix-command flakes",
+            "flake",
+            "metadata",
+            "--json",
+            "--no-update-lock-file",
+            f"path:{directory}",
+        ],
+        env={**os.environ, "NIX_CONFIG": "build-users-group ="},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def flake_copy(tmp_path: Path) -> Path:
+    """flake.nix and flake.lock alone (the lock concerns only them; the repository is large)."""
+    for name in ("flake.nix", "flake.lock"):
+        shutil.copy(REPO / name, tmp_path / name)
+    return tmp_path
+
+
+needs_nix_command = pytest.mark.skipif(shutil.which("nix") is None, reason="the nix command is not installed")
+
+
+@needs_nix
+@needs_nix_command
+def test_the_lock_is_complete_and_valid_offline(flake_copy: Path) -> None:
+    result = flake_metadata(flake_copy)
+    assert result.returncode == 0, result.stderr
+    locks = json.loads(result.stdout)["locks"]
+    nodes = locks["nodes"]
+    assert nodes["root"]["inputs"] == {
+        "nixpkgs": "nixpkgs",
+        "simple-nixos-mailserver": "simple-nixos-mailserver",
+    }
+    assert nodes["nixpkgs"]["original"] == {
+        "owner": "NixOS",
+        "ref": "nixos-26.05",
+        "repo": "nixpkgs",
+        "type": "github",
+    }
+    mailserver = nodes["simple-nixos-mailserver"]
+    assert mailserver["original"]["ref"] == "nixos-26.05"
+    # simple-nixos-mailserver uses our nixpkgs.
+    assert mailserver["inputs"]["nixpkgs"] == ["nixpkgs"]
+    for node in ("nixpkgs", "simple-nixos-mailserver"):
+        assert {"rev", "narHash", "lastModified"} <= set(nodes[node]["locked"]), node
+
+
+@needs_nix
+@needs_nix_command
+def test_a_lock_that_does_not_match_the_flake_is_refused(flake_copy: Path) -> None:
+    lock = json.loads((flake_copy / "flake.lock").read_text())
+    lock["nodes"]["simple-nixos-mailserver"]["original"]["ref"] = "nixos-25.11"
+    (flake_copy / "flake.lock").write_text(json.dumps(lock, indent=2))
+    result = flake_metadata(flake_copy)
+    assert result.returncode != 0

@@ -1,0 +1,434 @@
+"""The NixOS modules, evaluated with nixpkgs' lib.evalModules against stand-in NixOS options.
+
+tests/nix/stubs declares the NixOS options the modules set (systemd.services, networking.*,
+boot.kernel.sysctl, environment.etc, services.*, security.acme, assertions) with types close to
+nixpkgs', so the modules' output can be checked without nixpkgs itself: it must be what the plans
+of lib/ say (the same plans the lab realizes), and bad input must fail with assertions that name
+the option.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from nixeval import eval_json, nix_available, nix_string, nix_value, nixpkgs_lib_available
+
+pytestmark = [
+    pytest.mark.skipif(not nix_available(), reason="nix-instantiate is not installed"),
+    pytest.mark.skipif(
+        nix_available() and not nixpkgs_lib_available(),
+        reason="<nixpkgs/lib> does not resolve (set nix-path = nixpkgs=<a nixpkgs lib checkout>)",
+    ),
+]
+
+EVALUATE = "(modules: import ./tests/nix/stubs/evaluate.nix { inherit modules; })"
+TOPOLOGY = "(import ./tests/topology.nix { })"
+HOME_MODULE = "./modules/mail-home.nix"
+GATEWAY_MODULE = "./modules/wireguard-gateway.nix"
+NETNS_MODULE = "./modules/netns.nix"
+# The stand-in packages of tests/nix/stubs/arguments.nix, as lib.renderUnit takes them.
+PROGRAMS = {
+    "ip": "/nix/store/00000000000000000000000000000000-iproute2/bin/ip",
+    "nsenter": "/nix/store/00000000000000000000000000000000-util-linux/bin/nsenter",
+    "sysctl": "/nix/store/00000000000000000000000000000000-procps/bin/sysctl",
+    "nft": "/nix/store/00000000000000000000000000000000-nftables/bin/nft",
+}
+
+# The home of the test world (its intent minus `services`, which the module derives from what is
+# enabled) with the services of simple-nixos-mailserver enabled.
+HOME = f"""{{
+  homeMail.home = builtins.removeAttrs {TOPOLOGY}.homeIntent [ "services" ] // {{ enable = true; }};
+  services.postfix.enable = true;
+  services.dovecot2.enable = true;
+  services.kresd.enable = true;
+  services.rspamd.enable = true;
+}}"""
+GATEWAY = f"""{{
+  homeMail.gateway = {TOPOLOGY}.gatewayIntent // {{ enable = true; }};
+}}"""
+WORLD_HOME_PLAN = f"{TOPOLOGY}.plans.home"
+WORLD_GATEWAY_PLAN = f"{TOPOLOGY}.plans.gateway"
+
+
+def config_of(*modules: str, attribute: str) -> Any:
+    """`config.<attribute>` of the modules (Nix expressions) evaluated against the stand-ins."""
+    return eval_json(f"({EVALUATE} [ {' '.join(f'({module})' for module in modules)} ]).config.{attribute}")
+
+
+def failing_messages(*modules: str) -> list[str]:
+    messages: list[str] = eval_json(
+        f"map (a: a.message) (builtins.filter (a: !a.assertion) "
+        f"({EVALUATE} [ {' '.join(f'({module})' for module in modules)} ]).config.assertions)"
+    )
+    return messages
+
+
+def rendered(plan_unit: str) -> Any:
+    """A unit of a plan with its commands rendered as the modules render them."""
+    return eval_json(f"(import ./lib).renderUnit {nix_value(PROGRAMS)} ({plan_unit})")
+
+
+def assert_unit_contains(unit: dict[str, Any], expected: dict[str, Any]) -> None:
+    """Every setting of `expected` is in `unit` with the same value (lists in the same order)."""
+    for key, value in expected.items():
+        if key == "serviceConfig":
+            for setting, setting_value in value.items():
+                assert unit["serviceConfig"].get(setting) == setting_value, setting
+        else:
+            assert unit[key] == value, key
+
+
+def with_message(messages: list[str], prefix: str, *keywords: str) -> str:
+    matching = [message for message in messages if message.startswith(prefix)]
+    assert matching, f"no failing assertion starts with {prefix!r}: {messages}"
+    for message in matching:
+        if all(keyword in message for keyword in keywords):
+            return message
+    raise AssertionError(f"no message for {prefix!r} contains {keywords}: {matching}")
+
+
+# --- home -----------------------------------------------------------------------------------------
+
+
+def test_the_test_world_home_passes_every_assertion() -> None:
+    assert failing_messages(HOME_MODULE, HOME) == []
+
+
+def test_home_plan_is_the_test_worlds_plan() -> None:
+    """Options equal to the test world's intent give the plan the lab builds, unit for unit."""
+    module_plan = config_of(HOME_MODULE, HOME, attribute="homeMail.home.plan")
+    assert module_plan == eval_json(WORLD_HOME_PLAN)
+    assert config_of(HOME_MODULE, HOME, attribute="homeMail.home.confinedServices") == [
+        "postfix",
+        "dovecot",
+        "kresd@",
+    ]
+
+
+def test_home_wireguard_interface_is_born_outside_and_moved_into_the_namespace() -> None:
+    interface = config_of(HOME_MODULE, HOME, attribute="networking.wireguard.interfaces.wg0")
+    plan = eval_json(f"{WORLD_HOME_PLAN}.wireguard")
+    assert interface["interfaceNamespace"] == "wg"
+    assert interface["socketNamespace"] is None
+    for key in ("ips", "listenPort", "mtu", "privateKeyFile", "allowedIPsAsRoutes", "table"):
+        assert interface[key] == plan[key], key
+    (peer,) = interface["peers"]
+    for key, value in plan["peers"][0].items():
+        assert peer[key] == value, key
+    assert peer["allowedIPs"] == ["0.0.0.0/0", "::/0"]
+
+
+def test_home_units_are_the_plans_units() -> None:
+    """Every unit fragment of the home plan is in systemd.services, commands rendered."""
+    services = config_of(HOME_MODULE, HOME, attribute="systemd.services")
+    unit_names = eval_json(f"builtins.attrNames {WORLD_HOME_PLAN}.units")
+    assert set(unit_names) == {"netns@", "netns@wg", "wireguard-wg0", "postfix", "dovecot", "kresd@"}
+    for name in unit_names:
+        assert_unit_contains(services[name], rendered(f"{WORLD_HOME_PLAN}.units.{nix_string(name)}"))
+    assert services["netns@wg"]["overrideStrategy"] == "asDropin"
+    assert services["netns@wg"]["wantedBy"] == ["multi-user.target"]
+
+
+def test_confined_services_run_in_the_namespace() -> None:
+    services = config_of(HOME_MODULE, HOME, attribute="systemd.services")
+    for name in ("postfix", "dovecot", "kresd@"):
+        unit = services[name]
+        assert unit["serviceConfig"]["NetworkNamespacePath"] == "/run/netns/wg"
+        assert unit["serviceConfig"]["BindReadOnlyPaths"] == ["/etc/netns/wg/resolv.conf:/etc/resolv.conf"]
+        assert unit["serviceConfig"]["InaccessiblePaths"] == ["-/run/nscd"]
+        assert unit["bindsTo"] == ["netns@wg.service"]
+        assert unit["after"] == ["netns@wg.service", "wireguard-wg0.service"]
+    # 26.05 renamed dovecot2.service and asserts that nothing configures the old name.
+    assert "dovecot2" not in services
+    assert services["wireguard-wg0"]["bindsTo"] == ["netns@wg.service"]
+
+
+def test_namespace_unit_commands_create_the_namespace_and_apply_its_settings() -> None:
+    services = config_of(HOME_MODULE, HOME, attribute="systemd.services")
+    template = services["netns@"]["serviceConfig"]
+    assert template["ExecStartPre"] == [f'-{PROGRAMS["ip"]} "netns" "delete" "%i"']
+    assert template["ExecStart"] == [f'{PROGRAMS["ip"]} "netns" "add" "%i"']
+    assert template["ExecStop"] == [f'{PROGRAMS["ip"]} "netns" "delete" "%i"']
+    instance = services["netns@wg"]["serviceConfig"]["ExecStartPost"]
+    assert any(
+        PROGRAMS["sysctl"] in command and "net.ipv4.conf.all.forwarding=0" in command for command in instance
+    )
+    assert any(f'{PROGRAMS["nft"]} "-f" "/etc/netns/wg.nft"' in command for command in instance)
+
+
+def test_namespace_files_are_the_plans() -> None:
+    etc = config_of(HOME_MODULE, HOME, attribute="environment.etc")
+    plan_files = eval_json(f"{WORLD_HOME_PLAN}.namespace.etc")
+    for path, text in plan_files.items():
+        assert etc[path]["text"] == text, path
+    assert etc["netns/wg/resolv.conf"]["text"] == "nameserver 127.0.0.1\n"
+    assert "table inet home_mail_netns" in etc["netns/wg.nft"]["text"]
+
+
+def test_knot_resolver_in_the_namespace_leaves_the_host_its_own_resolver() -> None:
+    assert config_of(HOME_MODULE, HOME, attribute="networking.resolvconf.useLocalResolver") is False
+    explicit = "{ networking.resolvconf.useLocalResolver = true; }"
+    assert config_of(HOME_MODULE, HOME, explicit, attribute="networking.resolvconf.useLocalResolver") is True
+    # Without the home module, the stand-in of nixpkgs' kresd module turns it on (the override
+    # above is what changes it).
+    kresd_only = "{ services.kresd.enable = true; }"
+    assert config_of(kresd_only, attribute="networking.resolvconf.useLocalResolver") is True
+
+
+def test_rspamd_reaches_redis_over_a_unix_socket() -> None:
+    redis = config_of(HOME_MODULE, HOME, attribute="services.redis.servers.rspamd")
+    assert redis["enable"] is True
+    assert redis["port"] == 0
+    locals_text = config_of(HOME_MODULE, HOME, attribute='services.rspamd.locals."redis.conf".text')
+    assert locals_text == f'servers = "{redis["unixSocket"]}";\n'
+    rspamd = config_of(HOME_MODULE, HOME, attribute="systemd.services.rspamd.serviceConfig")
+    assert rspamd["SupplementaryGroups"] == [redis["group"]]
+
+
+def test_a_mail_servers_own_redis_settings_win() -> None:
+    own = '{ services.rspamd.locals."redis.conf".text = "servers = \\"/run/own.sock\\";"; }'
+    text = config_of(HOME_MODULE, HOME, own, attribute='services.rspamd.locals."redis.conf".text')
+    assert text == 'servers = "/run/own.sock";'
+
+
+def test_without_knot_resolver_nothing_resolves_on_the_namespace_loopback() -> None:
+    no_kresd = "{ services.kresd.enable = lib.mkForce false; }"
+    module = f"{{ lib, ... }}: {no_kresd}"
+    services = config_of(HOME_MODULE, HOME, module, attribute="homeMail.home.confinedServices")
+    assert "kresd@" not in services
+    warnings = config_of(HOME_MODULE, HOME, module, attribute="warnings")
+    assert any(warning.startswith("homeMail.home.nameservers: 127.0.0.1") for warning in warnings), warnings
+
+
+def test_the_networkd_wireguard_backend_is_forced_off() -> None:
+    networkd = "{ networking.useNetworkd = true; }"
+    assert config_of(HOME_MODULE, HOME, networkd, attribute="networking.wireguard.useNetworkd") is False
+
+
+ACME_HOME = """{
+  homeMail.home.acmeCertificates = [ "mail.example.org" ];
+  security.acme.certs."mail.example.org".email = "postmaster@example.org";
+}"""
+
+
+def test_acme_orders_run_in_the_namespace_and_answer_on_port_80() -> None:
+    assert failing_messages(HOME_MODULE, HOME, ACME_HOME) == []
+    services = config_of(HOME_MODULE, HOME, ACME_HOME, attribute="systemd.services")
+    order = services["acme-order-renew-mail.example.org"]
+    assert order["serviceConfig"]["NetworkNamespacePath"] == "/run/netns/wg"
+    assert order["bindsTo"] == ["netns@wg.service"]
+    certificate = config_of(HOME_MODULE, HOME, ACME_HOME, attribute='security.acme.certs."mail.example.org"')
+    assert certificate["listenHTTP"] == ":80"
+    assert certificate["webroot"] is None
+    ruleset = config_of(HOME_MODULE, HOME, ACME_HOME, attribute='environment.etc."netns/wg.nft".text')
+    assert "tcp dport { 25, 80, 465, 993 } accept" in ruleset
+
+
+def test_acme_port_80_is_opened_even_when_not_listed() -> None:
+    only_mail = "{ lib, ... }: { homeMail.home.openPorts.tcp = lib.mkForce [ 25 ]; }"
+    ruleset = config_of(
+        HOME_MODULE, HOME, ACME_HOME, only_mail, attribute='environment.etc."netns/wg.nft".text'
+    )
+    assert "tcp dport { 25, 80 } accept" in ruleset
+    without_acme = config_of(HOME_MODULE, HOME, only_mail, attribute='environment.etc."netns/wg.nft".text')
+    assert "tcp dport { 25 } accept" in without_acme
+
+
+def test_a_users_acme_listen_address_wins() -> None:
+    own = '{ security.acme.certs."mail.example.org".listenHTTP = "[::]:80"; }'
+    certificate = config_of(
+        HOME_MODULE, HOME, ACME_HOME, own, attribute='security.acme.certs."mail.example.org"'
+    )
+    assert certificate["listenHTTP"] == "[::]:80"
+
+
+def test_simple_nixos_mailservers_acme_certificate_is_confined_by_default() -> None:
+    mailserver = """{
+      imports = [ ./tests/nix/stubs/mailserver.nix ];
+      mailserver = { enable = true; x509.useACMEHost = "mail.example.org"; };
+      security.acme.certs."mail.example.org".email = "postmaster@example.org";
+    }"""
+    acme = config_of(HOME_MODULE, HOME, mailserver, attribute="homeMail.home.acmeCertificates")
+    assert acme == ["mail.example.org"]
+    services = config_of(HOME_MODULE, HOME, mailserver, attribute="homeMail.home.confinedServices")
+    assert "acme-order-renew-mail.example.org" in services
+
+
+def test_bad_home_options_fail_with_messages_naming_them() -> None:
+    bad = """{ lib, ... }: {
+      homeMail.home.addresses = lib.mkForce [ "198.51.100.11/32" "2001:db8:1::11/64" ];
+      homeMail.home.gateway.endpoint = lib.mkForce "gateway.example.net:51820";
+      homeMail.home.wireguard.privateKeyFile = lib.mkForce null;
+    }"""
+    messages = failing_messages(HOME_MODULE, HOME, bad)
+    with_message(messages, "homeMail.home.addresses:", "2001:db8:1::11/128")
+    with_message(messages, "homeMail.home.gateway.endpoint:", "host name")
+    with_message(messages, "homeMail.home.wireguard.privateKeyFile:", "is not set")
+
+
+def test_another_definition_of_the_wireguard_interface_is_refused() -> None:
+    other = '{ networking.wireguard.interfaces.wg0.ips = [ "10.0.0.1/24" ]; }'
+    messages = failing_messages(HOME_MODULE, HOME, other)
+    with_message(
+        messages, "homeMail.home.wireguard.interface:", "networking.wireguard.interfaces.wg0", "also defined"
+    )
+
+
+def test_another_definition_of_the_namespace_is_refused() -> None:
+    other = '{ homeMail.netns.wg.services = [ "nginx" ]; }'
+    messages = failing_messages(HOME_MODULE, HOME, other)
+    with_message(messages, "homeMail.home.namespace:", "homeMail.netns.wg", "extraConfinedServices")
+
+
+def test_an_unknown_acme_certificate_is_refused() -> None:
+    unknown = '{ homeMail.home.acmeCertificates = [ "mail.example.org" ]; }'
+    messages = failing_messages(HOME_MODULE, HOME, unknown)
+    with_message(messages, "homeMail.home.acmeCertificates:", '"mail.example.org"', "security.acme.certs")
+
+
+def test_the_old_dovecot_unit_name_is_refused() -> None:
+    old = '{ homeMail.home.extraConfinedServices = [ "dovecot2" ]; }'
+    messages = failing_messages(HOME_MODULE, HOME, old)
+    with_message(messages, "homeMail.home.extraConfinedServices:", "dovecot.service")
+
+
+def test_a_disabled_home_sets_nothing() -> None:
+    disabled = '{ homeMail.home.namespace = "wg"; services.postfix.enable = true; }'
+    services = config_of(HOME_MODULE, disabled, attribute="systemd.services")
+    assert services == {}
+    assert config_of(HOME_MODULE, disabled, attribute="networking.wireguard.interfaces") == {}
+
+
+# --- netns ----------------------------------------------------------------------------------------
+
+NETNS = """{
+  homeMail.netns.vpn = {
+    resolvConf = "nameserver 192.0.2.53\\n";
+    services = [ "transmission" ];
+    dependencies = [ "openvpn-vpn.service" ];
+  };
+}"""
+
+
+def test_a_namespace_of_its_own_confines_its_services() -> None:
+    assert failing_messages(NETNS_MODULE, NETNS) == []
+    services = config_of(NETNS_MODULE, NETNS, attribute="systemd.services")
+    expected = eval_json(
+        '(import ./lib).moveNs { namespace = "vpn"; after = [ "openvpn-vpn.service" ]; '
+        'wants = [ "openvpn-vpn.service" ]; }'
+    )
+    assert_unit_contains(services["transmission"], expected)
+    assert services["netns@vpn"]["overrideStrategy"] == "asDropin"
+    assert "netns@" in services
+    etc = config_of(NETNS_MODULE, NETNS, attribute="environment.etc")
+    assert etc["netns/vpn/resolv.conf"]["text"] == "nameserver 192.0.2.53\n"
+
+
+def test_a_service_in_two_namespaces_is_refused() -> None:
+    second = '{ homeMail.netns.other.services = [ "transmission" ]; }'
+    messages = failing_messages(NETNS_MODULE, NETNS, second)
+    with_message(messages, "homeMail.netns.", '"transmission"', "one namespace only")
+
+
+@pytest.mark.parametrize(
+    ("name", "keyword"),
+    [("init", "host's own namespace"), ("a-much-too-long-name", "1 to 15"), ("mail.box", "1 to 15")],
+)
+def test_bad_namespace_names_are_refused(name: str, keyword: str) -> None:
+    module = f"{{ homeMail.netns.{nix_string(name)}.services = [ ]; }}"
+    with_message(failing_messages(NETNS_MODULE, module), f"homeMail.netns.{name}:", keyword)
+
+
+def test_a_namespace_without_sysctls_is_refused() -> None:
+    module = "{ homeMail.netns.vpn.sysctl = { }; }"
+    with_message(failing_messages(NETNS_MODULE, module), "homeMail.netns.vpn.sysctl:", "is empty")
+
+
+# --- gateway --------------------------------------------------------------------------------------
+
+
+def test_the_test_world_gateway_passes_every_assertion() -> None:
+    assert failing_messages(GATEWAY_MODULE, GATEWAY) == []
+    assert config_of(GATEWAY_MODULE, GATEWAY, attribute="homeMail.gateway.plan") == eval_json(
+        WORLD_GATEWAY_PLAN
+    )
+
+
+def test_gateway_wireguard_interface_is_the_plans() -> None:
+    interface = config_of(GATEWAY_MODULE, GATEWAY, attribute="networking.wireguard.interfaces.wg0")
+    plan = eval_json(f"{WORLD_GATEWAY_PLAN}.wireguard")
+    for key in ("ips", "listenPort", "mtu", "privateKeyFile", "interfaceNamespace", "allowedIPsAsRoutes"):
+        assert interface[key] == plan[key], key
+    (peer,) = interface["peers"]
+    assert peer["name"] == "home"
+    assert peer["allowedIPs"] == ["198.51.100.11/32", "2001:db8:1::11/128"]
+    assert config_of(GATEWAY_MODULE, GATEWAY, attribute="networking.wireguard.useNetworkd") is False
+
+
+def test_gateway_sysctls_firewall_and_nftables_are_the_plans() -> None:
+    plan = eval_json(WORLD_GATEWAY_PLAN)
+    assert config_of(GATEWAY_MODULE, GATEWAY, attribute="boot.kernel.sysctl") == plan["sysctl"]
+    assert config_of(GATEWAY_MODULE, GATEWAY, attribute="networking.nftables.enable") is True
+    table = config_of(GATEWAY_MODULE, GATEWAY, attribute="networking.nftables.tables.home_mail_gateway")
+    assert table["family"] == "inet"
+    assert table["content"] == plan["nftables"]["content"]
+    assert config_of(GATEWAY_MODULE, GATEWAY, attribute="networking.firewall.allowedUDPPorts") == [51820]
+    closed = "{ homeMail.gateway.openFirewall = false; }"
+    assert config_of(GATEWAY_MODULE, GATEWAY, closed, attribute="networking.firewall.allowedUDPPorts") == []
+
+
+def test_gateway_proxy_ndp_entries_follow_the_uplink_device() -> None:
+    unit = config_of(GATEWAY_MODULE, GATEWAY, attribute='systemd.services."home-mail-proxy-ndp"')
+    device = "sys-subsystem-net-devices-eth0.device"
+    assert unit["bindsTo"] == [device]
+    assert device in unit["wantedBy"]
+    assert unit["serviceConfig"]["Type"] == "oneshot"
+    assert unit["serviceConfig"]["ExecStart"] == [
+        f'{PROGRAMS["ip"]} "-6" "neigh" "replace" "proxy" "2001:db8:1::11" "dev" "eth0"'
+    ]
+    assert unit["serviceConfig"]["ExecStop"] == [
+        f'-{PROGRAMS["ip"]} "-6" "neigh" "del" "proxy" "2001:db8:1::11" "dev" "eth0"'
+    ]
+
+
+def test_an_uplink_with_a_dash_is_escaped_in_the_device_unit() -> None:
+    uplink = '{ lib, ... }: { homeMail.gateway.uplink.interface = lib.mkForce "en-p1"; }'
+    unit = config_of(GATEWAY_MODULE, GATEWAY, uplink, attribute='systemd.services."home-mail-proxy-ndp"')
+    assert unit["bindsTo"] == ["sys-subsystem-net-devices-en\\x2dp1.device"]
+
+
+def test_uplink_addresses_default_to_the_interfaces_static_addresses() -> None:
+    interface = {
+        "ipv4": {"addresses": [{"address": "198.51.100.10", "prefixLength": 24}]},
+        "ipv6": {"addresses": [{"address": "2001:db8:1::10", "prefixLength": 64}]},
+    }
+    module = f"""{{
+      homeMail.gateway = builtins.removeAttrs {TOPOLOGY}.gatewayIntent [ "uplink" ] // {{
+        enable = true;
+        uplink.interface = "eth0";
+      }};
+      networking.interfaces.eth0 = {nix_value(interface)};
+    }}"""
+    addresses = config_of(GATEWAY_MODULE, module, attribute="homeMail.gateway.uplink.addresses")
+    assert addresses == ["198.51.100.10/24", "2001:db8:1::10/64"]
+    # ... and they are what the check of the forwarded addresses compares with.
+    clash = '{ lib, ... }: { homeMail.gateway.homes.home.addresses = lib.mkForce [ "198.51.100.10/32" ]; }'
+    messages = failing_messages(GATEWAY_MODULE, module, clash)
+    with_message(messages, "homeMail.gateway.homes.home.addresses:", "198.51.100.10", "uplink")
+
+
+def test_bad_gateway_options_fail_with_messages_naming_them() -> None:
+    bad = """{ lib, ... }: {
+      homeMail.gateway.homes.home.publicKey = lib.mkForce "not-a-key";
+      homeMail.gateway.wireguard.privateKeyFile = lib.mkForce "wg0.key";
+    }"""
+    messages = failing_messages(GATEWAY_MODULE, GATEWAY, bad)
+    with_message(messages, "homeMail.gateway.homes.home.publicKey:", "not a WireGuard public key")
+    with_message(messages, "homeMail.gateway.wireguard.privateKeyFile:", "not an absolute path")
+
+
+def test_another_definition_of_the_gateway_interface_is_refused() -> None:
+    other = "{ networking.wireguard.interfaces.wg0.mtu = 1280; }"
+    messages = failing_messages(GATEWAY_MODULE, GATEWAY, other)
+    with_message(messages, "homeMail.gateway.wireguard.interface:", "also defined")

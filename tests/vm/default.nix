@@ -1,0 +1,48 @@
+# The NixOS VM tests: one pkgs.testers.runNixOSTest per scenario script of tests/scenarios (the
+# same scripts the lab runs), each on the whole test world of tests/topology.nix: internet,
+# gateway, home, remote and client. The test script is a prelude defining `topology` (the JSON of
+# tests/topology.nix), then tests/scenarios/common.py, then the scenario.
+{
+  pkgs,
+  self,
+  simple-nixos-mailserver,
+}:
+let
+  inherit (pkgs) lib;
+  world = import ./world.nix { inherit lib; };
+  scenarioDirectory = ../scenarios;
+  scenarioNames = lib.sort lib.lessThan (
+    map (lib.removeSuffix ".py") (
+      lib.filter (name: lib.hasSuffix ".py" name && name != "common.py") (
+        lib.attrNames (lib.filterAttrs (_: type: type == "regular") (builtins.readDir scenarioDirectory))
+      )
+    )
+  );
+
+  scenarioTest =
+    scenario:
+    pkgs.testers.runNixOSTest {
+      name = "home-mail-${scenario}";
+      node.specialArgs = {
+        inherit world;
+        homeMailModules = self.nixosModules;
+        mailserverModule = simple-nixos-mailserver.nixosModules.default;
+      };
+      defaults =
+        { pkgs, world, ... }:
+        {
+          # Every machine trusts the test world's CA (home's mail certificate, the ACME server).
+          security.pki.certificateFiles = [ world.secrets.caCertificate ];
+          # The scenarios talk SMTP, IMAP and HTTP with curl.
+          environment.systemPackages = [ pkgs.curl ];
+          networking.useDHCP = false;
+        };
+      nodes = import ./nodes;
+      testScript =
+        world.prelude
+        + builtins.readFile (scenarioDirectory + "/common.py")
+        + "\n"
+        + builtins.readFile (scenarioDirectory + "/${scenario}.py");
+    };
+in
+lib.listToAttrs (map (scenario: lib.nameValuePair "vm-${scenario}" (scenarioTest scenario)) scenarioNames)

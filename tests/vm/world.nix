@@ -1,0 +1,153 @@
+# The test world of tests/topology.nix as NixOS VM material: VLANs, static addresses, the DNS
+# zones of the internet's name server, the ACME server, the snakeoil secrets, and the prelude of
+# every test script. The lab (pkgs/mail-lab) builds the same world from the same file.
+{ lib }:
+let
+  homeMailLib = import ../../lib;
+
+  # In a NixOS test VM, eth0 is QEMU's user-mode network and the VLANs are eth1, eth2, ...: the
+  # gateway's uplink is eth1. Nothing else differs from the lab's world.
+  topology = import ../topology.nix { overrides.gateway.uplink.interface = "eth1"; };
+  inherit (topology) world;
+  inherit (world.internet) links;
+  machines = world.machines;
+
+  # The ACME server of the internet (the lab's default when the topology does not name one).
+  acme =
+    world.internet.acme or {
+      name = "acme.example.net";
+      ipv4 = "192.0.2.54";
+      port = 14000;
+      managementPort = 15000;
+    };
+
+  # virtualisation.interfaces.<name> on a link: addresses are the test world's, set by hand,
+  # not the test driver's 192.168.<vlan>.<n>.
+  onLink = link: {
+    vlan = vlans.${link};
+    assignIP = false;
+  };
+
+  # One VLAN per link of the internet.
+  vlans = {
+    gateway = 1;
+    home = 2;
+    edge = 3;
+  };
+
+  bare = cidr: builtins.head (lib.splitString "/" cidr);
+  prefixLengthOf = cidr: lib.toInt (lib.last (lib.splitString "/" cidr));
+  isIPv6 = address: lib.hasInfix ":" address;
+
+  # "198.51.100.0/24" -> "198.51.100.1/24", "2001:db8:1::/64" -> "2001:db8:1::1/64": the router.
+  routerCidr =
+    network:
+    let
+      address = bare network;
+      first =
+        if isIPv6 address then
+          "${address}1"
+        else
+          lib.concatStringsSep "." (lib.init (lib.splitString "." address) ++ [ "1" ]);
+    in
+    "${first}/${toString (prefixLengthOf network)}";
+
+  # networking.interfaces.<name> for a list of "address/prefix" strings.
+  staticInterface =
+    cidrs:
+    let
+      entry = cidr: {
+        address = bare cidr;
+        prefixLength = prefixLengthOf cidr;
+      };
+    in
+    {
+      ipv4.addresses = map entry (lib.filter (cidr: !isIPv6 cidr) cidrs);
+      ipv6.addresses = map entry (lib.filter isIPv6 cidrs);
+    };
+
+  linkRouter = link: {
+    ipv4 = bare (routerCidr links.${link}.ipv4);
+    ipv6 = bare (routerCidr links.${link}.ipv6);
+  };
+
+  # The networking of a machine attached to one link (gateway, home, remote, client).
+  attached =
+    name:
+    let
+      machine = machines.${name};
+      router = linkRouter machine.link;
+    in
+    {
+      virtualInterface = onLink machine.link;
+      interface = staticInterface [
+        machine.ipv4
+        machine.ipv6
+      ];
+      defaultGateway = {
+        address = router.ipv4;
+        interface = "eth1";
+      };
+      defaultGateway6 = {
+        address = router.ipv6;
+        interface = "eth1";
+      };
+    };
+
+  nameservers = [
+    world.internet.dns.ipv4
+    world.internet.dns.ipv6
+  ];
+
+  secrets = {
+    caCertificate = ./secrets/ca.pem;
+    home = {
+      certificate = ./secrets/mail.example.org.pem;
+      key = ./secrets/mail.example.org.key;
+    };
+    acme = {
+      certificate = ./secrets/acme.example.net.pem;
+      key = ./secrets/acme.example.net.key;
+    };
+    dkimSelector = "mail";
+    dkimKey = domain: ./secrets + "/${domain}.mail.key";
+    dkimPublicKey = domain: lib.removeSuffix "\n" (builtins.readFile (./secrets + "/${domain}.mail.txt"));
+  };
+
+  zones = import ./zones.nix {
+    inherit
+      lib
+      homeMailLib
+      topology
+      acme
+      secrets
+      ;
+  };
+
+  # The start of every test script: the test world as the scenarios know it. A JSON text is also
+  # a valid Python string literal here (Nix's JSON escapes are a subset of Python's).
+  prelude = ''
+    import json
+
+    topology = json.loads(${builtins.toJSON (builtins.toJSON topology)})
+
+  '';
+in
+{
+  inherit
+    topology
+    world
+    machines
+    acme
+    vlans
+    onLink
+    routerCidr
+    staticInterface
+    linkRouter
+    attached
+    nameservers
+    secrets
+    zones
+    prelude
+    ;
+}
