@@ -19,7 +19,6 @@ let
   inherit (lib)
     filter
     genAttrs
-    literalExpression
     mkDefault
     mkEnableOption
     mkForce
@@ -248,7 +247,7 @@ in
     acmeCertificates = mkOption {
       type = types.listOf types.str;
       default = optional (mailserver.enable && (mailserver.x509.useACMEHost or null) != null) mailserver.x509.useACMEHost;
-      defaultText = literalExpression "[ config.mailserver.x509.useACMEHost ] when simple-nixos-mailserver uses an ACME certificate, else [ ]";
+      defaultText = lib.literalMD "`[ config.mailserver.x509.useACMEHost ]` when simple-nixos-mailserver uses an ACME certificate, else `[ ]`";
       example = [ "mail.example.org" ];
       description = ''
         Names of `security.acme.certs` whose orders run inside the namespace, so the CA's HTTP-01

@@ -129,9 +129,7 @@ in
       addresses = mkOption {
         type = types.listOf types.str;
         default = addressesOf cfg.uplink.interface;
-        defaultText = literalExpression ''
-          the ipv4 and ipv6 addresses of networking.interfaces.''${uplink.interface}, as "address/prefixLength"
-        '';
+        defaultText = lib.literalMD "the static IPv4 and IPv6 addresses of `networking.interfaces.<uplink.interface>`, as `\"address/prefixLength\"`";
         example = [
           "198.51.100.10/24"
           "2001:db8:1::10/64"

@@ -172,6 +172,45 @@ def test_the_vm_gateway_and_home_run_the_plans_of_the_script_topology() -> None:
     assert confined == ["postfix", "dovecot", "kresd@", "acme-order-renew-mail.example.org"]
 
 
+@needs_nixpkgs_lib
+def test_the_internet_routes_blocks_port_25_at_home_and_serves_the_zones() -> None:
+    assert vm_node("internet", "boot.kernel.sysctl") == {
+        "net.ipv4.conf.all.forwarding": 1,
+        "net.ipv6.conf.all.forwarding": 1,
+    }
+    content = vm_node("internet", "networking.nftables.tables.isp.content")
+    for rule in (
+        "ip saddr 203.0.113.0/24 tcp dport 25 counter drop",
+        "ip6 daddr 2001:db8:2::/64 tcp dport 25",
+    ):
+        assert rule in content
+    if shutil.which("nft") is not None:
+        check = subprocess.run(
+            ["nft", "--check", "--file", "-"],
+            input=f"table inet isp {{\n{content}}}\n",
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert check.returncode == 0, check.stderr
+    assert "/bin/knotd --config " in vm_node("internet", "systemd.services.knot.serviceConfig.ExecStart")
+    zones = eval_json(
+        "builtins.attrNames (import ./tests/vm/world.nix { lib = import <nixpkgs/lib>; }).zones"
+    )
+    assert {"example.org", "example.net", "100.51.198.in-addr.arpa"} <= set(zones)
+    edge = vm_node("internet", "networking.interfaces.eth3.ipv4.addresses")
+    assert {entry["address"] for entry in edge} == {"192.0.2.1", "192.0.2.53", "192.0.2.54"}
+
+
+@needs_nixpkgs_lib
+def test_the_remote_delivers_bob_into_the_maildir_the_scenarios_read() -> None:
+    main = vm_node("remote", "services.postfix.settings.main")
+    assert main["virtual_mailbox_domains"] == ["example.net", "v4.example.net", "v6.example.net"]
+    assert main["virtual_mailbox_base"] == "/var/mail"
+    assert vm_node("remote", "services.rspamd.postfix.enable") is True
+    assert vm_node("remote", "systemd.tmpfiles.rules") == ["d /var/mail/bob 0700 vmail vmail - -"]
+
+
 def vm_node_expression(name: str) -> str:
     return f"""(import ./tests/nix/stubs/evaluate.nix {{
       modules = [ ./tests/nix/stubs/host.nix ./tests/vm/nodes/{name}.nix ];

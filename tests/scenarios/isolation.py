@@ -13,9 +13,7 @@ with subtest("home's default namespace keeps its ISP routes and cannot use port 
             "</dev/null || rc=$?; test $rc -eq 28"
         )
         # ... while other TCP ports on the internet stay reachable (the DNS server's port 53).
-        home.succeed(
-            f"curl {flag} --silent --max-time 5 --globoff telnet://{url_host(dns[family])}:53 </dev/null"
-        )
+        home.succeed(f"nc -z -w 5 {dns[family]} 53")
 
 with subtest(f"namespace {NAMESPACE} has only lo and {WG_INTERFACE}, and only routes through it"):
     links = home.succeed(in_namespace("ip -o link show")).splitlines()

@@ -33,8 +33,13 @@ let
         {
           # Every machine trusts the test world's CA (home's mail certificate, the ACME server).
           security.pki.certificateFiles = [ world.secrets.caCertificate ];
-          # The scenarios talk SMTP, IMAP and HTTP with curl.
-          environment.systemPackages = [ pkgs.curl ];
+          # The scenarios talk SMTP, IMAP and HTTP with curl, inspect certificates with openssl and
+          # add counters with nft.
+          environment.systemPackages = [
+            pkgs.curl
+            pkgs.openssl
+            pkgs.nftables
+          ];
           networking.useDHCP = false;
         };
       nodes = import ./nodes;

@@ -17,9 +17,13 @@ in
         "procps"
         "nftables"
         "curl"
+        "openssl"
+        "knot-dns"
+        "pebble"
       ] fakePackage
       // {
-        writeText = name: _text: fakePackage name;
+        writeText = name: text: fakePackage name // { inherit text; };
+        linkFarm = name: entries: fakePackage name // { inherit entries; };
       };
     # nixos/lib/utils.nix
     utils.escapeSystemdPath =

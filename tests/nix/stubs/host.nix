@@ -28,6 +28,12 @@ in
       defaultGateway6 = optional (types.nullOr (types.submodule gatewayOptions)) null;
     };
     services.openssh.enable = optional types.bool false;
+    services.postfix.settings = optional (types.attrsOf types.anything) { };
+    services.rspamd.postfix.enable = optional types.bool false;
+    users = {
+      users = optional (types.attrsOf (types.attrsOf types.anything)) { };
+      groups = optional (types.attrsOf (types.attrsOf types.anything)) { };
+    };
     services.kresd.extraConfig = optional types.lines "";
     boot.loader.grub.device = optional types.str "";
     fileSystems = optional (types.attrsOf (

@@ -1,0 +1,232 @@
+"""`mail-lab`: bring the lab up, look at it, drive it, tear it down.
+
+    mail-lab up [--keep] [--no-services]   build the lab; without --keep, stay in the foreground
+                                           and tear it down on Ctrl-C / SIGTERM
+    mail-lab down                          remove the lab (also a crashed one)
+    mail-lab status                        machines and units
+    mail-lab shell                         ptpython with the NixOS test driver's globals
+    mail-lab run SCRIPT...                 run test scripts in order, in one namespace
+    mail-lab demo                          the guided demonstration (mail_lab.demo)
+
+The prefix comes from MAIL_LAB_PREFIX (default mlab-). Problems the user can fix are printed as
+one line, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import re
+import signal
+import sys
+from collections.abc import Callable
+
+from mail_lab import preflight
+from mail_lab.audit import audit_topology
+from mail_lab.config import ConfigError, LabConfig
+from mail_lab.driver import interactive, run_script
+from mail_lab.lab_state import LabRecord
+from mail_lab.plans import PlanError, load_topology
+from mail_lab.processes import ProcessRef
+from mail_lab.safety import SafetyError
+from mail_lab.teardown import TeardownError, lab_namespaces, teardown
+from mail_lab.unit_manager import UnitError
+from mail_lab.world import World, WorldError
+
+EXIT_USER_ERROR = 2
+USER_ERRORS = (
+    preflight.PreflightError,
+    ConfigError,
+    PlanError,
+    SafetyError,
+    TeardownError,
+    UnitError,
+    WorldError,
+)
+
+
+class LabBusyError(RuntimeError):
+    pass
+
+
+def one_line(error: BaseException) -> str:
+    """The line of an error message that says what is wrong (Nix puts it on an `error:` line)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))  # Nix colours its messages
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    detail = next((line for line in lines[1:] if "error:" in line), None)
+    return f"{lines[0]} {detail}" if detail else lines[0]
+
+
+def _say(message: str) -> None:
+    print(f"mail-lab: {message}", file=sys.stderr, flush=True)
+
+
+def _running_owner(config: LabConfig) -> ProcessRef | None:
+    record = LabRecord.load(config)
+    return record.owner if record and record.owner_alive() else None
+
+
+class Interrupted(BaseException):
+    """SIGTERM or SIGHUP: like Ctrl-C, ends `mail-lab up` (which then tears the lab down)."""
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def cmd_up(config: LabConfig, args: argparse.Namespace) -> int:
+    preflight.check(services=not args.no_services)
+    owner = _running_owner(config)
+    if owner is not None:
+        raise LabBusyError(
+            f"lab {config.prefix!r} is already up, held by `mail-lab up` (pid {owner.pid});"
+            " run `mail-lab down` first"
+        )
+    if lab_namespaces(config) or config.lab_file.exists():
+        _say(f"removing the previous lab {config.prefix!r} (stale or left with --keep)")
+    if args.keep:
+        World.up(config.prefix, services=not args.no_services)
+        _say(f"lab {config.prefix!r} is up; `mail-lab shell` to drive it, `mail-lab down` to remove it")
+        return 0
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
+    try:
+        # Interrupted during the bring-up, World.up removes what it built before re-raising.
+        World.up(config.prefix, services=not args.no_services, owner=ProcessRef.of(os.getpid()))
+        _say(f"lab {config.prefix!r} is up; Ctrl-C or SIGTERM tears it down")
+        # The lab's lifetime: sleep until a signal handler raises (pause() polls nothing).
+        while True:
+            signal.pause()
+    except (KeyboardInterrupt, Interrupted) as stop:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
+        _say(f"{stop.args[0] if stop.args else 'SIGINT'}: tearing the lab down")
+        teardown(config)
+    return 0
+
+
+def cmd_down(config: LabConfig, args: argparse.Namespace) -> int:
+    owner = _running_owner(config)
+    report = teardown(config)
+    if owner is not None and owner.pid != os.getpid():
+        owner.signal(signal.SIGTERM)
+    _say(
+        f"lab {config.prefix!r} removed: {len(report.namespaces)} namespaces,"
+        f" {report.stopped_units} units stopped, {len(report.killed)} processes ended"
+    )
+    return 0
+
+
+def cmd_status(config: LabConfig, args: argparse.Namespace) -> int:
+    namespaces = lab_namespaces(config)
+    record = LabRecord.load(config)
+    if record is None:
+        print(
+            f"lab {config.prefix!r}: down"
+            + (f" (stale namespaces: {', '.join(namespaces)})" if namespaces else "")
+        )
+        return 3
+    world = World.attach(config.prefix)
+    owner = f"held by pid {record.owner.pid}" if record.owner_alive() and record.owner else "kept (--keep)"
+    print(f"lab {config.prefix!r}: up, {owner}; namespaces: {', '.join(namespaces)}")
+    code = 0
+    for name, machine in world.machines.items():
+        print(f"{name}: {'running' if machine.is_up() else 'DOWN'}")
+        if not machine.is_up():
+            code = 3
+            continue
+        manager = machine.units
+        for unit in sorted(manager.units()):
+            state = manager.state(unit)
+            print(f"  {unit:42} {state.active_state:9} {state.sub_state}")
+            if state.active_state == "failed":
+                code = 3
+    return code
+
+
+def cmd_shell(config: LabConfig, args: argparse.Namespace) -> int:
+    interactive(World.attach(config.prefix))
+    return 0
+
+
+def cmd_run(config: LabConfig, args: argparse.Namespace) -> int:
+    *prelude, script = args.scripts
+    run_script(script, World.attach(config.prefix), prelude)
+    return 0
+
+
+def cmd_demo(config: LabConfig, args: argparse.Namespace) -> int:
+    try:
+        demo = importlib.import_module("mail_lab.demo")
+    except ImportError as error:
+        raise WorldError(f"the demo (mail_lab.demo) is not available: {error}") from None
+    world = World.attach(config.prefix) if _running_owner(config) or config.lab_file.exists() else None
+    if world is None:
+        preflight.check(services=True)
+        world = World.up(config.prefix)
+    result = demo.run(world)
+    return int(result or 0)
+
+
+def cmd_check(config: LabConfig, args: argparse.Namespace) -> int:
+    """Evaluate the plans and audit them, without building anything."""
+    audit_topology(load_topology())
+    print("plans evaluate and use documentation addresses only")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[LabConfig, argparse.Namespace], int]] = {
+    "up": cmd_up,
+    "down": cmd_down,
+    "status": cmd_status,
+    "shell": cmd_shell,
+    "run": cmd_run,
+    "demo": cmd_demo,
+    "check": cmd_check,
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="mail-lab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = top.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="build the lab")
+    up.add_argument("--keep", action="store_true", help="leave the lab running and return")
+    up.add_argument("--no-services", action="store_true", help="only the network (no mail daemons)")
+    sub.add_parser("down", help="remove the lab")
+    sub.add_parser("status", help="machines and units")
+    sub.add_parser("shell", help="interactive driver shell (ptpython)")
+    run = sub.add_parser("run", help="run test scripts against the running lab")
+    run.add_argument(
+        "scripts", nargs="+", help="scripts run in order in one namespace (e.g. common.py first)"
+    )
+    sub.add_parser("demo", help="the guided demonstration")
+    sub.add_parser("check", help="evaluate and audit the plans only")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        config = LabConfig.from_environment()
+        if args.command != "check" and os.geteuid() != 0:
+            raise preflight.PreflightError("the lab must run as root (network namespaces, mounts): use sudo")
+        return COMMANDS[args.command](config, args)
+    except (*USER_ERRORS, LabBusyError) as error:
+        _say(one_line(error))
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return 130
+    except BrokenPipeError:
+        # Output piped into e.g. `head`, which stopped reading: not an error of the lab.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

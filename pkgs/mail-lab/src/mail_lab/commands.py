@@ -1,0 +1,63 @@
+"""Running host commands with a bounded time and errors that say what failed."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from collections.abc import Mapping, Sequence
+
+DEFAULT_TIMEOUT = 30.0
+# A clean, predictable environment for everything the lab runs (not the caller's venv or locale).
+BASE_ENVIRONMENT: dict[str, str] = {
+    # /run/mail-lab-bin exists only inside lab machines: the `systemctl` shim (machine_fs.py).
+    "PATH": "/run/mail-lab-bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME": "/root",
+    "LANG": "C.UTF-8",
+    "LC_ALL": "C.UTF-8",
+}
+
+
+class CommandError(RuntimeError):
+    def __init__(self, argv: Sequence[str], returncode: int, output: str):
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.output = output
+        super().__init__(f"`{shlex.join(self.argv)}` failed (exit code {returncode}): {output.strip()}")
+
+
+def environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = dict(BASE_ENVIRONMENT)
+    if "TERM" in os.environ:
+        env["TERM"] = os.environ["TERM"]
+    env.update(extra or {})
+    return env
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    input_text: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    check: bool = True,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run `argv`, capture stdout and stderr; raise CommandError on failure when `check`."""
+    try:
+        result = subprocess.run(
+            list(argv),
+            input=input_text,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=environment(env),
+            check=False,
+            cwd="/",
+        )
+    except subprocess.TimeoutExpired as error:
+        raise CommandError(argv, 124, f"timed out after {timeout:.0f} s") from error
+    except FileNotFoundError as error:
+        raise CommandError(argv, 127, f"{argv[0]}: not found") from error
+    if check and result.returncode != 0:
+        raise CommandError(argv, result.returncode, result.stderr or result.stdout)
+    return result

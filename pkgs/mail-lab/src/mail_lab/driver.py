@@ -1,0 +1,102 @@
+"""The NixOS test driver's globals for a lab, so scenario scripts run unchanged on it.
+
+Scripts see each machine by name (`internet`, `gateway`, `home`, `remote`, `client`),
+`machines`, `start_all`, `subtest`, `log`, `retry`, `t` (a unittest.TestCase for asserts),
+`topology` (the JSON of tests/topology.nix) and `Machine`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import unittest
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from ptpython.repl import embed
+
+from mail_lab.machine import Machine, log
+from mail_lab.world import World
+
+RETRY_INTERVAL = 1.0
+
+
+class _Asserts(unittest.TestCase):
+    def runTest(self) -> None:  # noqa: N802 - unittest's name
+        """Only used for its assert methods."""
+
+
+def retry(fn: Callable[[bool], bool], timeout: int = 900) -> None:
+    """Call fn(False) once a second until it returns True; a last fn(True) may explain the failure."""
+    for _ in range(int(timeout)):
+        if fn(False):
+            return
+        time.sleep(RETRY_INTERVAL)
+    if not fn(True):
+        raise Exception(f"action timed out after {timeout} seconds")
+
+
+@contextlib.contextmanager
+def subtest(name: str) -> Iterator[None]:
+    log(f"subtest: {name}")
+    started = time.monotonic()
+    try:
+        yield
+    except Exception:
+        log(f"subtest failed: {name}")
+        raise
+    log(f"subtest passed: {name} ({time.monotonic() - started:.1f} s)")
+
+
+def symbols(world: World) -> dict[str, Any]:
+    machines = list(world.machines.values())
+
+    def start_all() -> None:
+        for machine in machines:
+            machine.start()
+
+    def join_all() -> None:
+        """Machines of the lab have no VM process to wait for."""
+
+    namespace: dict[str, Any] = {
+        "machines": machines,
+        "start_all": start_all,
+        "join_all": join_all,
+        "subtest": subtest,
+        "log": log,
+        "retry": retry,
+        "t": _Asserts(),
+        "topology": world.topology,
+        "Machine": Machine,
+        "driver": world,
+        "os": os,
+        "serial_stdout_on": lambda: None,
+        "serial_stdout_off": lambda: None,
+    }
+    namespace.update({machine.name.replace("-", "_"): machine for machine in machines})
+    return namespace
+
+
+def run_script(
+    path: Path | str,
+    world: World,
+    prelude: Sequence[Path | str] = (),
+    namespace: dict[str, Any] | None = None,
+) -> None:
+    """Run a test script (after `prelude` scripts, e.g. tests/scenarios/common.py) in one namespace.
+
+    `namespace` (optional) receives the driver's globals and whatever the scripts define.
+    """
+    namespace = namespace if namespace is not None else {}
+    namespace.update(symbols(world))
+    for source in [*prelude, path]:
+        # Each file compiled under its own name, so tracebacks point at the right lines.
+        exec(compile(Path(source).read_text(), str(source), "exec"), namespace)
+
+
+def interactive(world: World) -> None:
+    """An interactive ptpython with the driver's globals, like `nixos-test-driver --interactive`."""
+    history = world.state_dir / "shell-history"
+    embed(globals=symbols(world), history_filename=str(history))

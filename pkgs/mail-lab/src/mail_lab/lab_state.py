@@ -1,0 +1,60 @@
+"""The record of a running lab: its machines' anchors and who owns it.
+
+Written by the world when it comes up, read by `mail-lab status/shell/down` and by the
+`systemctl` shim inside machines (different processes from the one that built the lab).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from mail_lab.config import LabConfig
+from mail_lab.processes import ProcessRef
+
+
+@dataclass
+class LabRecord:
+    prefix: str
+    # Machine name -> its anchor process (None while the machine is shut down).
+    anchors: dict[str, ProcessRef | None] = field(default_factory=dict)
+    # The `mail-lab up` process that tears the lab down when it ends (None for `up --keep`).
+    owner: ProcessRef | None = None
+    services: bool = True
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "prefix": self.prefix,
+            "anchors": {name: ref.to_json() if ref else None for name, ref in self.anchors.items()},
+            "owner": self.owner.to_json() if self.owner else None,
+            "services": self.services,
+            "overrides": self.overrides,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LabRecord:
+        return cls(
+            prefix=data["prefix"],
+            anchors={n: ProcessRef.from_json(r) if r else None for n, r in data["anchors"].items()},
+            owner=ProcessRef.from_json(data["owner"]) if data.get("owner") else None,
+            services=bool(data.get("services", True)),
+            overrides=dict(data.get("overrides") or {}),
+        )
+
+    def save(self, config: LabConfig) -> None:
+        config.state_root.mkdir(parents=True, exist_ok=True)
+        temporary = config.lab_file.with_suffix(".tmp")
+        temporary.write_text(json.dumps(self.to_json(), indent=1, sort_keys=True))
+        temporary.replace(config.lab_file)
+
+    @classmethod
+    def load(cls, config: LabConfig) -> LabRecord | None:
+        try:
+            return cls.from_json(json.loads(config.lab_file.read_text()))
+        except FileNotFoundError:
+            return None
+
+    def owner_alive(self) -> bool:
+        return self.owner is not None and self.owner.alive()

@@ -1,0 +1,217 @@
+"""Send, find and read back mail through the lab, using only the test-driver API of a machine.
+
+Every network action runs *inside* a machine: the client code (`services/mail_agent.py`, standard
+library only) is handed to the machine's own `python3` with `machine.succeed`, so the same calls
+work from the demo, the lab tests and scenario scripts. TLS is always verified, against the
+machine's trust store (which holds the lab CA).
+
+Parsing helpers read what the receiving side recorded: the Authentication-Results verdicts
+(spf=, dkim=, dmarc=) and the peer addresses of the Received headers.
+"""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+import hashlib
+import json
+import re
+import shlex
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from mail_lab.services import mail_agent
+
+Security = Literal["none", "starttls", "tls"]
+POLL_INTERVAL = 0.5
+DEFAULT_TIMEOUT = 120.0
+
+
+class DriverMachine(Protocol):
+    """The part of the NixOS test driver's Machine API that mailflow uses."""
+
+    def succeed(self, command: str) -> str: ...
+
+    def execute(self, command: str) -> tuple[int, str]: ...
+
+
+class MailRefusedError(Exception):
+    def __init__(self, code: int, text: str):
+        super().__init__(f"{code} {text}")
+        self.code = code
+        self.text = text
+
+
+@dataclass(frozen=True)
+class Submission:
+    accepted: bool
+    message_id: str
+    code: int | None = None
+    text: str = ""
+
+
+def _agent_path(machine: DriverMachine) -> str:
+    """Copy the agent into the machine once (named by its content, so an edit gets a new copy)."""
+    source = Path(mail_agent.__file__).read_bytes()
+    path = f"/tmp/mail-lab-agent-{hashlib.sha256(source).hexdigest()[:12]}.py"
+    if machine.execute(f"test -f {path}")[0] != 0:
+        encoded = base64.b64encode(source).decode()
+        machine.succeed(f"echo {encoded} | base64 -d > {path}.new && mv {path}.new {path}")
+    return path
+
+
+def _run_agent(machine: DriverMachine, job: dict[str, Any]) -> dict[str, Any]:
+    output = machine.succeed(f"python3 {_agent_path(machine)} {shlex.quote(json.dumps(job))}")
+    # The agent prints one JSON object as its last line.
+    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    return result
+
+
+def new_message_id(tag: str) -> str:
+    return f"<{tag}.{uuid.uuid4().hex}@mail-lab.test>"
+
+
+def submit(
+    machine: DriverMachine,
+    *,
+    server: str,
+    sender: str,
+    recipient: str,
+    port: int = 25,
+    security: Security = "starttls",
+    tls_name: str | None = None,
+    login: tuple[str, str] | None = None,
+    helo: str | None = None,
+    header_from: str | None = None,
+    subject: str = "mail-lab",
+    body: str = "Sent by mail-lab.\n",
+    tag: str = "mail-lab",
+) -> Submission:
+    """Submit one message from `machine`; the refusal, if any, is in the result (no exception)."""
+    message_id = new_message_id(tag)
+    job = {
+        "action": "send",
+        "server": server,
+        "port": port,
+        "security": security,
+        "tls_name": tls_name,
+        "helo": helo,
+        "login": {"user": login[0], "password": login[1]} if login else None,
+        "sender": sender,
+        "header_from": header_from,
+        "recipient": recipient,
+        "subject": subject,
+        "body": body,
+        "message_id": message_id,
+    }
+    result = _run_agent(machine, job)
+    return Submission(
+        accepted=bool(result["accepted"]),
+        message_id=message_id,
+        code=result.get("code"),
+        text=str(result.get("text", "")),
+    )
+
+
+def send(machine: DriverMachine, **kwargs: Any) -> str:
+    """Like `submit`, but raise MailRefusedError unless the server accepted; return the Message-ID."""
+    submission = submit(machine, **kwargs)
+    if not submission.accepted:
+        raise MailRefusedError(submission.code or 0, submission.text)
+    return submission.message_id
+
+
+def ehlo(
+    machine: DriverMachine,
+    *,
+    server: str,
+    port: int = 25,
+    security: Security = "starttls",
+    tls_name: str | None = None,
+    helo: str | None = None,
+) -> dict[str, Any]:
+    """The server's EHLO keywords and AUTH mechanisms, before and (for starttls) after STARTTLS."""
+    job = {
+        "action": "ehlo",
+        "server": server,
+        "port": port,
+        "security": security,
+        "tls_name": tls_name,
+        "helo": helo,
+    }
+    return _run_agent(machine, job)
+
+
+def wait_for_maildir_message(
+    machine: DriverMachine, maildir: str, message_id: str, timeout: float = DEFAULT_TIMEOUT
+) -> str:
+    """The text of the message with `message_id` in `maildir` (new/ or cur/), waiting for it."""
+    directories = " ".join(shlex.quote(f"{maildir.rstrip('/')}/{sub}") for sub in ("new", "cur"))
+    find = f"grep -lF -r -- {shlex.quote(message_id)} {directories} 2>/dev/null | head -n 1"
+    deadline = time.monotonic() + timeout
+    while True:
+        status, path = machine.execute(find)
+        if status == 0 and path.strip():
+            return machine.succeed(f"cat {shlex.quote(path.strip())}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no message {message_id} in {maildir} after {timeout:.0f} s")
+        time.sleep(POLL_INTERVAL)
+
+
+def imap_fetch(
+    machine: DriverMachine,
+    *,
+    server: str,
+    tls_name: str,
+    user: str,
+    password: str,
+    message_id: str,
+    port: int = 993,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> str:
+    """Log in over IMAPS from `machine` and return the message with `message_id`, waiting for it."""
+    job = {
+        "action": "imap_fetch",
+        "server": server,
+        "port": port,
+        "tls_name": tls_name,
+        "user": user,
+        "password": password,
+        "message_id": message_id,
+    }
+    deadline = time.monotonic() + timeout
+    while True:
+        result = _run_agent(machine, job)
+        if result["found"]:
+            return str(result["message"])
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no message {message_id} for {user} over IMAPS after {timeout:.0f} s")
+        time.sleep(POLL_INTERVAL)
+
+
+def _headers(message: str, name: str) -> list[str]:
+    parsed = email.message_from_string(message, policy=email.policy.compat32)
+    return [re.sub(r"\s+", " ", str(value)).strip() for value in parsed.get_all(name, [])]
+
+
+def authentication_results(message: str) -> dict[str, str]:
+    """{method: result} for spf, dkim, dmarc from the topmost Authentication-Results that has it."""
+    verdicts: dict[str, str] = {}
+    for value in _headers(message, "Authentication-Results"):
+        for method, result in re.findall(r"(?:^|[;\s])(spf|dkim|dmarc)=([a-z]+)", value):
+            verdicts.setdefault(method, result)
+    return verdicts
+
+
+def received_peers(message: str) -> list[str]:
+    """The peer address each Received header recorded (`from name [address]`), newest first."""
+    peers: list[str] = []
+    for value in _headers(message, "Received"):
+        match = re.search(r"\(\S* ?\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]\)", value)
+        if match:
+            peers.append(match.group(1))
+    return peers

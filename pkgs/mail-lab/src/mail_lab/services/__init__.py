@@ -1,0 +1,84 @@
+"""The real mail daemons of the lab, as units per machine.
+
+`units_for(machine, topology, ca)` writes each daemon's configuration into the machine's private
+paths and returns its units. Unit names are the NixOS ones; none of them carries namespace
+settings: the home plan's `units` section (moveNs) is merged onto them by the unit manager, so
+the plan alone decides which services are confined to `wg`.
+
+| machine  | units                                                                  |
+| -------- | ---------------------------------------------------------------------- |
+| internet | knot (authoritative DNS for every lab zone)                            |
+| home     | redis-rspamd, rspamd, kresd@1, dovecot, postfix (mail.example.org)     |
+| remote   | redis-rspamd, rspamd, postfix (mx.example.net)                         |
+| client   | none                                                                   |
+
+Every machine trusts the lab CA (see `tls.install_trust`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mail_lab.services.accounts import ensure_accounts
+from mail_lab.services.dns import knot_unit
+from mail_lab.services.dovecot import dovecot_unit
+from mail_lab.services.kresd import kresd_unit
+from mail_lab.services.machine import MailMachine
+from mail_lab.services.postfix import home_postfix_unit, remote_postfix_unit
+from mail_lab.services.redis import redis_unit
+from mail_lab.services.rspamd import rspamd_unit
+from mail_lab.services.tls import LabCA, install_trust
+from mail_lab.services.world import MailWorld
+from mail_lab.units import Unit
+
+__all__ = ["PRIVATE_PATHS", "LabCA", "units_for"]
+
+# Paths each machine must have privately (the machine table's vocabulary: "empty" starts an
+# empty directory, "copy" starts from the host's content). Daemons of two machines never share one.
+PRIVATE_PATHS: dict[str, str] = {
+    "/etc/ssl/certs": "copy",
+    "/var/log": "empty",
+    # knot
+    "/etc/knot": "empty",
+    "/var/lib/knot": "empty",
+    # knot-resolver
+    "/etc/knot-resolver": "empty",
+    "/var/cache/knot-resolver": "empty",
+    # rspamd (only local.d is ours; the rest of /etc/rspamd stays Debian's)
+    "/etc/rspamd/local.d": "empty",
+    "/var/lib/rspamd": "empty",
+    # postfix (Debian's meta files stay: postfix-files, dynamicmaps.cf)
+    "/etc/postfix": "copy",
+    "/var/spool/postfix": "empty",
+    "/var/lib/postfix": "empty",
+    "/var/mail": "empty",
+    # dovecot
+    "/etc/dovecot": "empty",
+    "/var/lib/dovecot": "empty",
+    "/var/vmail": "empty",
+}
+
+
+def units_for(machine: MailMachine, topology: dict[str, Any], ca: LabCA) -> list[Unit]:
+    """Configure `machine`'s mail daemons (writing their files) and return their units."""
+    world = MailWorld.from_topology(topology)
+    install_trust(machine, ca)
+    if machine.name == "internet":
+        return [knot_unit(machine, world, ca)]
+    if machine.name == "home":
+        accounts = ensure_accounts(world, ca.state_dir)
+        return [
+            redis_unit(),
+            rspamd_unit(machine, world.home, ca),
+            kresd_unit(machine, world),
+            dovecot_unit(machine, world.home, [a for a in accounts if a.domain == world.home.domain], ca),
+            home_postfix_unit(machine, world, accounts, ca),
+        ]
+    if machine.name == "remote":
+        ensure_accounts(world, ca.state_dir)
+        return [
+            redis_unit(),
+            rspamd_unit(machine, world.remote, ca),
+            remote_postfix_unit(machine, world, ca),
+        ]
+    return []

@@ -1,0 +1,109 @@
+"""The mail view of the test world: names and addresses the daemons are configured from.
+
+Everything comes from the parsed JSON of tests/topology.nix, so that changing the topology (or
+its `overrides`) changes DNS, certificates and daemon configuration alike. Home's public
+addresses are the forwarded ones from the home plan, never the address of its ISP line.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _bare_address(value: str) -> Address:
+    """`192.0.2.10/24` or `192.0.2.10` -> the address alone."""
+    return ipaddress.ip_interface(value).ip
+
+
+@dataclass(frozen=True)
+class MailHost:
+    """A mail server: its domain, its host name and the public addresses it sends and receives on."""
+
+    domain: str
+    fqdn: str
+    addresses: tuple[Address, ...]
+
+    @property
+    def ipv4(self) -> tuple[ipaddress.IPv4Address, ...]:
+        return tuple(a for a in self.addresses if isinstance(a, ipaddress.IPv4Address))
+
+    @property
+    def ipv6(self) -> tuple[ipaddress.IPv6Address, ...]:
+        return tuple(a for a in self.addresses if isinstance(a, ipaddress.IPv6Address))
+
+
+@dataclass(frozen=True)
+class FamilyDomain:
+    """A recipient domain of the remote whose MX host has addresses of one family only."""
+
+    family: str  # "ipv4" | "ipv6"
+    domain: str
+    mx: str
+
+
+@dataclass(frozen=True)
+class MailWorld:
+    home: MailHost
+    remote: MailHost
+    name_server: MailHost  # the internet's authoritative server (domain = the zone holding its name)
+    # Networks of the internet's links: the reverse zones are cut from them.
+    link_networks: tuple[Network, ...]
+    family_domains: tuple[FamilyDomain, ...]
+    accounts: dict[str, str]  # role ("home" | "remote") -> mail address
+    passwords: dict[str, str]  # mail address -> test password (may be empty)
+    remote_maildir: str
+
+    @property
+    def hosts(self) -> tuple[MailHost, MailHost]:
+        return (self.home, self.remote)
+
+    @classmethod
+    def from_topology(cls, topology: dict[str, Any]) -> MailWorld:
+        world = topology["world"]
+        machines = world["machines"]
+        domains = world["domains"]
+        forwarded = topology["plans"]["home"]["addresses"]
+        home = MailHost(
+            domain=domains["home"],
+            fqdn=machines["home"]["fqdn"],
+            addresses=tuple(_bare_address(a) for a in [*forwarded["ipv4"], *forwarded["ipv6"]]),
+        )
+        remote_machine = machines["remote"]
+        remote = MailHost(
+            domain=domains["remote"],
+            fqdn=remote_machine["fqdn"],
+            addresses=(_bare_address(remote_machine["ipv4"]), _bare_address(remote_machine["ipv6"])),
+        )
+        dns = world["internet"]["dns"]
+        name_server = MailHost(
+            domain=remote.domain,
+            fqdn=f"ns.{remote.domain}",
+            addresses=(_bare_address(dns["ipv4"]), _bare_address(dns["ipv6"])),
+        )
+        links = world["internet"]["links"].values()
+        link_networks = tuple(
+            ipaddress.ip_network(link[family]) for link in links for family in ("ipv4", "ipv6")
+        )
+        family_domains = tuple(
+            FamilyDomain(family=family, domain=entry["domain"], mx=entry["mx"])
+            for family, entry in sorted(world.get("remoteFamilyDomains", {}).items())
+        )
+        return cls(
+            home=home,
+            remote=remote,
+            name_server=name_server,
+            link_networks=link_networks,
+            family_domains=family_domains,
+            accounts=dict(world["accounts"]),
+            passwords=dict(world.get("passwords", {})),
+            remote_maildir=remote_machine["maildir"],
+        )
+
+    def remote_recipient_domains(self) -> list[str]:
+        """Every domain the remote's MTA accepts mail for."""
+        return [self.remote.domain, *(entry.domain for entry in self.family_domains)]

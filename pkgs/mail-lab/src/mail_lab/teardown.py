@@ -1,0 +1,198 @@
+"""Removing a lab of one prefix, running or left over by a crash; safe to repeat.
+
+Order: stop the units (their ExecStop, while the machines still exist), then kill what is left in
+the lab's namespaces: recorded unit processes (checked against their start time), every process
+whose network or mount namespace is one of the lab's (the machines' and the namespaces created
+inside them, such as home's `wg`) and their descendants, then the anchors; then delete the
+`<prefix>*` network namespaces and the lab's runtime state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mail_lab.config import LabConfig
+from mail_lab.lab_state import LabRecord
+from mail_lab.namespaces import list_namespaces, remove_namespace
+from mail_lab.processes import ProcessRef, all_pids, namespace_inode, reap
+from mail_lab.unit_manager import UnitManager
+from mail_lab.unit_store import UnitStore
+
+KILL_GRACE = 5.0
+POLL = 0.05
+# Runtime state removed with the lab; secrets kept by the services (CA, DKIM keys) stay.
+RUNTIME_ENTRIES = ("machines", "units", "lab.json", "topology.json")
+
+
+class TeardownError(RuntimeError):
+    """Something of the lab could not be removed."""
+
+
+@dataclass
+class TeardownReport:
+    stopped_units: int = 0
+    killed: list[int] = field(default_factory=list)
+    namespaces: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def lab_namespaces(config: LabConfig) -> list[str]:
+    return sorted(name for name in list_namespaces() if config.owns_namespace(name))
+
+
+def _ancestors() -> set[int]:
+    """This process and its parents: never killed, whatever namespace they are in."""
+    pids, pid = set(), os.getpid()
+    for _ in range(64):
+        pids.add(pid)
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            break
+        parent = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+        if parent <= 1:
+            break
+        pid = parent
+    return pids
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+
+
+def _inner_namespace_inodes(anchor: ProcessRef) -> set[int]:
+    """Network namespaces created inside a machine (`ip netns add wg` there)."""
+    inodes: set[int] = set()
+    directory = Path(f"/proc/{anchor.pid}/root/run/netns")
+    with contextlib.suppress(OSError):
+        for entry in directory.iterdir():
+            with contextlib.suppress(OSError):
+                inodes.add(entry.stat().st_ino)
+    return inodes
+
+
+def _stop_units(config: LabConfig, record: LabRecord | None, report: TeardownReport) -> list[ProcessRef]:
+    """Stop every unit gracefully where the machine still runs; return all recorded processes."""
+    processes: list[ProcessRef] = []
+    units_root = config.state_root / "units"
+    if not units_root.is_dir():
+        return processes
+    for machine_dir in sorted(units_root.iterdir()):
+        store = UnitStore(machine_dir)
+        anchor = record.anchors.get(machine_dir.name) if record else None
+        if anchor is not None and anchor.alive() and store.exists():
+            manager = UnitManager(machine_dir.name, store, config.log_dir(machine_dir.name), anchor)
+            try:
+                report.stopped_units += sum(1 for name in manager.units() if manager.is_active(name))
+                manager.stop_all()
+            except Exception as error:
+                report.problems.append(f"stopping units of {machine_dir.name}: {error}")
+        with contextlib.suppress(Exception):
+            for state in store.all_states().values():
+                if state.main:
+                    processes.append(state.main)
+    return processes
+
+
+def _kill(pids: set[int], report: TeardownReport) -> None:
+    refs = []
+    for pid in sorted(pids):
+        with contextlib.suppress(ProcessLookupError):
+            refs.append(ProcessRef.of(pid))
+    for ref in refs:
+        ref.signal(signal.SIGTERM)
+    deadline = time.monotonic() + KILL_GRACE
+    for _ in range(int(KILL_GRACE / POLL) + 1):
+        for ref in refs:
+            reap(ref.pid)
+        if not any(ref.alive() for ref in refs) or time.monotonic() > deadline:
+            break
+        time.sleep(POLL)
+    for ref in refs:
+        if ref.alive():
+            ref.signal(signal.SIGKILL)
+    for ref in refs:
+        if not ref.wait_gone(2.0):
+            report.problems.append(f"process {ref.pid} did not die")
+        report.killed.append(ref.pid)
+
+
+def _processes_in(namespaces: list[str], anchors: list[ProcessRef], recorded: list[ProcessRef]) -> set[int]:
+    """Every process in these namespaces, their machines' inner ones, or below a lab process."""
+    net_inodes: set[int] = set()
+    for name in namespaces:
+        with contextlib.suppress(OSError):
+            net_inodes.add(os.stat(f"/run/netns/{name}").st_ino)
+    mnt_inodes: set[int] = set()
+    for anchor in anchors:
+        if anchor.alive():
+            net_inodes |= _inner_namespace_inodes(anchor)
+            inode = namespace_inode(anchor.pid, "mnt")
+            if inode is not None:
+                mnt_inodes.add(inode)
+    host_net, host_mnt = namespace_inode(os.getpid(), "net"), namespace_inode(os.getpid(), "mnt")
+    # Safety: the host's own namespaces are never a reason to kill anything.
+    net_inodes.discard(host_net or -1)
+    mnt_inodes.discard(host_mnt or -1)
+    protected = _ancestors()
+    members = {ref.pid for ref in recorded if ref.alive()} | {a.pid for a in anchors if a.alive()}
+    for pid in all_pids():
+        if namespace_inode(pid, "net") in net_inodes or namespace_inode(pid, "mnt") in mnt_inodes:
+            members.add(pid)
+    # Descendants of lab processes (e.g. a daemon's children in a namespace of their own).
+    for _ in range(8):
+        added = {pid for pid in all_pids() if pid not in members and _parent(pid) in members}
+        if not added:
+            break
+        members |= added
+    return members - protected
+
+
+def teardown(config: LabConfig) -> TeardownReport:
+    """Remove the lab of `config.prefix` completely; raise TeardownError if anything is left."""
+    report = TeardownReport()
+    record = LabRecord.load(config)
+    anchors = [ref for ref in (record.anchors.values() if record else []) if ref is not None]
+    recorded = _stop_units(config, record, report)
+    _kill(_processes_in(lab_namespaces(config), anchors, recorded), report)
+    for name in lab_namespaces(config):
+        try:
+            remove_namespace(name)
+            report.namespaces.append(name)
+        except OSError as error:
+            report.problems.append(f"namespace {name}: {error}")
+    for entry in RUNTIME_ENTRIES:
+        path = config.state_root / entry
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists():
+            path.unlink()
+    left = lab_namespaces(config)
+    if left:
+        report.problems.append(f"namespaces still present: {', '.join(left)}")
+    if report.problems:
+        raise TeardownError(f"lab {config.prefix!r} not fully removed: " + "; ".join(report.problems))
+    return report
+
+
+def remove_machine(config: LabConfig, namespace: str, anchor: ProcessRef | None) -> None:
+    """Power a machine off: kill everything in it and delete its namespace (units already stopped
+    or, for a crash, not)."""
+    report = TeardownReport()
+    store = UnitStore(config.units_dir(namespace.removeprefix(config.prefix)))
+    recorded = [s.main for s in store.all_states().values() if s.main] if store.exists() else []
+    _kill(_processes_in([namespace], [anchor] if anchor else [], recorded), report)
+    if namespace in list_namespaces():
+        remove_namespace(namespace)
+    if report.problems:
+        raise TeardownError("; ".join(report.problems))

@@ -1,0 +1,83 @@
+"""A lab unit: the part of a systemd service the lab's unit manager implements.
+
+The names mirror systemd's settings (`exec_start` = ExecStart=, `binds_to` = BindsTo=, ...).
+Every command is an argument list; a program name starting with "-" means, as in systemd, that
+the command's failure is ignored. `ready` is the lab's replacement for sd_notify: a shell command
+(run in the unit's namespaces) polled until it exits 0, for at most `ready_timeout` seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+UnitType = Literal["simple", "oneshot"]
+DEPENDENCY_FIELDS = ("after", "wants", "requires", "binds_to", "part_of")
+COMMAND_FIELDS = ("exec_start_pre", "exec_start", "exec_start_post", "exec_stop")
+PATH_FIELDS = ("bind_read_only_paths", "bind_paths", "inaccessible_paths")
+UNIT_SUFFIXES = (".service", ".target", ".socket", ".timer", ".mount", ".path", ".slice", ".scope")
+
+
+def unit_name(name: str) -> str:
+    """`postfix` -> `postfix.service` (systemctl's rule for names without a type suffix)."""
+    return name if name.endswith(UNIT_SUFFIXES) else f"{name}.service"
+
+
+@dataclass
+class Unit:
+    name: str
+    type: UnitType = "simple"
+    exec_start: list[list[str]] = field(default_factory=list)
+    exec_start_pre: list[list[str]] = field(default_factory=list)
+    exec_start_post: list[list[str]] = field(default_factory=list)
+    exec_stop: list[list[str]] = field(default_factory=list)
+    ready: str | None = None
+    ready_timeout: float = 30.0
+    after: list[str] = field(default_factory=list)
+    wants: list[str] = field(default_factory=list)
+    requires: list[str] = field(default_factory=list)
+    binds_to: list[str] = field(default_factory=list)
+    part_of: list[str] = field(default_factory=list)
+    network_namespace_path: str | None = None
+    bind_read_only_paths: list[str] = field(default_factory=list)
+    bind_paths: list[str] = field(default_factory=list)
+    inaccessible_paths: list[str] = field(default_factory=list)
+    environment: dict[str, str] = field(default_factory=dict)
+    user: str | None = None
+    remain_after_exit: bool = False
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        self.name = unit_name(self.name)
+        for dependency_field in DEPENDENCY_FIELDS:
+            setattr(self, dependency_field, [unit_name(n) for n in getattr(self, dependency_field)])
+        self.validate()
+
+    def validate(self) -> None:
+        if self.type not in ("simple", "oneshot"):
+            raise ValueError(f"{self.name}: type {self.type!r} is not supported (simple, oneshot)")
+        if self.type == "simple" and len(self.exec_start) != 1:
+            raise ValueError(f"{self.name}: a simple unit needs exactly one ExecStart command")
+        for command_field in COMMAND_FIELDS:
+            for command in getattr(self, command_field):
+                if not command or not all(isinstance(arg, str) for arg in command):
+                    raise ValueError(f"{self.name}: {command_field} has an invalid command {command!r}")
+
+    @property
+    def dependencies(self) -> set[str]:
+        """Units whose stop or restart propagates to this one (BindsTo=, Requires=, PartOf=)."""
+        return {*self.binds_to, *self.requires, *self.part_of}
+
+    @property
+    def pulls_in(self) -> list[str]:
+        """Units started together with this one (Requires=, Wants=, BindsTo=)."""
+        return [*self.requires, *self.binds_to, *self.wants]
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Unit:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})

@@ -1,0 +1,169 @@
+"""A plan's `wireguard` attribute set as units, the way NixOS' script backend builds them.
+
+NixOS (networking.wireguard, useNetworkd = false) makes a oneshot `wireguard-<if>.service` that
+creates the interface in the socket namespace, moves it to `interfaceNamespace`, sets mtu,
+addresses, private key and listen port and brings it up, and per peer a oneshot
+`wireguard-<if>-peer-<name>.service` that runs `wg set ... peer` and, with allowedIPsAsRoutes,
+`ip route replace <allowedIP> dev <if> table <table>` in the interface namespace.
+
+There is no kernel WireGuard here: wireguard-go makes the interface (a TUN device) and must keep
+running for it to exist (killing it deletes the TUN). It runs as the lab's own simple unit
+`wireguard-go-<if>.service`, in the socket namespace, PartOf= the interface unit (so stopping or
+restarting the interface restarts it) and bound by it (BindsTo=: when wireguard-go dies, the
+interface unit stops). Its UAPI socket is /run/wireguard/<if>.sock in the machine's own /run, so
+each machine can use the plan's names (wg0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mail_lab import safety
+from mail_lab.units import Unit
+
+# The machine's own network namespace as a file (bound in every machine by machine_fs): what
+# NixOS' "init" (PID 1's namespace) means inside a lab machine.
+MACHINE_NETNS_FILE = "/run/mail-lab-netns"
+
+
+def namespace_file(namespace: str | None) -> str | None:
+    if namespace is None:
+        return None
+    return MACHINE_NETNS_FILE if namespace == "init" else f"/run/netns/{namespace}"
+
+
+def in_namespace(namespace: str | None, argv: list[str], ignore_failure: bool = False) -> list[str]:
+    """`argv` run in `namespace` (None: where the unit runs, the machine's own namespace)."""
+    path = namespace_file(namespace)
+    command = argv if path is None else ["nsenter", f"--net={path}", "--", *argv]
+    return ["-" + command[0], *command[1:]] if ignore_failure else command
+
+
+def interface_unit_name(interface: str) -> str:
+    return f"wireguard-{interface}.service"
+
+
+def tun_unit_name(interface: str) -> str:
+    return f"wireguard-go-{interface}.service"
+
+
+def peer_unit_name(interface: str, peer: Mapping[str, Any]) -> str:
+    return f"wireguard-{interface}-peer-{peer['name']}.service"
+
+
+def _socket_namespace(wg: Mapping[str, Any]) -> str | None:
+    return None if wg.get("socketNamespace") in (None, "init") else str(wg["socketNamespace"])
+
+
+def _interface_namespace(wg: Mapping[str, Any]) -> str | None:
+    """Where the interface ends up (None: where it was created)."""
+    target = wg.get("interfaceNamespace")
+    if target is None or target == wg.get("socketNamespace"):
+        return _socket_namespace(wg)
+    return str(target)
+
+
+def tun_unit(wg: Mapping[str, Any]) -> Unit:
+    interface = str(wg["interface"])
+    return Unit(
+        name=tun_unit_name(interface),
+        type="simple",
+        description=f"wireguard-go for WireGuard interface {interface}",
+        exec_start=[["wireguard-go", "--foreground", interface]],
+        environment={"WG_PROCESS_FOREGROUND": "1", "LOG_LEVEL": "error"},
+        network_namespace_path=namespace_file(_socket_namespace(wg)),
+        ready=f"test -S /run/wireguard/{interface}.sock && ip link show dev {interface} >/dev/null",
+        part_of=[interface_unit_name(interface)],
+    )
+
+
+def interface_unit(wg: Mapping[str, Any]) -> Unit:
+    interface = str(wg["interface"])
+    socket_ns, target_ns = _socket_namespace(wg), _interface_namespace(wg)
+    commands: list[list[str]] = []
+    if wg.get("interfaceNamespace") is not None and target_ns != socket_ns:
+        destination = (
+            MACHINE_NETNS_FILE if wg["interfaceNamespace"] == "init" else str(wg["interfaceNamespace"])
+        )
+        commands.append(in_namespace(socket_ns, ["ip", "link", "set", interface, "netns", destination]))
+    if wg.get("mtu") is not None:
+        commands.append(in_namespace(target_ns, ["ip", "link", "set", interface, "mtu", str(wg["mtu"])]))
+    for address in wg.get("ips", []):
+        safety.documentation_interface(address, f"wireguard {interface} ips")
+        commands.append(in_namespace(target_ns, ["ip", "address", "add", address, "dev", interface]))
+    wg_set = ["wg", "set", interface, "private-key", str(wg["privateKeyFile"])]
+    if wg.get("listenPort") is not None:
+        wg_set += ["listen-port", str(wg["listenPort"])]
+    commands.append(in_namespace(target_ns, wg_set))
+    commands.append(in_namespace(target_ns, ["ip", "link", "set", "up", "dev", interface]))
+    tun = tun_unit_name(interface)
+    return Unit(
+        name=interface_unit_name(interface),
+        type="oneshot",
+        remain_after_exit=True,
+        description=f"WireGuard Tunnel - {interface}",
+        exec_start=commands,
+        exec_stop=[in_namespace(target_ns, ["ip", "link", "del", "dev", interface], ignore_failure=True)],
+        requires=[tun],
+        binds_to=[tun],
+        after=[tun],
+    )
+
+
+def peer_unit(wg: Mapping[str, Any], peer: Mapping[str, Any]) -> Unit:
+    interface = str(wg["interface"])
+    target_ns = _interface_namespace(wg)
+    allowed = [str(a) for a in peer["allowedIPs"]]
+    for network in allowed:
+        safety.route_destination(network, f"wireguard {interface} peer {peer['name']} allowedIPs")
+    wg_set = ["wg", "set", interface, "peer", str(peer["publicKey"])]
+    if peer.get("presharedKeyFile"):
+        wg_set += ["preshared-key", str(peer["presharedKeyFile"])]
+    if peer.get("endpoint"):
+        safety.endpoint_address(str(peer["endpoint"]), f"wireguard {interface} peer {peer['name']} endpoint")
+        wg_set += ["endpoint", str(peer["endpoint"])]
+    if peer.get("persistentKeepalive"):
+        wg_set += ["persistent-keepalive", str(peer["persistentKeepalive"])]
+    wg_set += ["allowed-ips", ",".join(allowed)]
+    table = str(wg.get("table", "main"))
+    start = [in_namespace(target_ns, wg_set)]
+    stop = [in_namespace(target_ns, ["wg", "set", interface, "peer", str(peer["publicKey"]), "remove"], True)]
+    if wg.get("allowedIPsAsRoutes", True):
+        for network in allowed:
+            route = ["route", network, "dev", interface, "table", table]
+            start.append(in_namespace(target_ns, ["ip", route[0], "replace", *route[1:]]))
+            stop.append(in_namespace(target_ns, ["ip", route[0], "delete", *route[1:]], True))
+    parent = interface_unit_name(interface)
+    return Unit(
+        name=peer_unit_name(interface, peer),
+        type="oneshot",
+        remain_after_exit=True,
+        description=f"WireGuard Peer - {interface} - {peer['name']}",
+        exec_start=start,
+        exec_stop=stop,
+        environment={"WG_ENDPOINT_RESOLUTION_RETRIES": "infinity"},
+        requires=[parent],
+        after=[parent],
+    )
+
+
+def wireguard_units(wg: Mapping[str, Any]) -> list[Unit]:
+    """All units of one interface of a plan (`plan["wireguard"]`)."""
+    return [tun_unit(wg), interface_unit(wg), *(peer_unit(wg, peer) for peer in wg.get("peers", []))]
+
+
+def plan_routes(wg: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The routes the peer units install, in the plan's `routes` shape (to compare with it)."""
+    if not wg.get("allowedIPsAsRoutes", True):
+        return []
+    return [
+        {
+            "namespace": wg.get("interfaceNamespace"),
+            "destination": network,
+            "dev": wg["interface"],
+            "table": wg.get("table", "main"),
+        }
+        for peer in wg.get("peers", [])
+        for network in peer["allowedIPs"]
+    ]

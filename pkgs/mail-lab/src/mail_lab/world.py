@@ -1,0 +1,443 @@
+"""The virtual internet of tests/topology.nix, with the gateway and home plans realized on it.
+
+- `internet` routes between one link per attached machine (v4/v6 forwarding). Every link is a
+  veth created inside `internet` whose peer is created directly in the machine's namespace as
+  `eth0` (never in the host's); a link shared by several machines (`edge`) is a bridge in
+  `internet`. The router holds .1 / ::1 on each link and the DNS addresses on the link that
+  contains them. It blocks the links' `blockedTcpPorts` in both directions (the home ISP's port
+  25), and a guard table counts and drops any packet from or to a non-documentation address.
+- `gateway` and `home` get their plan: sysctls, nftables, proxy neighbours, the plan's /etc files,
+  the WireGuard units (wireguard.py) and, merged onto the lab's units, the plan's `units`.
+- the mail daemons come from `mail_lab.services.units_for` (another part of the lab).
+"""
+
+from __future__ import annotations
+
+import importlib
+import ipaddress
+import json
+import os
+import shutil
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mail_lab import netconf, plans, safety
+from mail_lab.anchor import start_anchor
+from mail_lab.audit import audit_topology
+from mail_lab.commands import run
+from mail_lab.config import LabConfig
+from mail_lab.lab_state import LabRecord
+from mail_lab.machine import Machine, MachineError, log
+from mail_lab.machine_fs import MachineFilesystem, private_paths, shim_script
+from mail_lab.namespaces import create_namespace, list_namespaces
+from mail_lab.plan_units import merge_plan_units
+from mail_lab.processes import ProcessRef
+from mail_lab.teardown import TeardownReport, lab_namespaces, remove_machine, teardown
+from mail_lab.units import Unit
+from mail_lab.wireguard import wireguard_units
+
+MACHINE_ORDER = ("internet", "gateway", "home", "remote", "client")
+ISP_TABLE = "mail_lab_isp"
+GUARD_TABLE = "mail_lab_guard"
+INTERFACE = "eth0"
+
+
+class WorldError(RuntimeError):
+    """The lab could not be built as the topology describes."""
+
+
+def _router_address(network: str, what: str) -> str:
+    """.1 / ::1 of a link network, with the network's prefix length."""
+    net = ipaddress.ip_network(network)
+    return safety.documentation_interface(f"{net.network_address + 1}/{net.prefixlen}", what).with_prefixlen
+
+
+def _bare(cidr: str) -> str:
+    return str(ipaddress.ip_interface(cidr).ip)
+
+
+def isp_ruleset(world: Mapping[str, Any]) -> str:
+    """The links' blocked TCP ports, both directions (the router's device is named after the link)."""
+    rules = []
+    for name, link in sorted(world["internet"]["links"].items()):
+        ports = link.get("blockedTcpPorts") or []
+        if ports:
+            device = name
+            port_set = "{ " + ", ".join(str(int(p)) for p in ports) + " }"
+            rules.append(f'\t\tiifname "{device}" tcp dport {port_set} counter drop')
+            rules.append(f'\t\toifname "{device}" tcp dport {port_set} counter drop')
+    return (
+        f"table inet {ISP_TABLE} {{\n\tchain forward {{\n"
+        "\t\ttype filter hook forward priority filter; policy accept;\n" + "\n".join(rules) + "\n\t}\n}\n"
+    )
+
+
+def guard_ruleset() -> str:
+    """Count and drop whatever is not between documentation addresses.
+
+    Link-local traffic (NDP, MLD, IGMP) is allowed: it never leaves a link, and on the `edge`
+    bridge it passes these hooks too (bridged packets reach inet hooks when br_netfilter is loaded).
+    """
+    v4 = ", ".join(str(n) for n in safety.DOCUMENTATION_NETWORKS if n.version == 4)
+    v6 = ", ".join(str(n) for n in safety.DOCUMENTATION_NETWORKS if n.version == 6)
+    rules = (
+        '\t\tiifname "lo" accept\n\t\toifname "lo" accept\n'
+        "\t\tip6 saddr fe80::/10 accept\n\t\tip6 daddr { fe80::/10, ff02::/16 } accept\n"
+        "\t\tip daddr 224.0.0.0/24 accept\n"
+        f"\t\tip saddr != {{ {v4} }} counter drop\n\t\tip daddr != {{ {v4} }} counter drop\n"
+        f"\t\tip6 saddr != {{ {v6} }} counter drop\n\t\tip6 daddr != {{ {v6} }} counter drop\n"
+    )
+    body = "".join(
+        f"\tchain {hook} {{\n\t\ttype filter hook {hook} priority -10; policy accept;\n{rules}\t}}\n"
+        for hook in ("forward", "input", "output")
+    )
+    return f"table inet {GUARD_TABLE} {{\n{body}}}\n"
+
+
+def _hosts_file(machine: Mapping[str, Any]) -> str:
+    lines = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback"]
+    if machine.get("fqdn"):
+        # As NixOS does (networking.hosts): the FQDN on 127.0.0.2.
+        lines.append(f"127.0.0.2 {machine['fqdn']} {machine.get('hostName', '')}".rstrip())
+    return "\n".join(lines) + "\n"
+
+
+class World:
+    def __init__(
+        self, config: LabConfig, topology: dict[str, Any], services: bool, overrides: dict[str, Any]
+    ):
+        self.config = config
+        self.topology = topology
+        self.services = services
+        self.overrides = overrides
+        table = private_paths()
+        self.machines: dict[str, Machine] = {
+            name: Machine(config, name, MachineFilesystem(config.machine_dir(name), table))
+            for name in MACHINE_ORDER
+        }
+        for machine in self.machines.values():
+            machine.lifecycle = self
+        self._ca: Any = None
+
+    # --- construction ----------------------------------------------------------------------------
+
+    @property
+    def state_dir(self) -> Path:
+        return self.config.state_root
+
+    @property
+    def world(self) -> dict[str, Any]:
+        return dict(self.topology["world"])
+
+    @classmethod
+    def up(
+        cls,
+        prefix: str | None = None,
+        overrides: dict[str, Any] | None = None,
+        services: bool = True,
+        topology: dict[str, Any] | None = None,
+        owner: ProcessRef | None = None,
+    ) -> World:
+        """Remove a stale lab of this prefix, then build and start the whole world."""
+        config = LabConfig.from_environment(prefix)
+        if os.geteuid() != 0:
+            raise WorldError("the lab needs root (network namespaces, mounts)")
+        teardown(config)
+        # Logs of an earlier lab would mix with this one's.
+        shutil.rmtree(config.state_root / "logs", ignore_errors=True)
+        topology = topology if topology is not None else plans.load_topology(overrides)
+        audit_topology(topology)
+        world = cls(config, topology, services, dict(overrides or {}))
+        try:
+            world._build(owner)
+        except BaseException:
+            log(f"mail-lab: bring-up of {config.prefix!r} failed; logs in {config.state_root / 'logs'}")
+            teardown(config)
+            raise
+        return world
+
+    @classmethod
+    def attach(cls, prefix: str | None = None) -> World:
+        """The lab that is up (built by another process), to drive it from here."""
+        config = LabConfig.from_environment(prefix)
+        record = LabRecord.load(config)
+        if record is None or not config.topology_file.exists():
+            raise WorldError(f"no lab with prefix {config.prefix!r} is up (run `mail-lab up`)")
+        world = cls(config, json.loads(config.topology_file.read_text()), record.services, record.overrides)
+        for name, anchor in record.anchors.items():
+            if name in world.machines:
+                world.machines[name].anchor = anchor
+        world._connect_uplinks()
+        return world
+
+    def down(self) -> TeardownReport:
+        return teardown(self.config)
+
+    def record(self, owner: ProcessRef | None = None) -> LabRecord:
+        existing = LabRecord.load(self.config)
+        return LabRecord(
+            prefix=self.config.prefix,
+            anchors={name: m.anchor for name, m in self.machines.items()},
+            owner=owner if owner is not None else (existing.owner if existing else None),
+            services=self.services,
+            overrides=self.overrides,
+        )
+
+    def _build(self, owner: ProcessRef | None) -> None:
+        self.config.state_root.mkdir(parents=True, exist_ok=True, mode=0o755)
+        self.config.topology_file.write_text(json.dumps(self.topology, indent=1, sort_keys=True))
+        self.record(owner).save(self.config)
+        for name in MACHINE_ORDER:
+            self._create_machine(self.machines[name])
+        self._build_internet()
+        for name in MACHINE_ORDER[1:]:
+            self._attach_to_internet(self.machines[name])
+        self._connect_uplinks()
+        for name in MACHINE_ORDER:
+            self._configure_and_start(self.machines[name])
+
+    # --- machines ---------------------------------------------------------------------------------
+
+    def _machine_topology(self, name: str) -> dict[str, Any]:
+        return dict(self.world["machines"].get(name, {}))
+
+    def _create_machine(self, machine: Machine) -> None:
+        info = self._machine_topology(machine.name)
+        namespace = safety.check_namespace_name(self.config, machine.namespace)
+        if namespace in list_namespaces():
+            raise WorldError(f"namespace {namespace} exists although the lab was just cleaned up")
+        create_namespace(namespace)
+        # No duplicate address detection anywhere in the lab: addresses are usable at once.
+        run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                namespace,
+                "sysctl",
+                "-q",
+                "-w",
+                "net.ipv6.conf.all.accept_dad=0",
+                "net.ipv6.conf.default.accept_dad=0",
+            ]
+        )
+        run(["ip", "-n", namespace, "link", "set", "lo", "up"])
+        hostname = str(info.get("hostName", machine.name))
+        dns = self.world["internet"]["dns"]
+        machine.filesystem.prepare(
+            {
+                "/etc/hosts": _hosts_file(info),
+                "/etc/hostname": hostname + "\n",
+                "/etc/mailname": str(info.get("fqdn", hostname)) + "\n",
+                "/etc/resolv.conf": f"nameserver {dns['ipv4']}\nnameserver {dns['ipv6']}\n",
+            }
+        )
+        shim = machine.state_dir / "systemctl"
+        shim.write_text(shim_script(_python(), _package_parent(), self.config.prefix, machine.name))
+        shim.chmod(0o755)
+        machine.anchor = start_anchor(self.config, machine, hostname, shim, _code_paths())
+        self.record().save(self.config)
+
+    def _build_internet(self) -> None:
+        """Forwarding, firewall tables, bridges (for shared links) and the DNS addresses.
+
+        The router's interface toward a link is named after the link: the veth of a link with one
+        machine, or the bridge of a shared one (its ports are `<link>-<machine>`).
+        """
+        internet = self.machines["internet"]
+        internet.succeed(netconf.sysctl({"net.ipv4.ip_forward": 1, "net.ipv6.conf.all.forwarding": 1}))
+        internet.succeed(f"nft -f - <<'EOF'\n{guard_ruleset()}EOF")
+        internet.succeed(f"nft -f - <<'EOF'\n{isp_ruleset(self.world)}EOF")
+        for name, link in sorted(self.world["internet"]["links"].items()):
+            if len(self._link_members(name)) > 1:
+                internet.succeed(f"ip link add {name} type bridge && ip link set {name} up")
+                self._add_router_addresses(name, link)
+        for family, address in sorted(self.world["internet"]["dns"].items()):
+            link_name, link = self._link_containing(address)
+            if len(self._link_members(link_name)) > 1:
+                prefix = ipaddress.ip_network(link[family]).prefixlen
+                internet.succeed(netconf.add_address(link_name, f"{address}/{prefix}", "world.internet.dns"))
+
+    def _add_router_addresses(self, device: str, link: Mapping[str, Any]) -> None:
+        for family in ("ipv4", "ipv6"):
+            address = _router_address(link[family], device)
+            self.machines["internet"].succeed(netconf.add_address(device, address, f"internet link {device}"))
+
+    def _link_members(self, link: str) -> list[str]:
+        return sorted(n for n, m in self.world["machines"].items() if m.get("link") == link)
+
+    def _link_device(self, link: str, machine: str) -> str:
+        """The internet's interface toward `machine`: the link's veth, or its port on the bridge."""
+        return link if len(self._link_members(link)) == 1 else f"{link}-{machine}"[:15]
+
+    def _attach_to_internet(self, machine: Machine) -> None:
+        info = self._machine_topology(machine.name)
+        if not info:
+            return
+        link_name = str(info["link"])
+        link = self.world["internet"]["links"][link_name]
+        internet = self.machines["internet"]
+        device = self._link_device(link_name, machine.name)
+        interface = str(info.get("interface", INTERFACE))
+        # Created inside `internet`, its peer straight in the machine's namespace.
+        run(
+            [
+                "ip",
+                "-n",
+                internet.namespace,
+                "link",
+                "add",
+                device,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                interface,
+                "netns",
+                machine.namespace,
+            ]
+        )
+        if device != link_name:
+            internet.succeed(f"ip link set {device} master {link_name}")
+        else:
+            self._add_router_addresses(device, link)
+            self._add_dns_addresses(link_name, link)
+        internet.succeed(f"ip link set {device} up")
+        for family in ("ipv4", "ipv6"):
+            machine.succeed(netconf.add_address(interface, info[family], f"world.machines.{machine.name}"))
+        machine.succeed(f"ip link set {interface} up")
+        for family in ("ipv4", "ipv6"):
+            router = _bare(_router_address(link[family], link_name))
+            machine.succeed(netconf.default_route(router, f"world.machines.{machine.name}"))
+        self._forget_old_neighbour(machine.name, link_name)
+
+    def _forget_old_neighbour(self, name: str, link_name: str) -> None:
+        """A rebooted machine has a new MAC: drop what its link partners cached for its addresses."""
+        info = self._machine_topology(name)
+        partners = [
+            self.machines["internet"],
+            *(self.machines[n] for n in self._link_members(link_name) if n != name),
+        ]
+        flush = " && ".join(f"ip neigh flush to {_bare(info[family])}" for family in ("ipv4", "ipv6"))
+        for partner in partners:
+            if partner.is_up():
+                partner.succeed(flush)
+
+    def _add_dns_addresses(self, link_name: str, link: Mapping[str, Any]) -> None:
+        """DNS addresses on a single-machine link go on its veth once that exists."""
+        for family, address in sorted(self.world["internet"]["dns"].items()):
+            if self._link_containing(address)[0] == link_name:
+                prefix = ipaddress.ip_network(link[family]).prefixlen
+                self.machines["internet"].succeed(
+                    netconf.add_address(link_name, f"{address}/{prefix}", "world.internet.dns")
+                )
+
+    def _connect_uplinks(self) -> None:
+        internet = self.machines["internet"]
+        for name, machine in self.machines.items():
+            info = self._machine_topology(name)
+            if info and name != "internet":
+                machine.uplink_peer = (internet, self._link_device(str(info["link"]), name))
+
+    def _link_containing(self, address: str) -> tuple[str, dict[str, Any]]:
+        ip = ipaddress.ip_address(address)
+        for name, link in self.world["internet"]["links"].items():
+            for family in ("ipv4", "ipv6"):
+                network = ipaddress.ip_network(link[family])
+                if ip.version == network.version and ip in network:
+                    return name, link
+        raise WorldError(f"world.internet.dns: {address} is on none of the internet's links")
+
+    # --- plans and units ----------------------------------------------------------------------
+
+    def _configure_and_start(self, machine: Machine) -> None:
+        plan = self.topology["plans"].get(machine.name)
+        units: list[Unit] = []
+        if plan is not None:
+            units += self._realize_plan(machine, plan)
+        units += self._service_units(machine)
+        if plan is not None and plan.get("units"):
+            merged = merge_plan_units(units, plan["units"])
+            if merged.unmatched:
+                log(f"{machine.name}: plan units without a lab unit (not run): {', '.join(merged.unmatched)}")
+            units = merged.units
+        machine.units.register(units)
+        machine.units.start_all()
+
+    def _realize_plan(self, machine: Machine, plan: Mapping[str, Any]) -> list[Unit]:
+        """What NixOS applies at boot from a plan (sysctl, nftables, neighbours, /etc) + its units."""
+        if plan.get("sysctl"):
+            machine.succeed(netconf.sysctl(dict(plan["sysctl"])))
+        for neighbour in plan.get("proxyNeighbours", []):
+            machine.succeed(
+                netconf.proxy_neighbour(neighbour["address"], neighbour["dev"], "proxyNeighbours")
+            )
+        if plan.get("nftables"):
+            machine.succeed(f"nft -f - <<'EOF'\n{plan['nftables']['ruleset']}EOF")
+        namespace = plan.get("namespace") or {}
+        for relative, content in sorted((namespace.get("etc") or {}).items()):
+            machine.write_file(f"/etc/{relative}", content)
+        wg = plan.get("wireguard")
+        if not wg:
+            return []
+        keys = self.world["keys"]
+        if machine.name not in keys:
+            raise WorldError(f"world.keys has no WireGuard key for {machine.name}")
+        machine.write_file(str(wg["privateKeyFile"]), keys[machine.name]["private"] + "\n", mode=0o600)
+        return wireguard_units(wg)
+
+    def _service_units(self, machine: Machine) -> list[Unit]:
+        if not self.services:
+            return []
+        try:
+            services = importlib.import_module("mail_lab.services")
+        except ImportError as error:
+            raise WorldError(
+                f"the mail services (mail_lab.services) cannot be loaded: {error}; "
+                "bring the lab up without services to test the network alone"
+            ) from error
+        if self._ca is None:
+            self._ca = services.LabCA.create(self.config.state_root)
+        units: list[Unit] = services.units_for(machine, self.topology, self._ca)
+        return units
+
+    # --- lifecycle (Machine.start/shutdown/crash) -------------------------------------------------
+
+    def boot(self, machine: Machine) -> None:
+        if machine.name == "internet":
+            raise MachineError("the internet machine is the lab itself: use `mail-lab up` to rebuild it")
+        self._create_machine(machine)
+        self._attach_to_internet(machine)
+        self._configure_and_start(machine)
+        self.record().save(self.config)
+
+    def power_off(self, machine: Machine, crash: bool) -> None:
+        if machine.name == "internet":
+            raise MachineError("the internet machine is the lab itself: use `mail-lab down`")
+        if not crash:
+            machine.units.stop_all()
+        remove_machine(self.config, machine.namespace, machine.anchor)
+        machine.anchor = None
+        self.record().save(self.config)
+
+
+def _python() -> str:
+    return sys.executable
+
+
+def _package_parent() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def _code_paths() -> list[Path]:
+    """Where the lab's own programs live: its package, its venv and, in a checkout, the checkout."""
+    paths = [_package_parent(), Path(sys.prefix)]
+    checkout = next((p for p in _package_parent().parents if (p / "flake.nix").is_file()), None)
+    if checkout is not None:
+        paths.append(checkout)
+    return paths
+
+
+__all__ = ["World", "WorldError", "lab_namespaces"]

@@ -1,0 +1,108 @@
+"""Shared by the lab's own tests: skip reasons, bringing a lab up, small helpers."""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from mail_lab import preflight
+from mail_lab.machine import Machine
+from mail_lab.units import Unit
+
+PREFIX = "mla-"
+ECHO_PEER = Path(__file__).with_name("echo_peer.py")
+T = TypeVar("T")
+
+
+@functools.cache
+def nix_lib_problem() -> str | None:
+    """Why the Nix plans cannot be evaluated here, or None."""
+    try:
+        result = subprocess.run(
+            ["nix-instantiate", "--eval", "-E", "(import <nixpkgs/lib>).version"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "NIX_CONFIG": "build-users-group ="},
+            check=False,
+        )
+    except FileNotFoundError:
+        return "nix-instantiate is not installed (Debian package nix-bin)"
+    if result.returncode != 0:
+        return f"nixpkgs' lib is not available to nix-instantiate: {result.stderr.strip()[:200]}"
+    return None
+
+
+def require_nix() -> None:
+    problem = nix_lib_problem()
+    if problem:
+        pytest.skip(problem)
+
+
+def require_lab() -> None:
+    """Skip unless this host can build a lab (root, programs, Nix)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the lab creates network namespaces and mounts")
+    missing = preflight.missing_programs(services=False)
+    if missing:
+        packages = " ".join(sorted(set(missing.values())))
+        pytest.skip(f"programs missing: {', '.join(sorted(missing))} (Debian packages: {packages})")
+    require_nix()
+
+
+def wait_for(what: str, check: Callable[[], T | None], timeout: float = 20.0, interval: float = 0.1) -> T:
+    """Poll `check` until it returns something truthy (bounded in time and count)."""
+    deadline = time.monotonic() + timeout
+    for _ in range(int(timeout / interval) + 1):
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            break
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def echo_unit(name: str, port: int, **settings: Any) -> Unit:
+    """A TCP server that answers with the peer address it sees (see echo_peer.py)."""
+    ready_file = f"/run/{name}.ready"
+    return Unit(
+        name=name,
+        exec_start_pre=[["rm", "-f", ready_file]],
+        exec_start=[["python3", str(ECHO_PEER), str(port), ready_file]],
+        ready=f"test -e {ready_file}",
+        ready_timeout=10.0,
+        **settings,
+    )
+
+
+def wait_for_ping(machine: Machine, address: str, timeout: float = 30.0) -> None:
+    """Wait until `machine` gets an answer from `address` (e.g. once the tunnel has a handshake)."""
+
+    def answered() -> bool:
+        return machine.execute(f"ping -c 1 -W 1 {address}")[0] == 0
+
+    wait_for(f"{machine.name} to reach {address}", answered, timeout=timeout)
+
+
+def peer_seen(machine: Machine, address: str, port: int, namespace: str | None = None) -> str:
+    """Connect from `machine` (optionally inside its namespace `namespace`); the address the server saw."""
+    connect = f"nc -w 3 {address} {port} </dev/null"
+    if namespace:
+        connect = f"ip netns exec {namespace} {connect}"
+    reply = machine.succeed(connect).strip()
+    assert reply.startswith("peer "), reply
+    return reply.removeprefix("peer ")
+
+
+def main_pid(machine: Machine, unit: str) -> int:
+    pid = int(machine.succeed(f"systemctl show --property MainPID --value {unit}").strip())
+    assert pid > 0, f"{unit} has no main process"
+    return pid

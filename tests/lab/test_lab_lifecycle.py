@@ -1,0 +1,166 @@
+"""Building from changed plans, tearing down completely, recovering from a crashed `mail-lab up`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from lab_support import PREFIX, echo_unit, peer_seen, require_lab, wait_for, wait_for_ping
+
+from mail_lab.config import LabConfig
+from mail_lab.lab_state import LabRecord
+from mail_lab.namespaces import list_namespaces
+from mail_lab.plan_units import merge_plan_units
+from mail_lab.processes import all_pids, namespace_inode
+from mail_lab.world import World
+
+pytestmark = [pytest.mark.lab]
+
+NEW_ADDRESSES = {"ipv4": "198.51.100.12", "ipv6": "2001:db8:1::12"}
+OLD_ADDRESSES = {"ipv4": "198.51.100.11", "ipv6": "2001:db8:1::11"}
+CLI = [sys.executable, "-m", "mail_lab.cli"]
+
+
+def lab_processes(config: LabConfig) -> list[int]:
+    """Processes in any of the lab's network namespaces."""
+    inodes = {
+        os.stat(f"/run/netns/{name}").st_ino for name in list_namespaces() if name.startswith(config.prefix)
+    }
+    return [pid for pid in all_pids() if namespace_inode(pid, "net") in inodes]
+
+
+def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MAIL_LAB_PREFIX": PREFIX}
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, timeout=timeout, env=env, check=False
+    )
+
+
+def test_a_changed_forwarded_address_changes_the_lab_and_teardown_leaves_nothing() -> None:
+    require_lab()
+    overrides = {"home": {"addresses": [f"{NEW_ADDRESSES['ipv4']}/32", f"{NEW_ADDRESSES['ipv6']}/128"]}}
+    world = World.up(prefix=PREFIX, overrides=overrides, services=False)
+    config = world.config
+    try:
+        gateway, home, remote = (world.machines[n] for n in ("gateway", "home", "remote"))
+        plan = world.topology["plans"]["home"]
+        home.units.add(
+            merge_plan_units(
+                [echo_unit("lab-echo.service", 80)], {"lab-echo": plan["units"]["postfix"]}
+            ).units
+        )
+        home.units.start("lab-echo.service")
+        assert f"{NEW_ADDRESSES['ipv6']} dev eth0 proxy" in gateway.succeed("ip -6 neigh show proxy")
+        assert OLD_ADDRESSES["ipv6"] not in gateway.succeed("ip -6 neigh show proxy")
+        assert "dev wg0" in gateway.succeed(f"ip route show {NEW_ADDRESSES['ipv4']}")
+        assert gateway.succeed(f"ip route show {OLD_ADDRESSES['ipv4']}").strip() == ""
+        allowed = gateway.succeed("wg show wg0 allowed-ips").split()[1:]
+        assert sorted(allowed) == sorted([f"{NEW_ADDRESSES['ipv4']}/32", f"{NEW_ADDRESSES['ipv6']}/128"])
+        addresses = home.succeed("ip netns exec wg ip -br address show dev wg0")
+        assert NEW_ADDRESSES["ipv4"] in addresses and NEW_ADDRESSES["ipv6"] in addresses
+        for family, address in NEW_ADDRESSES.items():
+            wait_for_ping(remote, address)
+            seen = peer_seen(remote, address, 80)
+            assert seen == world.topology["world"]["machines"]["remote"][family].split("/")[0]
+        remote.fail(f"ping -c 1 -W 1 {OLD_ADDRESSES['ipv4']}")
+        recorded = [
+            s.main.pid for m in world.machines.values() for s in m.units.store.all_states().values() if s.main
+        ]
+        anchors = [m.anchor.pid for m in world.machines.values() if m.anchor]
+        assert lab_processes(config) and recorded
+    finally:
+        world.down()
+    assert [n for n in list_namespaces() if n.startswith(PREFIX)] == []
+    assert lab_processes(config) == []
+    alive = [pid for pid in [*recorded, *anchors] if Path(f"/proc/{pid}").exists()]
+    assert alive == [], f"lab processes still alive: {alive}"
+    # Idempotent: tearing down again finds nothing and succeeds.
+    assert world.down().namespaces == []
+
+
+def test_up_refuses_a_running_lab_and_recovers_from_a_crashed_one() -> None:
+    require_lab()
+    config = LabConfig(PREFIX)
+    env = {**os.environ, "MAIL_LAB_PREFIX": PREFIX}
+    first = subprocess.Popen(
+        [*CLI, "up", "--no-services"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        wait_for("the first lab", lambda: _fully_up(config), timeout=30)
+        record = LabRecord.load(config)
+        assert record is not None and record.owner is not None and record.owner.pid == first.pid
+        busy = cli("up", "--no-services")
+        assert busy.returncode == 2
+        assert "already up" in busy.stderr and "Traceback" not in busy.stderr
+        assert len(busy.stderr.strip().splitlines()) == 1
+    finally:
+        # The crash: the CLI dies without tearing anything down.
+        first.send_signal(signal.SIGKILL)
+        first.communicate(timeout=10)
+    assert [n for n in list_namespaces() if n.startswith(PREFIX)], (
+        "the crashed lab should have left namespaces"
+    )
+    second = cli("up", "--keep", "--no-services")
+    assert second.returncode == 0, second.stderr
+    assert "removing the previous lab" in second.stderr
+    status = cli("status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    down = cli("down")
+    assert down.returncode == 0, down.stderr
+    assert [n for n in list_namespaces() if n.startswith(PREFIX)] == []
+    assert cli("status").returncode == 3
+
+
+def test_cli_errors_are_one_line() -> None:
+    require_lab()
+    as_nobody = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *CLI, "status"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "MAIL_LAB_PREFIX": PREFIX, "PYTHONPATH": os.pathsep.join(sys.path)},
+        check=False,
+    )
+    assert as_nobody.returncode == 2
+    assert (
+        as_nobody.stderr.strip()
+        == "mail-lab: the lab must run as root (network namespaces, mounts): use sudo"
+    )
+    bad_prefix = subprocess.run(
+        [*CLI, "status"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "MAIL_LAB_PREFIX": "Bad Prefix"},
+        check=False,
+    )
+    assert bad_prefix.returncode == 2 and len(bad_prefix.stderr.strip().splitlines()) == 1
+    assert "invalid" in bad_prefix.stderr
+
+
+def test_a_foreground_up_tears_the_lab_down_on_sigterm() -> None:
+    require_lab()
+    config = LabConfig(PREFIX)
+    env = {**os.environ, "MAIL_LAB_PREFIX": PREFIX}
+    process = subprocess.Popen([*CLI, "up", "--no-services"], stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        wait_for("the lab", lambda: _fully_up(config), timeout=30)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, errors = process.communicate(timeout=30)
+    assert process.returncode == 0, errors
+    assert "SIGTERM: tearing the lab down" in errors
+    assert [n for n in list_namespaces() if n.startswith(PREFIX)] == []
+
+
+def _fully_up(config: LabConfig) -> bool:
+    """The lab's record lists every machine running, and its units are all active."""
+    record = LabRecord.load(config)
+    if record is None or len(record.anchors) != 5 or not all(record.anchors.values()):
+        return False
+    status = cli("status")
+    return status.returncode == 0 and "wireguard-wg0.service" in status.stdout

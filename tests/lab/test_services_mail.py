@@ -1,0 +1,306 @@
+"""The real mail daemons on the lab: they come up, answer, sign, verify and refuse what they must.
+
+Runs on the full lab (the world bring-up of mail_lab), with its own prefix `mlb-` so it never
+touches another lab. Needs root; skips with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import shlex
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mail_lab import mailflow
+from mail_lab.services import dovecot, kresd, redis, rspamd
+from mail_lab.services.accounts import Account, load_accounts
+from mail_lab.services.world import MailWorld
+
+PREFIX = "mlb-"
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+
+@dataclass
+class Lab:
+    machines: dict[str, Any]
+    topology: dict[str, Any]
+    state_dir: Path
+
+    @property
+    def world(self) -> MailWorld:
+        return MailWorld.from_topology(self.topology)
+
+    @property
+    def namespace(self) -> str:
+        return str(self.topology["plans"]["home"]["namespace"]["name"])
+
+    def account(self, role: str) -> Account:
+        return next(a for a in load_accounts(self.state_dir) if a.role == role)
+
+    def in_mail_namespace(self, command: str) -> str:
+        return f"ip netns exec {shlex.quote(self.namespace)} sh -c {shlex.quote(command)}"
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the lab builds network namespaces and runs the mail daemons")
+    try:
+        world_module = importlib.import_module("mail_lab.world")
+    except ImportError as error:
+        pytest.skip(f"the lab's world bring-up (mail_lab.world) is not available: {error}")
+    world = world_module.World.up(prefix=PREFIX)
+    try:
+        yield Lab(machines=world.machines, topology=world.topology, state_dir=world.state_dir)
+    finally:
+        world.down()
+
+
+def wait_until(check: Any, timeout: float = 60.0) -> Any:
+    """Poll `check()` until it returns something truthy; bounded."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{check} did not succeed within {timeout} s")
+        time.sleep(0.5)
+
+
+# --- DNS -----------------------------------------------------------------------------------------
+
+
+def test_knot_serves_mail_records_from_the_topology(lab: Lab) -> None:
+    client, world = lab.machines["client"], lab.world
+    for server in world.name_server.addresses:
+
+        def query(name: str, rdtype: str, server: object = server) -> list[str]:
+            output = client.succeed(f"kdig +short +norec +timeout=2 @{server} {rdtype} {name}")
+            return sorted(line.strip('"') for line in output.split())
+
+        assert query("example.org", "MX") == ["10", "mail.example.org."]
+        assert query("mail.example.org", "A") == [str(a) for a in world.home.ipv4]
+        assert query("mail.example.org", "AAAA") == [str(a) for a in world.home.ipv6]
+        for address in world.home.addresses:
+            assert query(address.reverse_pointer, "PTR") == ["mail.example.org."]
+        for address in world.remote.addresses:
+            assert query(address.reverse_pointer, "PTR") == ["mx.example.net."]
+        spf = client.succeed(f"kdig +short @{server} TXT example.org").strip().strip('"')
+        expected = " ".join([f"ip4:{a}" for a in world.home.ipv4] + [f"ip6:{a}" for a in world.home.ipv6])
+        assert spf == f"v=spf1 {expected} -all"
+        assert "p=reject" in client.succeed(f"kdig +short @{server} TXT _dmarc.example.org")
+        assert "v=DKIM1" in client.succeed(f"kdig +short @{server} TXT mail._domainkey.example.net")
+
+
+def test_kresd_resolves_lab_names_and_queries_only_the_lab_name_server(lab: Lab) -> None:
+    home, world = lab.machines["home"], lab.world
+    v4 = ", ".join(str(a) for a in world.name_server.ipv4)
+    v6 = ", ".join(str(a) for a in world.name_server.ipv6)
+    # Count every packet kresd sends out of the namespace, and those to the lab's name server.
+    probe = f"""table inet mlb_kresd_probe {{
+  chain output {{
+    type filter hook output priority 0; policy accept;
+    meta skuid "{kresd.USER}" ip daddr {{ {v4} }} th dport 53 counter
+    meta skuid "{kresd.USER}" ip6 daddr {{ {v6} }} th dport 53 counter
+    meta skuid "{kresd.USER}" oifname != "lo" counter
+  }}
+}}
+"""
+    home.succeed(lab.in_mail_namespace(f"printf %s {shlex.quote(probe)} | nft -f -"))
+    try:
+        for name in ("mx.example.net", "no-such-name.example.net", "www.example.com", "."):
+            home.succeed(lab.in_mail_namespace(f"kdig +timeout=3 +retry=0 @127.0.0.1 {name} A >/dev/null"))
+        answer = home.succeed(lab.in_mail_namespace("kdig +short @127.0.0.1 A mx.example.net"))
+        assert answer.split() == [str(a) for a in world.remote.ipv4]
+        ruleset = home.succeed(lab.in_mail_namespace("nft list table inet mlb_kresd_probe"))
+    finally:
+        home.succeed(lab.in_mail_namespace("nft delete table inet mlb_kresd_probe"))
+    to_v4, to_v6, total = (int(n) for n in re.findall(r"counter packets (\d+)", ruleset))
+    assert to_v4 + to_v6 > 0, "kresd sent nothing to the lab's name server"
+    assert to_v4 + to_v6 == total, f"kresd sent {total - to_v4 - to_v6} packets elsewhere:\n{ruleset}"
+
+
+# --- daemons up and answering ----------------------------------------------------------------------
+
+
+def test_home_services_listen_in_the_mail_namespace_and_redis_has_no_port(lab: Lab) -> None:
+    home = lab.machines["home"]
+    listening = home.succeed(lab.in_mail_namespace("ss -Hltn"))
+    ports = {int(line.split()[3].rsplit(":", 1)[1]) for line in listening.splitlines()}
+    assert {25, 465, 993} <= ports, listening
+    assert "redis" not in home.succeed("ss -Hltnp") + home.succeed(lab.in_mail_namespace("ss -Hltnp"))
+    for socket in (redis.SOCKET, rspamd.MILTER_SOCKET, dovecot.LMTP_SOCKET, dovecot.AUTH_SOCKET):
+        home.succeed(f"test -S {socket}")
+    assert home.succeed(f"redis-cli -s {redis.SOCKET} ping").strip() == "PONG"
+
+
+def test_port_25_offers_starttls_but_never_auth(lab: Lab) -> None:
+    client, world = lab.machines["client"], lab.world
+    for address in world.home.addresses:
+        reply = mailflow.ehlo(
+            client, server=str(address), tls_name=world.home.fqdn, helo="client.example.net"
+        )
+        assert "starttls" in reply["keywords"]
+        assert reply["auth"] is None, "AUTH offered before STARTTLS"
+        assert reply["auth_after_starttls"] is None, "AUTH offered on the MX port"
+        assert "size" in reply["keywords"]
+
+
+def test_submissions_465_is_tls_with_auth_and_refuses_bad_passwords(lab: Lab) -> None:
+    client, world, alice = lab.machines["client"], lab.world, lab.account("home")
+    address = str(world.home.ipv4[0])
+    reply = mailflow.ehlo(client, server=address, port=465, security="tls", tls_name=world.home.fqdn)
+    assert set(reply["auth"].split()) >= {"PLAIN", "LOGIN"}
+    refused = mailflow.submit(
+        client,
+        server=address,
+        port=465,
+        security="tls",
+        tls_name=world.home.fqdn,
+        login=(alice.address, alice.password + "-wrong"),
+        sender=alice.address,
+        recipient=lab.account("remote").address,
+    )
+    assert not refused.accepted and refused.code == 535, refused
+
+
+def test_imaps_refuses_a_wrong_password(lab: Lab) -> None:
+    client, world, alice = lab.machines["client"], lab.world, lab.account("home")
+    with pytest.raises(Exception, match=r"(?i)authentication failed|login"):
+        mailflow.imap_fetch(
+            client,
+            server=str(world.home.ipv4[0]),
+            tls_name=world.home.fqdn,
+            user=alice.address,
+            password=alice.password + "-wrong",
+            message_id="<none@mail-lab.test>",
+            timeout=0,
+        )
+
+
+# --- mail flow -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_outbound_is_signed_and_passes_spf_dkim_dmarc_at_remote(lab: Lab, family: str) -> None:
+    client, remote, world = lab.machines["client"], lab.machines["remote"], lab.world
+    alice, bob = lab.account("home"), lab.account("remote")
+    domain = next(entry.domain for entry in world.family_domains if entry.family == family)
+    message_id = mailflow.send(
+        client,
+        server=str(world.home.ipv4[0]),
+        port=465,
+        security="tls",
+        tls_name=world.home.fqdn,
+        login=(alice.address, alice.password),
+        sender=alice.address,
+        recipient=f"{bob.local_part}@{domain}",
+        helo="client.example.net",
+        tag=f"outbound-{family}",
+    )
+    message = mailflow.wait_for_maildir_message(remote, world.remote_maildir, message_id)
+    assert mailflow.authentication_results(message) == {"spf": "pass", "dkim": "pass", "dmarc": "pass"}
+    assert "d=example.org" in message and "s=mail" in message
+    forwarded = str(world.home.ipv4[0] if family == "ipv4" else world.home.ipv6[0])
+    assert mailflow.received_peers(message)[0] == forwarded
+
+
+def test_inbound_by_mx_lookup_is_verified_and_readable_over_imaps(lab: Lab) -> None:
+    remote, client, world = lab.machines["remote"], lab.machines["client"], lab.world
+    alice, bob = lab.account("home"), lab.account("remote")
+    # Handed to the remote's own postfix, which finds home by its MX record and signs for example.net.
+    message_id = mailflow.send(
+        remote,
+        server="127.0.0.1",
+        security="none",
+        sender=bob.address,
+        recipient=alice.address,
+        tag="inbound",
+    )
+    for address in world.home.addresses:
+        message = mailflow.imap_fetch(
+            client,
+            server=str(address),
+            tls_name=world.home.fqdn,
+            user=alice.address,
+            password=alice.password,
+            message_id=message_id,
+        )
+    assert mailflow.authentication_results(message) == {"spf": "pass", "dkim": "pass", "dmarc": "pass"}
+    assert mailflow.received_peers(message)[0] in {str(a) for a in world.remote.addresses}
+
+
+def test_forged_example_org_from_is_rejected_by_dmarc(lab: Lab) -> None:
+    client, remote, home = lab.machines["client"], lab.machines["remote"], lab.machines["home"]
+    world = lab.world
+    alice, bob = lab.account("home"), lab.account("remote")
+    server = str(world.home.ipv4[0])
+    # From the client: envelope and header claim example.org, which the client may not send for.
+    forged = mailflow.submit(
+        client, server=server, tls_name=world.home.fqdn, sender=alice.address, recipient=alice.address
+    )
+    assert not forged.accepted and forged.code is not None and forged.code >= 500, forged
+    # From the remote: SPF passes for its own envelope, but the From header is example.org's. Only
+    # DMARC (alignment, p=reject) can refuse this one.
+    aligned_spf = mailflow.submit(
+        remote,
+        server=server,
+        tls_name=world.home.fqdn,
+        sender=bob.address,
+        header_from=alice.address,
+        recipient=alice.address,
+        helo=world.remote.fqdn,
+    )
+    assert not aligned_spf.accepted and aligned_spf.code is not None and aligned_spf.code >= 500, aligned_spf
+    log = home.succeed(f"grep -F -- {shlex.quote(aligned_spf.message_id)} {rspamd.LOG_DIR}/rspamd.log")
+    assert "DMARC_POLICY_REJECT" in log, log
+
+
+def test_no_open_relay(lab: Lab) -> None:
+    client, world = lab.machines["client"], lab.world
+    for server, target in ((world.home, "someone@example.net"), (world.remote, "someone@example.org")):
+        attempt = mailflow.submit(
+            client,
+            server=str(server.ipv4[0]),
+            tls_name=server.fqdn,
+            sender="stranger@example.com",
+            recipient=target,
+            helo="client.example.net",
+        )
+        assert not attempt.accepted and attempt.code == 554 and "Relay access denied" in attempt.text, attempt
+
+
+def test_rspamd_down_means_tempfail_not_unscanned_mail(lab: Lab) -> None:
+    home, remote, world = lab.machines["home"], lab.machines["remote"], lab.world
+    alice, bob = lab.account("home"), lab.account("remote")
+    home.succeed("systemctl stop rspamd.service")
+    try:
+        deferred = mailflow.submit(
+            remote,
+            server=str(world.home.ipv4[0]),
+            tls_name=world.home.fqdn,
+            sender=bob.address,
+            recipient=alice.address,
+            helo=world.remote.fqdn,
+        )
+        assert not deferred.accepted and deferred.code is not None and 400 <= deferred.code < 500, deferred
+    finally:
+        home.succeed("systemctl start rspamd.service")
+    wait_until(lambda: home.execute(f"test -S {rspamd.MILTER_SOCKET}")[0] == 0)
+    message_id = mailflow.send(
+        remote,
+        server=str(world.home.ipv4[0]),
+        tls_name=world.home.fqdn,
+        sender=bob.address,
+        recipient=alice.address,
+        helo=world.remote.fqdn,
+    )
+    mailflow.wait_for_maildir_message(home, dovecot.maildir_of(alice.address), message_id)

@@ -1,0 +1,70 @@
+"""The lab CA and the server certificates it issues (no root needed)."""
+
+import stat
+import subprocess
+from pathlib import Path
+
+from cryptography import x509
+
+from mail_lab.services.tls import LabCA
+
+
+def openssl_verify(ca: Path, chain: bytes, tmp_path: Path, name: str) -> subprocess.CompletedProcess[str]:
+    leaf = tmp_path / "leaf.pem"
+    leaf.write_bytes(chain)
+    return subprocess.run(
+        [
+            "openssl",
+            "verify",
+            "-CAfile",
+            str(ca),
+            "-verify_hostname",
+            name,
+            "-purpose",
+            "sslserver",
+            str(leaf),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_issued_certificate_verifies_for_its_names_only(tmp_path: Path) -> None:
+    ca = LabCA.create(tmp_path / "state")
+    credentials = ca.issue(["mx.example.net", "mx4.example.net"])
+    ca_file = tmp_path / "state" / "tls" / "ca.pem"
+    for name in ("mx.example.net", "mx4.example.net"):
+        result = openssl_verify(ca_file, credentials.certificate_chain, tmp_path, name)
+        assert result.returncode == 0, result.stdout + result.stderr
+    wrong = openssl_verify(ca_file, credentials.certificate_chain, tmp_path, "mail.example.org")
+    assert wrong.returncode != 0, "a certificate for mx.example.net verified for mail.example.org"
+
+
+def test_chain_is_leaf_then_ca_and_keys_are_private(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    ca = LabCA.create(state)
+    chain = x509.load_pem_x509_certificates(ca.issue(["mail.example.org"]).certificate_chain)
+    assert chain[0].subject.rfc4514_string() == "CN=mail.example.org"
+    assert chain[1] == ca.certificate
+    for key in (state / "tls").glob("*.key"):
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600, key
+
+
+def test_ca_and_certificates_are_reused_by_a_later_bring_up(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    first = LabCA.create(state)
+    issued = first.issue(["mail.example.org"])
+    again = LabCA.create(state)
+    assert again.certificate == first.certificate
+    assert again.issue(["mail.example.org"]) == issued
+    # Other names: a new certificate.
+    assert again.issue(["mail.example.org", "imap.example.org"]).private_key != issued.private_key
+
+
+def test_hosts_of_different_domains_keep_separate_files(tmp_path: Path) -> None:
+    ca = LabCA.create(tmp_path / "state")
+    org = ca.issue(["mail.example.org"])
+    net = ca.issue(["mail.example.net"])
+    assert ca.issue(["mail.example.org"]) == org
+    assert org != net
