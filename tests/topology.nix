@@ -71,6 +71,7 @@ let
       "postfix"
       "dovecot"
       "kresd@"
+      "acme-order-renew-mail.example.org"
     ];
   } (overrides.home or { });
 
@@ -107,6 +108,13 @@ let
       dns = {
         ipv4 = "192.0.2.53";
         ipv6 = "2001:db8:3::53";
+      };
+      # The internet's ACME server (pebble), for the acme scenario.
+      acme = {
+        name = "acme.example.net";
+        ipv4 = "192.0.2.54";
+        port = 14000;
+        managementPort = 15000;
       };
       # One link per attached machine; the router holds .1 / ::1 on each.
       links = {

@@ -46,11 +46,11 @@ def require_nix() -> None:
         pytest.skip(problem)
 
 
-def require_lab() -> None:
-    """Skip unless this host can build a lab (root, programs, Nix)."""
+def require_lab(services: bool = False) -> None:
+    """Skip unless this host can build a lab (root, programs, Nix), with its mail daemons if asked."""
     if os.geteuid() != 0:
         pytest.skip("needs root: the lab creates network namespaces and mounts")
-    missing = preflight.missing_programs(services=False)
+    missing = preflight.missing_programs(services=services)
     if missing:
         packages = " ".join(sorted(set(missing.values())))
         pytest.skip(f"programs missing: {', '.join(sorted(missing))} (Debian packages: {packages})")

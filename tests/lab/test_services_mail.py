@@ -1,17 +1,14 @@
 """The real mail daemons on the lab: they come up, answer, sign, verify and refuse what they must.
 
-Runs on the full lab (the world bring-up of mail_lab), with its own prefix `mlb-` so it never
-touches another lab. Needs root; skips with the reason otherwise.
+Runs on the full lab (the world bring-up of mail_lab), shared with the scenario tests (conftest.py).
+Needs root; skips with the reason otherwise.
 """
 
 from __future__ import annotations
 
-import importlib
-import os
 import re
 import shlex
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +19,8 @@ from mail_lab import mailflow
 from mail_lab.services import dovecot, kresd, redis, rspamd
 from mail_lab.services.accounts import Account, load_accounts
 from mail_lab.services.world import MailWorld
+from mail_lab.world import World
 
-PREFIX = "mlb-"
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 
@@ -49,18 +46,8 @@ class Lab:
 
 
 @pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root: the lab builds network namespaces and runs the mail daemons")
-    try:
-        world_module = importlib.import_module("mail_lab.world")
-    except ImportError as error:
-        pytest.skip(f"the lab's world bring-up (mail_lab.world) is not available: {error}")
-    world = world_module.World.up(prefix=PREFIX)
-    try:
-        yield Lab(machines=world.machines, topology=world.topology, state_dir=world.state_dir)
-    finally:
-        world.down()
+def lab(mail_world: World) -> Lab:
+    return Lab(machines=mail_world.machines, topology=mail_world.topology, state_dir=mail_world.state_dir)
 
 
 def wait_until(check: Any, timeout: float = 60.0) -> Any:

@@ -47,6 +47,11 @@ HOME = f"""{{
 GATEWAY = f"""{{
   homeMail.gateway = {TOPOLOGY}.gatewayIntent // {{ enable = true; }};
 }}"""
+# The test world's certificate (its intent confines the order unit).
+ACME_HOME = """{
+  homeMail.home.acmeCertificates = [ "mail.example.org" ];
+  security.acme.certs."mail.example.org".email = "postmaster@example.org";
+}"""
 WORLD_HOME_PLAN = f"{TOPOLOGY}.plans.home"
 WORLD_GATEWAY_PLAN = f"{TOPOLOGY}.plans.gateway"
 
@@ -97,12 +102,13 @@ def test_the_test_world_home_passes_every_assertion() -> None:
 
 def test_home_plan_is_the_test_worlds_plan() -> None:
     """Options equal to the test world's intent give the plan the lab builds, unit for unit."""
-    module_plan = config_of(HOME_MODULE, HOME, attribute="homeMail.home.plan")
+    module_plan = config_of(HOME_MODULE, HOME, ACME_HOME, attribute="homeMail.home.plan")
     assert module_plan == eval_json(WORLD_HOME_PLAN)
-    assert config_of(HOME_MODULE, HOME, attribute="homeMail.home.confinedServices") == [
+    assert config_of(HOME_MODULE, HOME, ACME_HOME, attribute="homeMail.home.confinedServices") == [
         "postfix",
         "dovecot",
         "kresd@",
+        "acme-order-renew-mail.example.org",
     ]
 
 
@@ -121,9 +127,12 @@ def test_home_wireguard_interface_is_born_outside_and_moved_into_the_namespace()
 
 def test_home_units_are_the_plans_units() -> None:
     """Every unit fragment of the home plan is in systemd.services, commands rendered."""
-    services = config_of(HOME_MODULE, HOME, attribute="systemd.services")
+    services = config_of(HOME_MODULE, HOME, ACME_HOME, attribute="systemd.services")
     unit_names = eval_json(f"builtins.attrNames {WORLD_HOME_PLAN}.units")
-    assert set(unit_names) == {"netns@", "netns@wg", "wireguard-wg0", "postfix", "dovecot", "kresd@"}
+    assert set(unit_names) == {
+        *("netns@", "netns@wg", "wireguard-wg0", "postfix", "dovecot", "kresd@"),
+        "acme-order-renew-mail.example.org",
+    }
     for name in unit_names:
         assert_unit_contains(services[name], rendered(f"{WORLD_HOME_PLAN}.units.{nix_string(name)}"))
     assert services["netns@wg"]["overrideStrategy"] == "asDropin"
@@ -204,12 +213,6 @@ def test_without_knot_resolver_nothing_resolves_on_the_namespace_loopback() -> N
 def test_the_networkd_wireguard_backend_is_forced_off() -> None:
     networkd = "{ networking.useNetworkd = true; }"
     assert config_of(HOME_MODULE, HOME, networkd, attribute="networking.wireguard.useNetworkd") is False
-
-
-ACME_HOME = """{
-  homeMail.home.acmeCertificates = [ "mail.example.org" ];
-  security.acme.certs."mail.example.org".email = "postmaster@example.org";
-}"""
 
 
 def test_acme_orders_run_in_the_namespace_and_answer_on_port_80() -> None:

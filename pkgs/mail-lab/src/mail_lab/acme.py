@@ -254,6 +254,7 @@ def order_renew_unit(order: CertificateOrder, wireguard_interface: str) -> Unit:
         # The tunnel carries the order and the challenge; kresd (inside `wg`) resolves the names.
         # moveNs adds the namespace, netns@ and wireguard dependencies on top.
         after=[f"wireguard-{wireguard_interface}.service", kresd.UNIT_NAME],
+        start_at_boot=False,
     )
 
 

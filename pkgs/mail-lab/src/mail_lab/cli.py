@@ -6,7 +6,7 @@
     mail-lab status                        machines and units
     mail-lab shell                         ptpython with the NixOS test driver's globals
     mail-lab run SCRIPT...                 run test scripts in order, in one namespace
-    mail-lab demo                          the guided demonstration (mail_lab.demo)
+    mail-lab demo [--keep]                 mail both ways over v4 and v6, with a report (mail_lab.demo)
 
 The prefix comes from MAIL_LAB_PREFIX (default mlab-). Problems the user can fix are printed as
 one line, without a traceback.
@@ -15,14 +15,13 @@ one line, without a traceback.
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import re
 import signal
 import sys
 from collections.abc import Callable
 
-from mail_lab import preflight
+from mail_lab import demo, preflight
 from mail_lab.audit import audit_topology
 from mail_lab.config import ConfigError, LabConfig
 from mail_lab.driver import interactive, run_script
@@ -159,16 +158,18 @@ def cmd_run(config: LabConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_demo(config: LabConfig, args: argparse.Namespace) -> int:
+    """Run the demo on the lab that is up, or on one built for it (removed after, unless --keep)."""
+    if config.lab_file.exists():
+        return demo.run(World.attach(config.prefix))
+    preflight.check(services=True)
+    world = World.up(config.prefix)
     try:
-        demo = importlib.import_module("mail_lab.demo")
-    except ImportError as error:
-        raise WorldError(f"the demo (mail_lab.demo) is not available: {error}") from None
-    world = World.attach(config.prefix) if _running_owner(config) or config.lab_file.exists() else None
-    if world is None:
-        preflight.check(services=True)
-        world = World.up(config.prefix)
-    result = demo.run(world)
-    return int(result or 0)
+        return demo.run(world)
+    finally:
+        if args.keep:
+            _say(f"lab {config.prefix!r} kept: `mail-lab shell` to look around, `mail-lab down` to remove it")
+        else:
+            world.down()
 
 
 def cmd_check(config: LabConfig, args: argparse.Namespace) -> int:
@@ -204,7 +205,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "scripts", nargs="+", help="scripts run in order in one namespace (e.g. common.py first)"
     )
-    sub.add_parser("demo", help="the guided demonstration")
+    demo_parser = sub.add_parser("demo", help="send mail both ways over v4 and v6 and report")
+    demo_parser.add_argument("--keep", action="store_true", help="leave the lab it built running")
     sub.add_parser("check", help="evaluate and audit the plans only")
     return top
 

@@ -171,6 +171,7 @@ def teardown(config: LabConfig) -> TeardownReport:
             report.namespaces.append(name)
         except OSError as error:
             report.problems.append(f"namespace {name}: {error}")
+    _keep_daemon_logs(config)
     for entry in RUNTIME_ENTRIES:
         path = config.state_root / entry
         if path.is_dir():
@@ -183,6 +184,16 @@ def teardown(config: LabConfig) -> TeardownReport:
     if report.problems:
         raise TeardownError(f"lab {config.prefix!r} not fully removed: " + "; ".join(report.problems))
     return report
+
+
+def _keep_daemon_logs(config: LabConfig) -> None:
+    """The daemons' own logs (each machine's /var/log) outlive the lab, beside the unit logs."""
+    machines = config.state_root / "machines"
+    for var_log in sorted(machines.glob("*/paths/var/log")) if machines.is_dir() else []:
+        machine = var_log.parent.parent.parent.name
+        kept = config.log_dir(machine) / "var-log"
+        shutil.rmtree(kept, ignore_errors=True)
+        shutil.copytree(var_log, kept, symlinks=True, ignore_dangling_symlinks=True, dirs_exist_ok=True)
 
 
 def remove_machine(config: LabConfig, namespace: str, anchor: ProcessRef | None) -> None:

@@ -123,7 +123,7 @@ class UnitManager:
         with self.store.locked():
             self._check_machine()
             self.reconcile()
-            self._start(list(self.units()))
+            self._start([name for name, unit in self.units().items() if unit.start_at_boot])
 
     def stop(self, *names: str) -> None:
         with self.store.locked():

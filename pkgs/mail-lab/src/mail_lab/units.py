@@ -46,6 +46,8 @@ class Unit:
     environment: dict[str, str] = field(default_factory=dict)
     user: str | None = None
     remain_after_exit: bool = False
+    # False for units NixOS starts from a timer (the lab has no timers): start_all leaves them.
+    start_at_boot: bool = True
     description: str = ""
 
     def __post_init__(self) -> None:

@@ -254,11 +254,23 @@ class World:
             if len(self._link_members(name)) > 1:
                 internet.succeed(f"ip link add {name} type bridge && ip link set {name} up")
                 self._add_router_addresses(name, link)
-        for family, address in sorted(self.world["internet"]["dns"].items()):
-            link_name, link = self._link_containing(address)
+        for family, address, option in self._service_addresses():
+            link_name, link = self._link_containing(address, option)
             if len(self._link_members(link_name)) > 1:
                 prefix = ipaddress.ip_network(link[family]).prefixlen
-                internet.succeed(netconf.add_address(link_name, f"{address}/{prefix}", "world.internet.dns"))
+                internet.succeed(netconf.add_address(link_name, f"{address}/{prefix}", option))
+
+    def _service_addresses(self) -> list[tuple[str, str, str]]:
+        """(family, address, option) of the internet's own services: its DNS and ACME server."""
+        internet = self.world["internet"]
+        found = [
+            (family, address, "world.internet.dns") for family, address in sorted(internet["dns"].items())
+        ]
+        acme = internet.get("acme", {})
+        found += [
+            (family, acme[family], "world.internet.acme") for family in ("ipv4", "ipv6") if family in acme
+        ]
+        return found
 
     def _add_router_addresses(self, device: str, link: Mapping[str, Any]) -> None:
         for family in ("ipv4", "ipv6"):
@@ -303,7 +315,7 @@ class World:
             internet.succeed(f"ip link set {device} master {link_name}")
         else:
             self._add_router_addresses(device, link)
-            self._add_dns_addresses(link_name, link)
+            self._add_service_addresses(link_name, link)
         internet.succeed(f"ip link set {device} up")
         for family in ("ipv4", "ipv6"):
             machine.succeed(netconf.add_address(interface, info[family], f"world.machines.{machine.name}"))
@@ -325,13 +337,13 @@ class World:
             if partner.is_up():
                 partner.succeed(flush)
 
-    def _add_dns_addresses(self, link_name: str, link: Mapping[str, Any]) -> None:
-        """DNS addresses on a single-machine link go on its veth once that exists."""
-        for family, address in sorted(self.world["internet"]["dns"].items()):
-            if self._link_containing(address)[0] == link_name:
+    def _add_service_addresses(self, link_name: str, link: Mapping[str, Any]) -> None:
+        """Service addresses on a single-machine link go on its veth once that exists."""
+        for family, address, option in self._service_addresses():
+            if self._link_containing(address, option)[0] == link_name:
                 prefix = ipaddress.ip_network(link[family]).prefixlen
                 self.machines["internet"].succeed(
-                    netconf.add_address(link_name, f"{address}/{prefix}", "world.internet.dns")
+                    netconf.add_address(link_name, f"{address}/{prefix}", option)
                 )
 
     def _connect_uplinks(self) -> None:
@@ -341,14 +353,14 @@ class World:
             if info and name != "internet":
                 machine.uplink_peer = (internet, self._link_device(str(info["link"]), name))
 
-    def _link_containing(self, address: str) -> tuple[str, dict[str, Any]]:
+    def _link_containing(self, address: str, option: str) -> tuple[str, dict[str, Any]]:
         ip = ipaddress.ip_address(address)
         for name, link in self.world["internet"]["links"].items():
             for family in ("ipv4", "ipv6"):
                 network = ipaddress.ip_network(link[family])
                 if ip.version == network.version and ip in network:
                     return name, link
-        raise WorldError(f"world.internet.dns: {address} is on none of the internet's links")
+        raise WorldError(f"{option}: {address} is on none of the internet's links")
 
     # --- plans and units ----------------------------------------------------------------------
 

@@ -7,8 +7,9 @@ the plan alone decides which services are confined to `wg`.
 
 | machine  | units                                                                  |
 | -------- | ---------------------------------------------------------------------- |
-| internet | knot (authoritative DNS for every lab zone)                            |
-| home     | redis-rspamd, rspamd, kresd@1, dovecot, postfix (mail.example.org)     |
+| internet | knot (authoritative DNS for every lab zone), pebble (ACME, mail_lab.acme) |
+| home     | redis-rspamd, rspamd, kresd@1, dovecot, postfix (mail.example.org),    |
+|          | acme-order-renew-mail.example.org (not at boot: a timer's in NixOS)    |
 | remote   | redis-rspamd, rspamd, postfix (mx.example.net)                         |
 | client   | none                                                                   |
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mail_lab import acme
 from mail_lab.services.accounts import ensure_accounts
 from mail_lab.services.dns import knot_unit
 from mail_lab.services.dovecot import dovecot_unit
@@ -56,11 +58,16 @@ PRIVATE_PATHS: dict[str, str] = {
     "/etc/dovecot": "empty",
     "/var/lib/dovecot": "empty",
     "/var/vmail": "empty",
+    **acme.PRIVATE_PATHS,
 }
 
 
 def units_for(machine: MailMachine, topology: dict[str, Any], ca: LabCA) -> list[Unit]:
-    """Configure `machine`'s mail daemons (writing their files) and return their units."""
+    """Configure `machine`'s mail daemons and ACME (writing their files) and return their units."""
+    return mail_units(machine, topology, ca) + acme.acme_units(machine, topology, ca)
+
+
+def mail_units(machine: MailMachine, topology: dict[str, Any], ca: LabCA) -> list[Unit]:
     world = MailWorld.from_topology(topology)
     install_trust(machine, ca)
     if machine.name == "internet":

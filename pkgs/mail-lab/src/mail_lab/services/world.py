@@ -8,7 +8,7 @@ addresses are the forwarded ones from the home plan, never the address of its IS
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -57,6 +57,8 @@ class MailWorld:
     accounts: dict[str, str]  # role ("home" | "remote") -> mail address
     passwords: dict[str, str]  # mail address -> test password (may be empty)
     remote_maildir: str
+    # Other names the internet serves (e.g. its ACME server) -> their addresses.
+    service_hosts: dict[str, tuple[Address, ...]] = field(default_factory=dict)
 
     @property
     def hosts(self) -> tuple[MailHost, MailHost]:
@@ -102,8 +104,22 @@ class MailWorld:
             accounts=dict(world["accounts"]),
             passwords=dict(world.get("passwords", {})),
             remote_maildir=remote_machine["maildir"],
+            service_hosts=_service_hosts(world["internet"]),
         )
+
+    def remote_family_sender(self, family: str) -> str:
+        """The remote account's address whose mail the remote's MTA sends over `family` only."""
+        local, domain = self.accounts["remote"].rsplit("@", 1)
+        return f"{local}+{family}@{domain}"
 
     def remote_recipient_domains(self) -> list[str]:
         """Every domain the remote's MTA accepts mail for."""
         return [self.remote.domain, *(entry.domain for entry in self.family_domains)]
+
+
+def _service_hosts(internet: dict[str, Any]) -> dict[str, tuple[Address, ...]]:
+    """Names of the internet's own services (world.internet.acme) with their addresses."""
+    acme = internet.get("acme")
+    if acme is None:
+        return {}
+    return {acme["name"]: tuple(_bare_address(acme[f]) for f in ("ipv4", "ipv6") if f in acme)}

@@ -66,6 +66,8 @@ def mail_domain_records(host: MailHost, key: DkimKey) -> list[Record]:
 def forward_records(world: MailWorld, keys: dict[str, DkimKey]) -> list[Record]:
     records = [record for host in world.hosts for record in mail_domain_records(host, keys[host.domain])]
     records += address_records(world.name_server.fqdn, world.name_server.addresses)
+    for name, addresses in sorted(world.service_hosts.items()):
+        records += address_records(name, addresses)
     # Domains whose MX host has one address family only (for single-family delivery tests).
     for entry in world.family_domains:
         family_addresses = world.remote.ipv4 if entry.family == "ipv4" else world.remote.ipv6
