@@ -22,11 +22,11 @@ T = TypeVar("T")
 
 
 @functools.cache
-def nix_lib_problem() -> str | None:
-    """Why the Nix plans cannot be evaluated here, or None."""
+def nix_problem() -> str | None:
+    """Why the Nix plans cannot be evaluated here, or None (they need the evaluator, not nixpkgs)."""
     try:
         result = subprocess.run(
-            ["nix-instantiate", "--eval", "-E", "(import <nixpkgs/lib>).version"],
+            ["nix-instantiate", "--eval", "-E", "builtins.nixVersion"],
             capture_output=True,
             text=True,
             timeout=60,
@@ -36,12 +36,12 @@ def nix_lib_problem() -> str | None:
     except FileNotFoundError:
         return "nix-instantiate is not installed (Debian package nix-bin)"
     if result.returncode != 0:
-        return f"nixpkgs' lib is not available to nix-instantiate: {result.stderr.strip()[:200]}"
+        return f"nix-instantiate does not evaluate: {result.stderr.strip()[:200]}"
     return None
 
 
 def require_nix() -> None:
-    problem = nix_lib_problem()
+    problem = nix_problem()
     if problem:
         pytest.skip(problem)
 

@@ -12,14 +12,8 @@ let
   inherit (world.internet) links;
   machines = world.machines;
 
-  # The ACME server of the internet (the lab's default when the topology does not name one).
-  acme =
-    world.internet.acme or {
-      name = "acme.example.net";
-      ipv4 = "192.0.2.54";
-      port = 14000;
-      managementPort = 15000;
-    };
+  # The ACME server of the internet (pebble), as the lab runs it.
+  inherit (world.internet) acme;
 
   # virtualisation.interfaces.<name> on a link: addresses are the test world's, set by hand,
   # not the test driver's 192.168.<vlan>.<n>.
