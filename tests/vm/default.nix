@@ -33,10 +33,11 @@ let
         {
           # Every machine trusts the test world's CA (home's mail certificate, the ACME server).
           security.pki.certificateFiles = [ world.secrets.caCertificate ];
-          # The scenarios talk SMTP, IMAP and HTTP with curl, inspect certificates with openssl and
-          # add counters with nft.
+          # The scenarios talk SMTP, IMAP and HTTP with curl, probe ports with nc, inspect
+          # certificates with openssl and add counters with nft.
           environment.systemPackages = [
             pkgs.curl
+            pkgs.netcat-openbsd
             pkgs.openssl
             pkgs.nftables
           ];
