@@ -79,6 +79,11 @@ SUBMISSIONS_OPTIONS = {
 }
 
 
+# Up to 10 s for the master to let go of its lock (`postfix status` fails once it has).
+STOPPED_WAIT = (
+    "i=0; while postfix status 2>/dev/null; do i=$((i+1)); [ $i -lt 100 ] || exit 1; sleep 0.1; done"
+)
+
 # smtp(8) clients bound to one address family: the remote sends a family sender's mail with them.
 FAMILIES = ("ipv4", "ipv6")
 
@@ -196,7 +201,9 @@ def postfix_unit(
             ["postfix", "check"],
         ],
         exec_start=[["postfix", "start-fg"]],
-        exec_stop=[["postfix", "stop"]],
+        # `postfix stop` may return while the master still holds its lock (seen under load): a
+        # start right after would fail with "already running". Stopped means the lock is free.
+        exec_stop=[["postfix", "stop"], ["sh", "-c", STOPPED_WAIT]],
         ready="postfix status",
         # Ordering only: without its milter postfix still runs, and answers 4xx (see above).
         after=after,
