@@ -153,6 +153,20 @@ rec {
     }: give 44 characters of base64 for 32 bytes, ending in \"=\", as printed by `wg pubkey < private.key`")
   ];
 
+  # The `wireguard` options both ends have (modules/helpers.nix wireguardOptions): the interface
+  # name, MTU, listen port and private key file. `option name` is the value of option `name`; the
+  # listen port is fixed at the gateway (portChecks) and optional at home (optionalPortChecks).
+  wireguardChecks =
+    { listenPortChecks }:
+    path: option:
+    interfaceNameChecks { example = "wg0"; } "${path}.interface" (option "interface")
+    ++ mtuChecks "${path}.mtu" (option "mtu")
+    ++ listenPortChecks "${path}.listenPort" (option "listenPort")
+    ++ secretFileChecks {
+      required = true;
+      example = "/etc/wireguard/wg0.key";
+    } "${path}.privateKeyFile" (option "privateKeyFile");
+
   # A file holding a secret (private or preshared key), given as an absolute path outside the store.
   secretFileChecks =
     {

@@ -97,18 +97,14 @@ let
       "uplink"
       "addresses"
     ])
-    ++ fields.interfaceNameChecks { example = "wg0"; } "${root}.wireguard.interface" wireguardInterface
+    ++ fields.wireguardChecks { listenPortChecks = fields.portChecks; } "${root}.wireguard" (
+      name: get [ "wireguard" name ]
+    )
     ++ [
       (check "${root}.wireguard.interface" (
         wireguardInterface != get [ "uplink" "interface" ]
       ) "${show wireguardInterface} is also ${root}.uplink.interface; the tunnel needs its own interface, e.g. \"wg0\"")
     ]
-    ++ fields.portChecks "${root}.wireguard.listenPort" (get [ "wireguard" "listenPort" ])
-    ++ fields.mtuChecks "${root}.wireguard.mtu" (get [ "wireguard" "mtu" ])
-    ++ fields.secretFileChecks {
-      required = true;
-      example = "/etc/wireguard/wg0.key";
-    } "${root}.wireguard.privateKeyFile" (get [ "wireguard" "privateKeyFile" ])
     ++ [
       (check "${root}.homes" (isAttrs homes) "${show homes} is not a set of homes; write e.g. { home = { publicKey = \"...\"; addresses = [ ... ]; }; }")
       (check "${root}.homes" (

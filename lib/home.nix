@@ -47,13 +47,9 @@ let
     in
     fields.namespaceNameChecks "${root}.namespace" namespace
     ++ addresses.hostAddressListChecks "${root}.addresses" (get [ "addresses" ])
-    ++ fields.interfaceNameChecks { example = "wg0"; } "${root}.wireguard.interface" wireguardInterface
-    ++ fields.mtuChecks "${root}.wireguard.mtu" (get [ "wireguard" "mtu" ])
-    ++ fields.optionalPortChecks "${root}.wireguard.listenPort" (get [ "wireguard" "listenPort" ])
-    ++ fields.secretFileChecks {
-      required = true;
-      example = "/etc/wireguard/wg0.key";
-    } "${root}.wireguard.privateKeyFile" (get [ "wireguard" "privateKeyFile" ])
+    ++ fields.wireguardChecks { listenPortChecks = fields.optionalPortChecks; } "${root}.wireguard" (
+      name: get [ "wireguard" name ]
+    )
     ++ fields.endpointChecks {
       inherit namespace;
       example = "198.51.100.10:51820";

@@ -150,33 +150,17 @@ in
       '';
     };
 
-    wireguard = {
-      interface = mkOption {
-        type = types.str;
-        default = "wg0";
+    wireguard = helpers.wireguardOptions {
+      keyOwner = "this home's";
+      interface = {
         example = "wg-mail";
         description = "Name of the WireGuard interface (created in the host's namespace, then moved into the mail namespace).";
-      };
-      mtu = mkOption {
-        type = types.int;
-        default = 1420;
-        example = 1412;
-        description = "MTU of the WireGuard interface; give the gateway the same value (1420 fits a 1500-byte line, 1412 PPPoE).";
       };
       listenPort = mkOption {
         type = types.nullOr types.port;
         default = null;
         example = 51820;
         description = "UDP port of the tunnel at home; null lets the kernel choose (home connects out, the gateway learns the port).";
-      };
-      privateKeyFile = mkOption {
-        type = types.nullOr types.str;
-        default = null;
-        example = "/etc/wireguard/wg0.key";
-        description = ''
-          Path of a root-only file holding this home's WireGuard private key, outside the Nix
-          store (`umask 077; wg genkey > /etc/wireguard/wg0.key`). Required.
-        '';
       };
     };
 
@@ -191,18 +175,18 @@ in
           has no DNS until this very tunnel is up. Required.
         '';
       };
-      publicKey = mkOption {
-        type = types.nullOr types.str;
-        default = null;
-        example = "tggv2towuHBkiI9bo92jAObTbOyhHE7oyKHaJdqlhyQ=";
-        description = "The gateway's WireGuard public key (`wg pubkey < private.key` on the gateway). Required.";
-      };
-      presharedKeyFile = mkOption {
-        type = types.nullOr types.str;
-        default = null;
-        example = "/etc/wireguard/wg0.psk";
-        description = "Optional root-only file with a preshared key shared with the gateway, outside the Nix store.";
-      };
+      inherit
+        (helpers.peerKeyOptions {
+          peer = "the gateway";
+          where = "on the gateway";
+          examples = {
+            publicKey = "tggv2towuHBkiI9bo92jAObTbOyhHE7oyKHaJdqlhyQ=";
+            presharedKeyFile = "/etc/wireguard/wg0.psk";
+          };
+        })
+        publicKey
+        presharedKeyFile
+        ;
       persistentKeepalive = mkOption {
         type = types.nullOr types.int;
         default = 25;
@@ -274,17 +258,14 @@ in
       description = "The systemd.services attribute names that run inside the namespace (computed).";
     };
 
-    plan = mkOption {
-      type = types.raw;
-      readOnly = true;
-      description = "The home plan of lib/ computed from these options (docs/design.md), for inspection and tests.";
-    };
-
-    intent = mkOption {
-      type = types.raw;
-      readOnly = true;
-      description = "These options as the intent lib/ takes (for lib.pairChecks against the gateway's).";
-    };
+    inherit
+      (helpers.planOptions {
+        end = "home";
+        otherEnd = "the gateway's";
+      })
+      plan
+      intent
+      ;
   };
 
   config = mkIf cfg.enable (mkMerge [

@@ -86,18 +86,18 @@ let
     { name, ... }:
     {
       options = {
-        publicKey = mkOption {
-          type = types.nullOr types.str;
-          default = null;
-          example = "pL6sgVmg/yaxBGFUB+AKsgr5LNHMGD9IfCIhiS9FRxg=";
-          description = "The WireGuard public key of home `${name}` (`wg pubkey < private.key` at home). Required.";
-        };
-        presharedKeyFile = mkOption {
-          type = types.nullOr types.str;
-          default = null;
-          example = "/etc/wireguard/${name}.psk";
-          description = "Optional root-only file with a preshared key shared with this home, outside the Nix store.";
-        };
+        inherit
+          (helpers.peerKeyOptions {
+            peer = "home `${name}`";
+            where = "at home";
+            examples = {
+              publicKey = "pL6sgVmg/yaxBGFUB+AKsgr5LNHMGD9IfCIhiS9FRxg=";
+              presharedKeyFile = "/etc/wireguard/${name}.psk";
+            };
+          })
+          publicKey
+          presharedKeyFile
+          ;
         addresses = mkOption {
           type = types.listOf types.str;
           default = [ ];
@@ -141,10 +141,9 @@ in
       };
     };
 
-    wireguard = {
-      interface = mkOption {
-        type = types.str;
-        default = "wg0";
+    wireguard = helpers.wireguardOptions {
+      keyOwner = "the gateway's";
+      interface = {
         example = "wg-homes";
         description = "Name of the WireGuard interface towards the homes.";
       };
@@ -153,21 +152,6 @@ in
         default = 51820;
         example = 51821;
         description = "UDP port the homes connect to (their `homeMail.home.gateway.endpoint`).";
-      };
-      mtu = mkOption {
-        type = types.int;
-        default = 1420;
-        example = 1412;
-        description = "MTU of the WireGuard interface; give every home the same value.";
-      };
-      privateKeyFile = mkOption {
-        type = types.nullOr types.str;
-        default = null;
-        example = "/etc/wireguard/wg0.key";
-        description = ''
-          Path of a root-only file holding the gateway's WireGuard private key, outside the Nix
-          store (`umask 077; wg genkey > /etc/wireguard/wg0.key`). Required.
-        '';
       };
     };
 
@@ -222,17 +206,14 @@ in
       description = "Open the WireGuard listen port in networking.firewall.";
     };
 
-    plan = mkOption {
-      type = types.raw;
-      readOnly = true;
-      description = "The gateway plan of lib/ computed from these options (docs/design.md), for inspection and tests.";
-    };
-
-    intent = mkOption {
-      type = types.raw;
-      readOnly = true;
-      description = "These options as the intent lib/ takes (for lib.pairChecks against a home's).";
-    };
+    inherit
+      (helpers.planOptions {
+        end = "gateway";
+        otherEnd = "a home's";
+      })
+      plan
+      intent
+      ;
   };
 
   config = mkIf cfg.enable {

@@ -10,14 +10,17 @@ from pathlib import Path
 
 import pytest
 
+from mail_lab.driver import SHARED_SCRIPTS
+
 SCENARIOS = Path(__file__).parent / "scenarios"
 SCENARIO_FILES = sorted(path for path in SCENARIOS.glob("*.py") if path.name != "common.py")
 HEADER = "from driver_symbols import *  # noqa: F403\n"
 
 
 def assembled_script(scenario: Path) -> str:
-    """What a driver runs: the shared helpers followed by one scenario."""
-    return (SCENARIOS / "common.py").read_text() + "\n" + scenario.read_text()
+    """What a driver runs: the shared scripts (mail_headers.py, common.py), then one scenario."""
+    shared = [*SHARED_SCRIPTS, SCENARIOS / "common.py"]
+    return "".join(path.read_text() + "\n" for path in shared) + scenario.read_text()
 
 
 @pytest.fixture(params=SCENARIO_FILES, ids=lambda path: path.stem)

@@ -240,6 +240,7 @@ def test_scripts_run_with_the_test_driver_globals(lab: dict[str, Any], tmp_path:
         "    home.wait_for_unit('wireguard-wg0.service', timeout=5)\n"
         "    retry(lambda last: internet.execute('true')[0] == 0, timeout=5)\n"
         "    result = gateway.systemctl('is-active wireguard-wg0.service')\n"
+        "peers = received_peers('Received: from a (a [IPv6:2001:db8::1]) by b\\n\\nbody')\n"
     )
     namespace: dict[str, Any] = {}
     prelude = tmp_path / "prelude.py"
@@ -247,3 +248,5 @@ def test_scripts_run_with_the_test_driver_globals(lab: dict[str, Any], tmp_path:
     run_script(script, lab["world"], [prelude], namespace)
     assert namespace["result"] == (0, "active\n")
     assert namespace["from_prelude"] == "remote"
+    # The shared mail_headers.py ran first, as in the VM tests' testScript.
+    assert namespace["peers"] == ["2001:db8::1"]

@@ -268,9 +268,9 @@ def test_no_open_relay(lab: Lab) -> None:
 def test_rspamd_down_means_tempfail_not_unscanned_mail(lab: Lab) -> None:
     home, remote, world = lab.machines["home"], lab.machines["remote"], lab.world
     alice, bob = lab.account("home"), lab.account("remote")
-    home.succeed("systemctl stop rspamd.service")
-    try:
-        deferred = mailflow.submit(
+
+    def bob_to_alice() -> mailflow.Submission:
+        return mailflow.submit(
             remote,
             server=str(world.home.ipv4[0]),
             tls_name=world.home.fqdn,
@@ -278,16 +278,14 @@ def test_rspamd_down_means_tempfail_not_unscanned_mail(lab: Lab) -> None:
             recipient=alice.address,
             helo=world.remote.fqdn,
         )
+
+    home.succeed("systemctl stop rspamd.service")
+    try:
+        deferred = bob_to_alice()
         assert not deferred.accepted and deferred.code is not None and 400 <= deferred.code < 500, deferred
     finally:
         home.succeed("systemctl start rspamd.service")
     wait_until(lambda: home.execute(f"test -S {rspamd.MILTER_SOCKET}")[0] == 0)
-    message_id = mailflow.send(
-        remote,
-        server=str(world.home.ipv4[0]),
-        tls_name=world.home.fqdn,
-        sender=bob.address,
-        recipient=alice.address,
-        helo=world.remote.fqdn,
-    )
-    mailflow.wait_for_maildir_message(home, dovecot.maildir_of(alice.address), message_id)
+    delivered = bob_to_alice()
+    assert delivered.accepted, delivered
+    mailflow.wait_for_maildir_message(home, dovecot.maildir_of(alice.address), delivered.message_id)

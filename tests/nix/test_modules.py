@@ -435,27 +435,3 @@ def test_another_definition_of_the_gateway_interface_is_refused() -> None:
     other = "{ networking.wireguard.interfaces.wg0.mtu = 1280; }"
     messages = failing_messages(GATEWAY_MODULE, GATEWAY, other)
     with_message(messages, "homeMail.gateway.wireguard.interface:", "also defined")
-
-
-# --- documentation ------------------------------------------------------------------------------
-
-
-def test_every_option_is_typed_described_and_has_an_example() -> None:
-    """As nixpkgs' manual renders them (lib.optionAttrSetToDocList), computed ones excepted."""
-    documented = eval_json(
-        f"""let
-          lib = import <nixpkgs/lib>;
-          evaluated = {EVALUATE} [ {HOME_MODULE} {GATEWAY_MODULE} ];
-        in map (option: {{
-          inherit (option) name type readOnly;
-          description = option.description or null;
-          hasExample = option ? example;
-        }}) (builtins.filter (option: option.visible && !option.internal)
-          (lib.optionAttrSetToDocList evaluated.options.homeMail))"""
-    )
-    names = {option["name"] for option in documented}
-    assert {"homeMail.home.enable", "homeMail.gateway.homes.<name>.publicKey", "homeMail.netns"} <= names
-    for option in documented:
-        assert option["type"], option["name"]
-        assert option["description"], option["name"]
-        assert option["readOnly"] or option["hasExample"], option["name"]

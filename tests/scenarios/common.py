@@ -5,7 +5,9 @@
 # `home`, `remote`, `client`), `subtest`, `start_all` and `topology`: the JSON of
 # tests/topology.nix. Everything here talks to machines only through the test-driver API and tools
 # present on both sides (curl, iproute2, coreutils), so one script serves both.
-import re
+#
+# Both drivers run pkgs/mail-lab/src/mail_lab/mail_headers.py before this file: its
+# `authentication_results`, `received_peers` and `header_values` are globals of every scenario.
 import shlex
 import uuid
 
@@ -155,33 +157,6 @@ def imap_fetch(
     )
     uid = found.split()[2]
     return machine.succeed(f"{base} 'imaps://{HOME_FQDN}/INBOX;UID={uid}'")
-
-
-def header_values(message: str, name: str) -> list[str]:
-    """All values of header `name` in `message`, with folded lines joined."""
-    head = message.replace("\r\n", "\n").split("\n\n", 1)[0]
-    unfolded = re.sub(r"\n[ \t]+", " ", head)
-    prefix = name.lower() + ":"
-    return [line[len(prefix) :].strip() for line in unfolded.split("\n") if line.lower().startswith(prefix)]
-
-
-def authentication_results(message: str) -> dict[str, str]:
-    """spf/dkim/dmarc verdicts from the Authentication-Results headers of `message`."""
-    verdicts: dict[str, str] = {}
-    for value in header_values(message, "Authentication-Results"):
-        for method, result in re.findall(r"\b(spf|dkim|dmarc)=(\w+)", value):
-            verdicts.setdefault(method, result)
-    return verdicts
-
-
-def received_peers(message: str) -> list[str]:
-    """The peer addresses recorded by Received headers, newest first."""
-    peers: list[str] = []
-    for value in header_values(message, "Received"):
-        match = re.search(r"\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]", value)
-        if match:
-            peers.append(match.group(1))
-    return peers
 
 
 def namespace_inode(machine: Machine, pid: str) -> str:

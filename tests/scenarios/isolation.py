@@ -37,7 +37,9 @@ with subtest("the namespace holds no address but the forwarded ones: no wrong so
         shown = home.succeed(in_namespace(f"ip -o {flag} addr show scope global")).splitlines()
         addresses = sorted(line.split()[3] for line in shown)
         prefix = "32" if family == "ipv4" else "128"
-        assert addresses == [f"{PUBLIC_ADDRESSES[family]}/{prefix}"], f"{family} addresses in {NAMESPACE}: {addresses}"
+        assert addresses == [f"{PUBLIC_ADDRESSES[family]}/{prefix}"], (
+            f"{family} addresses in {NAMESPACE}: {addresses}"
+        )
 
 with subtest("replies to the internet come from the forwarded addresses"):
     for family, address in PUBLIC_ADDRESSES.items():

@@ -1,7 +1,8 @@
 # The NixOS VM tests: one pkgs.testers.runNixOSTest per scenario script of tests/scenarios (the
 # same scripts the lab runs), each on the whole test world of tests/topology.nix: internet,
 # gateway, home, remote and client. The test script is a prelude defining `topology` (the JSON of
-# tests/topology.nix), then tests/scenarios/common.py, then the scenario.
+# tests/topology.nix), then the shared scripts (the lab's mail header parsers, which its driver
+# runs first too, and tests/scenarios/common.py), then the scenario.
 {
   pkgs,
   self,
@@ -11,6 +12,10 @@ let
   inherit (pkgs) lib;
   world = import ./world.nix { inherit lib; };
   scenarioDirectory = ../scenarios;
+  sharedScripts = [
+    ../../pkgs/mail-lab/src/mail_lab/mail_headers.py
+    (scenarioDirectory + "/common.py")
+  ];
   scenarioNames = lib.sort lib.lessThan (
     map (lib.removeSuffix ".py") (
       lib.filter (name: lib.hasSuffix ".py" name && name != "common.py") (
@@ -46,8 +51,7 @@ let
       nodes = import ./nodes;
       testScript =
         world.prelude
-        + builtins.readFile (scenarioDirectory + "/common.py")
-        + "\n"
+        + lib.concatMapStrings (script: builtins.readFile script + "\n") sharedScripts
         + builtins.readFile (scenarioDirectory + "/${scenario}.py");
     };
 in

@@ -9,22 +9,10 @@ in
       types.submodule (
         { name, ... }:
         {
-          options = {
-            enable = mkOption {
-              type = types.bool;
-              default = true;
-            };
+          options = import ./file-options.nix { inherit lib; } // {
             target = mkOption {
               type = types.str;
               default = name;
-            };
-            text = mkOption {
-              type = types.nullOr types.lines;
-              default = null;
-            };
-            source = mkOption {
-              type = types.nullOr types.path;
-              default = null;
             };
             mode = mkOption {
               type = types.str;

@@ -29,20 +29,7 @@ let
     };
 
   rspamdFileOptions = {
-    options = {
-      enable = mkOption {
-        type = types.bool;
-        default = true;
-      };
-      text = mkOption {
-        type = types.nullOr types.lines;
-        default = null;
-      };
-      source = mkOption {
-        type = types.nullOr types.path;
-        default = null;
-      };
-    };
+    options = import ./file-options.nix { inherit lib; };
   };
 in
 {

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mail_lab import unit_exec
-from mail_lab.commands import environment, run
+from mail_lab.commands import run, spawn
 from mail_lab.config import LabConfig
 from mail_lab.processes import ProcessRef, namespace_inode
 from mail_lab.wireguard import MACHINE_NETNS_FILE
@@ -39,7 +39,7 @@ def start_anchor(
     log_dir = config.log_dir(machine.name)
     log_dir.mkdir(parents=True, exist_ok=True)
     with (log_dir / "anchor.log").open("ab") as log:
-        process = subprocess.Popen(
+        process = spawn(
             [
                 "nsenter",
                 f"--net=/run/netns/{machine.namespace}",
@@ -54,12 +54,8 @@ def start_anchor(
                 "-c",
                 f"exec -a mail-lab-anchor:{machine.namespace} sleep infinity",
             ],
-            stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
-            env=environment(),
-            cwd="/",
-            start_new_session=True,
         )
     _ANCHORS.append(process)
     host_mnt = namespace_inode(os.getpid(), "mnt")

@@ -6,6 +6,7 @@ import os
 import shlex
 import subprocess
 from collections.abc import Mapping, Sequence
+from typing import IO
 
 DEFAULT_TIMEOUT = 30.0
 # A clean, predictable environment for everything the lab runs (not the caller's venv or locale).
@@ -16,6 +17,10 @@ BASE_ENVIRONMENT: dict[str, str] = {
     "LANG": "C.UTF-8",
     "LC_ALL": "C.UTF-8",
 }
+
+
+# Where a spawned process's output goes: subprocess.PIPE, DEVNULL or STDOUT, or an open file.
+Output = int | IO[bytes]
 
 
 class CommandError(RuntimeError):
@@ -61,3 +66,20 @@ def run(
     if check and result.returncode != 0:
         raise CommandError(argv, result.returncode, result.stderr or result.stdout)
     return result
+
+
+def spawn(
+    argv: Sequence[str], *, stdout: Output, stderr: Output, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start `argv` in the lab's environment, without waiting: no stdin, working directory `/`,
+    and its own session, so a terminal's Ctrl-C does not reach it and its whole process group can
+    be signalled (systemd would use a cgroup)."""
+    return subprocess.Popen(
+        list(argv),
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        env=environment(env),
+        cwd="/",
+        start_new_session=True,
+    )

@@ -2,7 +2,9 @@
 
 Scripts see each machine by name (`internet`, `gateway`, `home`, `remote`, `client`),
 `machines`, `start_all`, `subtest`, `log`, `retry`, `t` (a unittest.TestCase for asserts),
-`topology` (the JSON of tests/topology.nix) and `Machine`.
+`topology` (the JSON of tests/topology.nix) and `Machine`, and what the shared scripts define:
+`mail_headers.py` (`header_values`, `authentication_results`, `received_peers`), which the VM tests'
+testScript also runs first (tests/vm/default.nix).
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ from typing import Any
 
 from ptpython.repl import embed
 
+from mail_lab import mail_headers
 from mail_lab.machine import Machine, log
 from mail_lab.world import World
 
 RETRY_INTERVAL = 1.0
+# Plain scripts every test script runs after, in this order, in both drivers.
+SHARED_SCRIPTS: tuple[Path, ...] = (Path(mail_headers.__file__),)
 
 
 class _Asserts(unittest.TestCase):
@@ -76,7 +81,14 @@ def symbols(world: World) -> dict[str, Any]:
         "serial_stdout_off": lambda: None,
     }
     namespace.update({machine.name.replace("-", "_"): machine for machine in machines})
+    _run(SHARED_SCRIPTS, namespace)
     return namespace
+
+
+def _run(sources: Sequence[Path | str], namespace: dict[str, Any]) -> None:
+    for source in sources:
+        # Each file compiled under its own name, so tracebacks point at the right lines.
+        exec(compile(Path(source).read_text(), str(source), "exec"), namespace)
 
 
 def run_script(
@@ -91,9 +103,7 @@ def run_script(
     """
     namespace = namespace if namespace is not None else {}
     namespace.update(symbols(world))
-    for source in [*prelude, path]:
-        # Each file compiled under its own name, so tracebacks point at the right lines.
-        exec(compile(Path(source).read_text(), str(source), "exec"), namespace)
+    _run([*prelude, path], namespace)
 
 
 def interactive(world: World) -> None:

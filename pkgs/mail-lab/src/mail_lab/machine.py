@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mail_lab import unit_exec
-from mail_lab.commands import environment
+from mail_lab.commands import spawn
 from mail_lab.config import LabConfig
 from mail_lab.machine_fs import MachineFilesystem, is_private
 from mail_lab.processes import ProcessRef
@@ -118,25 +118,9 @@ class Machine:
             errors.flush()
             if not check_output:
                 # As in the NixOS driver: the command may keep running (e.g. a background server).
-                subprocess.Popen(
-                    self._argv(command),
-                    stdin=subprocess.DEVNULL,
-                    stdout=errors,
-                    stderr=errors,
-                    env=environment(),
-                    cwd="/",
-                    start_new_session=True,
-                )
+                spawn(self._argv(command), stdout=errors, stderr=errors)
                 return (-2, "")
-            process = subprocess.Popen(
-                self._argv(command),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=environment(),
-                cwd="/",
-                start_new_session=True,
-            )
+            process = spawn(self._argv(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             try:
                 out, err = process.communicate(timeout=limit)
                 code = process.returncode

@@ -5,38 +5,43 @@ library only) is handed to the machine's own `python3` with `machine.succeed`, s
 work from the demo, the lab tests and scenario scripts. TLS is always verified, against the
 machine's trust store (which holds the lab CA).
 
-Parsing helpers read what the receiving side recorded: the Authentication-Results verdicts
-(spf=, dkim=, dmarc=) and the peer addresses of the Received headers.
+`authentication_results` and `received_peers` read what the receiving side recorded; they live in
+`mail_lab.mail_headers`, which the scenario scripts share, and are re-exported here.
 """
 
 from __future__ import annotations
 
 import base64
-import email
-import email.policy
 import hashlib
 import json
-import re
 import shlex
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
+from mail_lab.mail_headers import authentication_results, received_peers
 from mail_lab.services import mail_agent
+from mail_lab.services.machine import DriverMachine
+
+__all__ = [
+    "DriverMachine",
+    "MailRefusedError",
+    "Submission",
+    "authentication_results",
+    "ehlo",
+    "imap_fetch",
+    "new_message_id",
+    "received_peers",
+    "send",
+    "submit",
+    "wait_for_maildir_message",
+]
 
 Security = Literal["none", "starttls", "tls"]
 POLL_INTERVAL = 0.5
 DEFAULT_TIMEOUT = 120.0
-
-
-class DriverMachine(Protocol):
-    """The part of the NixOS test driver's Machine API that mailflow uses."""
-
-    def succeed(self, command: str) -> str: ...
-
-    def execute(self, command: str) -> tuple[int, str]: ...
 
 
 class MailRefusedError(Exception):
@@ -191,27 +196,3 @@ def imap_fetch(
         if time.monotonic() > deadline:
             raise TimeoutError(f"no message {message_id} for {user} over IMAPS after {timeout:.0f} s")
         time.sleep(POLL_INTERVAL)
-
-
-def _headers(message: str, name: str) -> list[str]:
-    parsed = email.message_from_string(message, policy=email.policy.compat32)
-    return [re.sub(r"\s+", " ", str(value)).strip() for value in parsed.get_all(name, [])]
-
-
-def authentication_results(message: str) -> dict[str, str]:
-    """{method: result} for spf, dkim, dmarc from the topmost Authentication-Results that has it."""
-    verdicts: dict[str, str] = {}
-    for value in _headers(message, "Authentication-Results"):
-        for method, result in re.findall(r"(?:^|[;\s])(spf|dkim|dmarc)=([a-z]+)", value):
-            verdicts.setdefault(method, result)
-    return verdicts
-
-
-def received_peers(message: str) -> list[str]:
-    """The peer address each Received header recorded (`from name [address]`), newest first."""
-    peers: list[str] = []
-    for value in _headers(message, "Received"):
-        match = re.search(r"\(\S* ?\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]\)", value)
-        if match:
-            peers.append(match.group(1))
-    return peers

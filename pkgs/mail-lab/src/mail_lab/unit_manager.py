@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from mail_lab import unit_exec
-from mail_lab.commands import environment
+from mail_lab.commands import environment, spawn
 from mail_lab.processes import ProcessRef, reap
 from mail_lab.unit_store import LOCK_HELD_ENV, UnitState, UnitStore
 from mail_lab.units import Unit, unit_name
@@ -354,16 +354,12 @@ class UnitManager:
         command = unit.exec_start[0]
         self._append_log(unit.name, f"+ {' '.join(command)}")
         with self.log_path(unit.name).open("ab") as log:
-            process = subprocess.Popen(
+            # Its own session (spawn): stopping the unit can signal its whole process group.
+            process = spawn(
                 unit_exec.unit_command(self.anchor.pid, unit, command),
-                stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=environment(unit.environment),
-                cwd="/",
-                # Its own session: a terminal's Ctrl-C does not reach it, and stopping it can
-                # signal its whole process group (systemd would use the unit's cgroup).
-                start_new_session=True,
+                env=unit.environment,
             )
         _CHILDREN.append(process)
         return ProcessRef.of(process.pid)

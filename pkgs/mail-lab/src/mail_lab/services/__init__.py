@@ -7,7 +7,7 @@ the plan alone decides which services are confined to `wg`.
 
 | machine  | units                                                                  |
 | -------- | ---------------------------------------------------------------------- |
-| internet | knot (authoritative DNS for every lab zone), pebble (ACME, mail_lab.acme) |
+| internet | knot (authoritative DNS for every lab zone), pebble (ACME, mail_lab.services.acme) |
 | home     | redis-rspamd, rspamd, kresd@1, dovecot, postfix (mail.example.org),    |
 |          | acme-order-renew-mail.example.org (not at boot: a timer's in NixOS)    |
 | remote   | redis-rspamd, rspamd, postfix (mx.example.net)                         |
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mail_lab import acme
+from mail_lab.services import acme
 from mail_lab.services.accounts import ensure_accounts
 from mail_lab.services.dns import knot_unit
 from mail_lab.services.dovecot import dovecot_unit

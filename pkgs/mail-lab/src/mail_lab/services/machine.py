@@ -1,4 +1,9 @@
-"""What the services need from a lab machine (implemented by the lab's machine class)."""
+"""What code outside the lab's machine class needs from a machine: one place for that protocol.
+
+`DriverMachine` is the part of the NixOS test driver's Machine API that runs commands (enough for
+`mail_lab.mailflow`); `MailMachine` adds what the services need to install their files. The lab's
+`mail_lab.machine.Machine` implements both; tests may pass any object of the same shape.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,17 @@ from pathlib import Path
 from typing import Protocol
 
 
-class MailMachine(Protocol):
+class DriverMachine(Protocol):
+    def succeed(self, command: str) -> str:
+        """Run a shell command inside the machine; raise unless it exits 0; return its output."""
+        ...
+
+    def execute(self, command: str) -> tuple[int, str]:
+        """Run a shell command inside the machine; return (exit code, output)."""
+        ...
+
+
+class MailMachine(DriverMachine, Protocol):
     @property
     def name(self) -> str: ...
 
@@ -23,9 +38,3 @@ class MailMachine(Protocol):
     ) -> None:
         """Write `content` to `path` as seen inside the machine (one of its private paths)."""
         ...
-
-    def succeed(self, command: str) -> str:
-        """Run a shell command inside the machine; raise unless it exits 0; return its output."""
-        ...
-
-    def execute(self, command: str) -> tuple[int, str]: ...
