@@ -2,7 +2,8 @@
 
 A case is either `overrides` for tests/topology.nix (merged recursively into the intents; `home`
 overrides of addresses and openPorts reach the gateway too) or `nix`, an expression of the broken
-intent in which `i` is the test world's intent of the case's role. The check must fail with a
+intent in which `i` is the test world's intent of the case's role (for a `pair` case: the argument
+of pairChecks, in which `gateway` and `home` are the test world's intents). The check must fail with a
 message that starts with `path` and contains every keyword; any other failing message must start
 with one of `also`.
 """
@@ -156,6 +157,12 @@ HOME_CASES = [
         wireguard={"privateKeyFile": "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-wg0.key"},
     ),
     home(
+        "private-key-file-not-a-path",
+        "wireguard.privateKeyFile",
+        ("5 is not a file path",),
+        wireguard={"privateKeyFile": 5},
+    ),
+    home(
         "private-key-file-relative",
         "wireguard.privateKeyFile",
         ("absolute path",),
@@ -206,6 +213,7 @@ HOME_CASES = [
     home_gateway("keepalive-negative", ("0..65535",), persistentKeepalive=-1),
     # nameservers
     home("nameservers-empty", "nameservers", ("is empty", '"127.0.0.1"'), nameservers=[]),
+    home("nameservers-not-a-list", "nameservers", ("not a list of IP addresses",), nameservers="127.0.0.1"),
     home(
         "nameserver-with-prefix", "nameservers", ("prefix length", '"127.0.0.1"'), nameservers=["127.0.0.1/8"]
     ),
@@ -236,6 +244,7 @@ HOME_CASES = [
     home("service-is-the-namespace", "services", ("creates the namespace",), services=["netns@wg"]),
     home("service-is-the-tunnel", "services", ("moves it into the namespace",), services=["wireguard-wg0"]),
     home("service-repeated", "services", ("more than once",), services=["postfix", "postfix"]),
+    home("services-not-a-list", "services", ("not a list of service names",), services="postfix"),
 ]
 
 GATEWAY_CASES = [
@@ -292,6 +301,14 @@ GATEWAY_CASES = [
         "homeMail.gateway.homes",
         ("not a set of homes",),
         nix="i // { homes = [ ]; }",
+    ),
+    Case(
+        "home-not-a-set",
+        "gateway",
+        "homeMail.gateway.homes.home",
+        ("5 is not a set of home options",),
+        nix="i // { homes = { home = 5; }; }",
+        also=("homeMail.gateway.homes.home.publicKey", "homeMail.gateway.homes.home.addresses"),
     ),
     Case(
         "home-name-invalid",
@@ -368,6 +385,13 @@ GATEWAY_CASES = [
 ]
 
 PAIR_CASES = [
+    Case(
+        "home-unknown-to-the-gateway",
+        "pair",
+        "homeMail.gateway.homes",
+        ('has no home "cellar"', "add homes.cellar"),
+        nix='{ inherit gateway home; homeName = "cellar"; }',
+    ),
     Case(
         "home-address-not-forwarded",
         "pair",

@@ -9,7 +9,8 @@ the option.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import pytest
 from nixeval import eval_json, nix_available, nix_string, nix_value, nixpkgs_lib_available
@@ -258,44 +259,6 @@ def test_simple_nixos_mailservers_acme_certificate_is_confined_by_default() -> N
     assert "acme-order-renew-mail.example.org" in services
 
 
-def test_bad_home_options_fail_with_messages_naming_them() -> None:
-    bad = """{ lib, ... }: {
-      homeMail.home.addresses = lib.mkForce [ "198.51.100.11/32" "2001:db8:1::11/64" ];
-      homeMail.home.gateway.endpoint = lib.mkForce "gateway.example.net:51820";
-      homeMail.home.wireguard.privateKeyFile = lib.mkForce null;
-    }"""
-    messages = failing_messages(HOME_MODULE, HOME, bad)
-    with_message(messages, "homeMail.home.addresses:", "2001:db8:1::11/128")
-    with_message(messages, "homeMail.home.gateway.endpoint:", "host name")
-    with_message(messages, "homeMail.home.wireguard.privateKeyFile:", "is not set")
-
-
-def test_another_definition_of_the_wireguard_interface_is_refused() -> None:
-    other = '{ networking.wireguard.interfaces.wg0.ips = [ "10.0.0.1/24" ]; }'
-    messages = failing_messages(HOME_MODULE, HOME, other)
-    with_message(
-        messages, "homeMail.home.wireguard.interface:", "networking.wireguard.interfaces.wg0", "also defined"
-    )
-
-
-def test_another_definition_of_the_namespace_is_refused() -> None:
-    other = '{ homeMail.netns.wg.services = [ "nginx" ]; }'
-    messages = failing_messages(HOME_MODULE, HOME, other)
-    with_message(messages, "homeMail.home.namespace:", "homeMail.netns.wg", "extraConfinedServices")
-
-
-def test_an_unknown_acme_certificate_is_refused() -> None:
-    unknown = '{ homeMail.home.acmeCertificates = [ "mail.example.org" ]; }'
-    messages = failing_messages(HOME_MODULE, HOME, unknown)
-    with_message(messages, "homeMail.home.acmeCertificates:", '"mail.example.org"', "security.acme.certs")
-
-
-def test_the_old_dovecot_unit_name_is_refused() -> None:
-    old = '{ homeMail.home.extraConfinedServices = [ "dovecot2" ]; }'
-    messages = failing_messages(HOME_MODULE, HOME, old)
-    with_message(messages, "homeMail.home.extraConfinedServices:", "dovecot.service")
-
-
 def test_a_disabled_home_sets_nothing() -> None:
     disabled = '{ homeMail.home.namespace = "wg"; services.postfix.enable = true; }'
     services = config_of(HOME_MODULE, disabled, attribute="systemd.services")
@@ -326,26 +289,6 @@ def test_a_namespace_of_its_own_confines_its_services() -> None:
     assert "netns@" in services
     etc = config_of(NETNS_MODULE, NETNS, attribute="environment.etc")
     assert etc["netns/vpn/resolv.conf"]["text"] == "nameserver 192.0.2.53\n"
-
-
-def test_a_service_in_two_namespaces_is_refused() -> None:
-    second = '{ homeMail.netns.other.services = [ "transmission" ]; }'
-    messages = failing_messages(NETNS_MODULE, NETNS, second)
-    with_message(messages, "homeMail.netns.", '"transmission"', "one namespace only")
-
-
-@pytest.mark.parametrize(
-    ("name", "keyword"),
-    [("init", "host's own namespace"), ("a-much-too-long-name", "1 to 15"), ("mail.box", "1 to 15")],
-)
-def test_bad_namespace_names_are_refused(name: str, keyword: str) -> None:
-    module = f"{{ homeMail.netns.{nix_string(name)}.services = [ ]; }}"
-    with_message(failing_messages(NETNS_MODULE, module), f"homeMail.netns.{name}:", keyword)
-
-
-def test_a_namespace_without_sysctls_is_refused() -> None:
-    module = "{ homeMail.netns.vpn.sysctl = { }; }"
-    with_message(failing_messages(NETNS_MODULE, module), "homeMail.netns.vpn.sysctl:", "is empty")
 
 
 # --- gateway --------------------------------------------------------------------------------------
@@ -421,17 +364,156 @@ def test_uplink_addresses_default_to_the_interfaces_static_addresses() -> None:
     with_message(messages, "homeMail.gateway.homes.home.addresses:", "198.51.100.10", "uplink")
 
 
-def test_bad_gateway_options_fail_with_messages_naming_them() -> None:
-    bad = """{ lib, ... }: {
-      homeMail.gateway.homes.home.publicKey = lib.mkForce "not-a-key";
-      homeMail.gateway.wireguard.privateKeyFile = lib.mkForce "wg0.key";
-    }"""
-    messages = failing_messages(GATEWAY_MODULE, GATEWAY, bad)
-    with_message(messages, "homeMail.gateway.homes.home.publicKey:", "not a WireGuard public key")
-    with_message(messages, "homeMail.gateway.wireguard.privateKeyFile:", "not an absolute path")
+# --- bad input ------------------------------------------------------------------------------------
 
 
-def test_another_definition_of_the_gateway_interface_is_refused() -> None:
-    other = "{ networking.wireguard.interfaces.wg0.mtu = 1280; }"
-    messages = failing_messages(GATEWAY_MODULE, GATEWAY, other)
-    with_message(messages, "homeMail.gateway.wireguard.interface:", "also defined")
+@dataclass(frozen=True)
+class ModuleCase:
+    """Modules (Nix expressions) whose `kind` (assertions or warnings) must hold a failing message
+    that starts with `prefix` and contains every keyword. tests/nix/test_check_coverage.py proves
+    that every assertion and warning of modules/ has a case here."""
+
+    id: str
+    modules: tuple[str, ...]
+    prefix: str
+    keywords: tuple[str, ...]
+    kind: Literal["assertions", "warnings"] = "assertions"
+
+
+BAD_HOME = """{ lib, ... }: {
+  homeMail.home.addresses = lib.mkForce [ "198.51.100.11/32" "2001:db8:1::11/64" ];
+  homeMail.home.gateway.endpoint = lib.mkForce "gateway.example.net:51820";
+  homeMail.home.wireguard.privateKeyFile = lib.mkForce null;
+}"""
+BAD_GATEWAY = """{ lib, ... }: {
+  homeMail.gateway.homes.home.publicKey = lib.mkForce "not-a-key";
+  homeMail.gateway.wireguard.privateKeyFile = lib.mkForce "wg0.key";
+}"""
+GATEWAY_WITHOUT_UPLINK_ADDRESSES = f"""{{
+  homeMail.gateway = builtins.removeAttrs {TOPOLOGY}.gatewayIntent [ "uplink" ] // {{
+    enable = true;
+    uplink.interface = "eth0";
+  }};
+}}"""
+
+
+def home_case(case_id: str, module: str, prefix: str, *keywords: str) -> ModuleCase:
+    return ModuleCase(case_id, (HOME_MODULE, HOME, module), prefix, keywords)
+
+
+def netns_case(case_id: str, modules: tuple[str, ...], prefix: str, *keywords: str) -> ModuleCase:
+    return ModuleCase(case_id, (NETNS_MODULE, *modules), prefix, keywords)
+
+
+def gateway_case(case_id: str, module: str, prefix: str, *keywords: str) -> ModuleCase:
+    return ModuleCase(case_id, (GATEWAY_MODULE, GATEWAY, module), prefix, keywords)
+
+
+MODULE_CASES = [
+    # The plan's checks, through the module.
+    home_case("home-address-prefix", BAD_HOME, "homeMail.home.addresses:", "2001:db8:1::11/128"),
+    home_case("home-endpoint-host-name", BAD_HOME, "homeMail.home.gateway.endpoint:", "host name"),
+    home_case("home-private-key-unset", BAD_HOME, "homeMail.home.wireguard.privateKeyFile:", "is not set"),
+    gateway_case(
+        "gateway-public-key",
+        BAD_GATEWAY,
+        "homeMail.gateway.homes.home.publicKey:",
+        "not a WireGuard public key",
+    ),
+    gateway_case(
+        "gateway-private-key-relative",
+        BAD_GATEWAY,
+        "homeMail.gateway.wireguard.privateKeyFile:",
+        "not an absolute path",
+    ),
+    # The modules' own assertions.
+    home_case(
+        "home-interface-defined-twice",
+        '{ networking.wireguard.interfaces.wg0.ips = [ "10.0.0.1/24" ]; }',
+        "homeMail.home.wireguard.interface:",
+        "networking.wireguard.interfaces.wg0",
+        "also defined",
+    ),
+    home_case(
+        "home-namespace-defined-twice",
+        '{ homeMail.netns.wg.services = [ "nginx" ]; }',
+        "homeMail.home.namespace:",
+        "homeMail.netns.wg",
+        "extraConfinedServices",
+    ),
+    home_case(
+        "home-unknown-acme-certificate",
+        '{ homeMail.home.acmeCertificates = [ "mail.example.org" ]; }',
+        "homeMail.home.acmeCertificates:",
+        '"mail.example.org"',
+        "security.acme.certs",
+    ),
+    home_case(
+        "home-old-dovecot-unit-name",
+        '{ homeMail.home.extraConfinedServices = [ "dovecot2" ]; }',
+        "homeMail.home.extraConfinedServices:",
+        "dovecot.service",
+    ),
+    netns_case(
+        "netns-service-in-two-namespaces",
+        (NETNS, '{ homeMail.netns.other.services = [ "transmission" ]; }'),
+        "homeMail.netns.",
+        '"transmission"',
+        "one namespace only",
+    ),
+    *(
+        netns_case(
+            f"netns-name-{name}",
+            (f"{{ homeMail.netns.{nix_string(name)}.services = [ ]; }}",),
+            f"homeMail.netns.{name}:",
+            keyword,
+        )
+        for name, keyword in [
+            ("init", "host's own namespace"),
+            ("default", "host's own namespace"),
+            ("a-much-too-long-name", "1 to 15"),
+            ("mail.box", "1 to 15"),
+        ]
+    ),
+    netns_case(
+        "netns-without-sysctls",
+        ("{ homeMail.netns.vpn.sysctl = { }; }",),
+        "homeMail.netns.vpn.sysctl:",
+        "is empty",
+    ),
+    gateway_case(
+        "gateway-interface-defined-twice",
+        "{ networking.wireguard.interfaces.wg0.mtu = 1280; }",
+        "homeMail.gateway.wireguard.interface:",
+        "also defined",
+    ),
+    # Warnings.
+    ModuleCase(
+        "home-loopback-resolver-without-kresd",
+        (HOME_MODULE, HOME, "{ lib, ... }: { services.kresd.enable = lib.mkForce false; }"),
+        "homeMail.home.nameservers: 127.0.0.1",
+        ("services.kresd is not enabled",),
+        kind="warnings",
+    ),
+    ModuleCase(
+        "gateway-uplink-without-addresses",
+        (GATEWAY_MODULE, GATEWAY_WITHOUT_UPLINK_ADDRESSES),
+        "homeMail.gateway.uplink.addresses:",
+        ("is empty", "networking.interfaces.eth0"),
+        kind="warnings",
+    ),
+]
+
+
+def case_messages_expr(case: ModuleCase) -> str:
+    """A Nix expression for the failing messages (assertions) or the warnings of a case."""
+    config = f"({EVALUATE} [ {' '.join(f'({module})' for module in case.modules)} ]).config"
+    if case.kind == "warnings":
+        return f"{config}.warnings"
+    return f"map (a: a.message) (builtins.filter (a: !a.assertion) {config}.assertions)"
+
+
+@pytest.mark.parametrize("case", MODULE_CASES, ids=lambda case: case.id)
+def test_bad_module_input_is_reported(case: ModuleCase) -> None:
+    messages: list[str] = eval_json(case_messages_expr(case))
+    with_message(messages, case.prefix, *case.keywords)

@@ -316,7 +316,9 @@ def test_commands_name_bare_programs(home_plan: Json) -> None:
 def case_checks_expr(case: Case) -> str:
     world = topology(case.overrides)
     if case.role == "pair":
-        return f"{LIB}.pairChecks {{ gateway = {world}.gatewayIntent; home = {world}.homeIntent; }}"
+        argument = "{ inherit gateway home; }" if case.nix is None else case.nix
+        intents = f"gateway = {world}.gatewayIntent; home = {world}.homeIntent;"
+        return f"{LIB}.pairChecks (let {intents} in {argument})"
     intent = f"{world}.{case.role}Intent"
     if case.nix is not None:
         intent = f"(let i = {intent}; in {case.nix})"

@@ -9,7 +9,12 @@
     mail-lab demo [--keep]                 mail both ways over v4 and v6, with a report (mail_lab.demo)
 
 The prefix comes from MAIL_LAB_PREFIX (default mlab-). Problems the user can fix are printed as
-one line, without a traceback.
+one line, without a traceback, and exit with 2: not root, a missing program (with the Debian
+packages to install), a daemon whose port is taken, a lab that is already up or left stale.
+
+A stale lab is one a crash left behind: its `mail-lab up` died without removing it, one of its
+machines died, or namespaces of the prefix are left without a record. `up` and `demo` remove it
+and build anew; `status` reports it (exit 3); `shell` and `run` refuse it; `down` removes it.
 """
 
 from __future__ import annotations
@@ -49,14 +54,21 @@ class LabBusyError(RuntimeError):
     pass
 
 
+class LabStaleError(RuntimeError):
+    pass
+
+
 def one_line(error: BaseException) -> str:
-    """The line of an error message that says what is wrong (Nix puts it on an `error:` line)."""
+    """The line of an error message that says what is wrong (Nix puts it on an `error:` line),
+    with the error's notes (e.g. where a failed bring-up left its logs)."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))  # Nix colours its messages
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     if not lines:
         return type(error).__name__
     detail = next((line for line in lines[1:] if "error:" in line), None)
-    return f"{lines[0]} {detail}" if detail else lines[0]
+    line = f"{lines[0]} {detail}" if detail else lines[0]
+    notes = [" ".join(note.split()) for note in getattr(error, "__notes__", [])]
+    return "; ".join([line, *notes])
 
 
 def _say(message: str) -> None:
@@ -66,6 +78,39 @@ def _say(message: str) -> None:
 def _running_owner(config: LabConfig) -> ProcessRef | None:
     record = LabRecord.load(config)
     return record.owner if record and record.owner_alive() else None
+
+
+def stale_reason(config: LabConfig) -> str | None:
+    """Why the lab of this prefix is stale (left behind by a crash), or None (up, or absent)."""
+    record = LabRecord.load(config)
+    if record is None:
+        namespaces = lab_namespaces(config)
+        return f"namespaces without a lab record: {', '.join(namespaces)}" if namespaces else None
+    if record.owner is not None and not record.owner.alive():
+        return f"its `mail-lab up` (pid {record.owner.pid}) ended without removing it"
+    dead = sorted(
+        name for name, anchor in record.anchors.items() if anchor is not None and not anchor.alive()
+    )
+    if dead:
+        return f"machines died: {', '.join(dead)}"
+    if not config.topology_file.exists():
+        return f"{config.topology_file} is missing"
+    return None
+
+
+def _stale_error(config: LabConfig, reason: str) -> LabStaleError:
+    return LabStaleError(
+        f"lab {config.prefix!r} is stale ({reason}): `mail-lab down` removes it,"
+        " `mail-lab up` builds a new one"
+    )
+
+
+def _attach(config: LabConfig) -> World:
+    """The lab that is up, refusing a stale one (its machines may be gone or unowned)."""
+    reason = stale_reason(config)
+    if reason is not None:
+        raise _stale_error(config, reason)
+    return World.attach(config.prefix)
 
 
 class Interrupted(BaseException):
@@ -85,7 +130,8 @@ def cmd_up(config: LabConfig, args: argparse.Namespace) -> int:
             " run `mail-lab down` first"
         )
     if lab_namespaces(config) or config.lab_file.exists():
-        _say(f"removing the previous lab {config.prefix!r} (stale or left with --keep)")
+        reason = stale_reason(config) or "left with --keep"
+        _say(f"removing the previous lab {config.prefix!r} ({reason})")
     if args.keep:
         World.up(config.prefix, services=not args.no_services)
         _say(f"lab {config.prefix!r} is up; `mail-lab shell` to drive it, `mail-lab down` to remove it")
@@ -122,11 +168,12 @@ def cmd_down(config: LabConfig, args: argparse.Namespace) -> int:
 def cmd_status(config: LabConfig, args: argparse.Namespace) -> int:
     namespaces = lab_namespaces(config)
     record = LabRecord.load(config)
+    reason = stale_reason(config)
+    if reason is not None:
+        print(str(_stale_error(config, reason)))
+        return 3
     if record is None:
-        print(
-            f"lab {config.prefix!r}: down"
-            + (f" (stale namespaces: {', '.join(namespaces)})" if namespaces else "")
-        )
+        print(f"lab {config.prefix!r}: down")
         return 3
     world = World.attach(config.prefix)
     owner = f"held by pid {record.owner.pid}" if record.owner_alive() and record.owner else "kept (--keep)"
@@ -147,21 +194,24 @@ def cmd_status(config: LabConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_shell(config: LabConfig, args: argparse.Namespace) -> int:
-    interactive(World.attach(config.prefix))
+    interactive(_attach(config))
     return 0
 
 
 def cmd_run(config: LabConfig, args: argparse.Namespace) -> int:
     *prelude, script = args.scripts
-    run_script(script, World.attach(config.prefix), prelude)
+    run_script(script, _attach(config), prelude)
     return 0
 
 
 def cmd_demo(config: LabConfig, args: argparse.Namespace) -> int:
     """Run the demo on the lab that is up, or on one built for it (removed after, unless --keep)."""
-    if config.lab_file.exists():
+    reason = stale_reason(config)
+    if config.lab_file.exists() and reason is None:
         return demo.run(World.attach(config.prefix))
     preflight.check(services=True)
+    if reason is not None:
+        _say(f"removing the previous lab {config.prefix!r} ({reason})")
     world = World.up(config.prefix)
     try:
         return demo.run(world)
@@ -218,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command != "check" and os.geteuid() != 0:
             raise preflight.PreflightError("the lab must run as root (network namespaces, mounts): use sudo")
         return COMMANDS[args.command](config, args)
-    except (*USER_ERRORS, LabBusyError) as error:
+    except (*USER_ERRORS, LabBusyError, LabStaleError) as error:
         _say(one_line(error))
         return EXIT_USER_ERROR
     except KeyboardInterrupt:

@@ -8,9 +8,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -68,14 +71,24 @@ def evaluate(topology_file: Path, overrides: Mapping[str, Any] | None = None) ->
     ]
     # Debian's nix-bin names a build group that does not exist; evaluation does not need it.
     env = {**os.environ, "NIX_CONFIG": os.environ.get("NIX_CONFIG", "build-users-group =")}
-    try:
-        result = subprocess.run(
-            argv, capture_output=True, text=True, timeout=NIX_TIMEOUT, env=env, check=False
-        )
-    except FileNotFoundError:
-        raise PlanError("nix-instantiate not found: install the Debian package nix-bin") from None
-    except subprocess.TimeoutExpired:
-        raise PlanError(f"nix-instantiate took more than {NIX_TIMEOUT:.0f} s on {topology_file}") from None
+    if shutil.which(argv[0], path=env.get("PATH")) is None:
+        raise PlanError("nix-instantiate not found: install the Debian package nix-bin")
+    with contextlib.ExitStack() as stack:
+        if os.geteuid() != 0 and "NIX_STATE_DIR" not in env:
+            # Run as a user, Nix would fix up root's /nix/var/nix and fail; evaluation keeps no state.
+            env["NIX_STATE_DIR"] = stack.enter_context(tempfile.TemporaryDirectory(prefix="mail-lab-nix-"))
+        try:
+            result = subprocess.run(
+                argv, capture_output=True, text=True, timeout=NIX_TIMEOUT, env=env, check=False
+            )
+        except FileNotFoundError:
+            raise PlanError("nix-instantiate not found: install the Debian package nix-bin") from None
+        except OSError as error:
+            raise PlanError(f"cannot run nix-instantiate ({error.strerror}): reinstall nix-bin") from None
+        except subprocess.TimeoutExpired:
+            raise PlanError(
+                f"nix-instantiate took more than {NIX_TIMEOUT:.0f} s on {topology_file}"
+            ) from None
     if result.returncode != 0:
         raise PlanError(f"evaluating {topology_file} failed:\n{result.stderr.strip()}")
     return parse(result.stdout, str(topology_file))

@@ -314,8 +314,12 @@ class UnitManager:
         self._save(unit.name, state)
         self._append_log(unit.name, f"failed: {reason}")
         tail = self.log_tail(unit.name)
-        hint = " (port in use)" if "Address already in use" in tail else ""
-        return f"{unit.name} failed{hint}: {reason}\n{tail}"
+        # "Address already in use" (C's strerror) or "address already in use" (Go).
+        in_use = next((line.strip() for line in tail.splitlines() if "already in use" in line.lower()), None)
+        first = f"{unit.name} failed: {reason}"
+        if in_use:
+            first = f"{unit.name} failed (port in use): {reason}: {in_use}"
+        return f"{first}\n{tail}"
 
     def _start_one(self, unit: Unit) -> str | None:
         state = self.state(unit.name)

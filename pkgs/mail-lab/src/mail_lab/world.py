@@ -152,8 +152,9 @@ class World:
         world = cls(config, topology, services, dict(overrides or {}))
         try:
             world._build(owner)
-        except BaseException:
-            log(f"mail-lab: bring-up of {config.prefix!r} failed; logs in {config.state_root / 'logs'}")
+        except BaseException as error:
+            # A note, not a log line: the CLI prints it on the error's line, a traceback below it.
+            error.add_note(f"bring-up of {config.prefix!r} failed; logs in {config.state_root / 'logs'}")
             teardown(config)
             raise
         return world
