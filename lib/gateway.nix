@@ -9,6 +9,7 @@ let
   inherit (builtins)
     attrNames
     concatMap
+    concatStringsSep
     filter
     isAttrs
     isString
@@ -131,6 +132,23 @@ let
       # sysctl keys use "/" for the dots of an interface name such as eth0.100.
       sysctlName = replaceStrings [ "." ] [ "/" ] (if isString uplinkInterface then uplinkInterface else "");
       mtu = get [ "wireguard" "mtu" ];
+      # Home dials out from an ISP address the gateway only learns from home's packets; a restarted
+      # gateway would forget it and wait for home's next handshake (up to two minutes). So the
+      # endpoints are saved when the interface goes down and set again when it comes back.
+      endpointFile = "/var/lib/home-mail/${toString wireguardInterface}-endpoints";
+      homeKeys = concatStringsSep " " (map (name: toString (lookup homes [ name "publicKey" ])) homeNames);
+      saveEndpoints = concatStringsSep " " [
+        "mkdir -p /var/lib/home-mail &&"
+        "wg show ${toString wireguardInterface} endpoints | grep -v '(none)' > ${endpointFile}.new &&"
+        "mv ${endpointFile}.new ${endpointFile} || true"
+      ];
+      # Only for homes still configured; a failure must never keep the interface down.
+      restoreEndpoints = concatStringsSep " " [
+        "[ -r ${endpointFile} ] || exit 0;"
+        "while read -r key endpoint; do case ' ${homeKeys} ' in *\" $key \"*)"
+        "wg set ${toString wireguardInterface} peer \"$key\" endpoint \"$endpoint\" || true;;"
+        "esac; done < ${endpointFile}"
+      ];
     in
     {
       role = "gateway";
@@ -160,6 +178,24 @@ let
           allowedIPs = (forwardedOf name).cidrs;
           persistentKeepalive = null;
         }) homeNames;
+        # networking.wireguard.interfaces.<if>.postSetup / preShutdown, as argument lists.
+        postSetup = [
+          [
+            "sh"
+            "-c"
+            restoreEndpoints
+          ]
+        ];
+        preShutdown = [
+          [
+            "sh"
+            "-c"
+            saveEndpoints
+          ]
+        ];
+      };
+      endpointMemory = {
+        file = endpointFile;
       };
       # What allowedIPsAsRoutes makes the NixOS peer units install. proxy_arp answers for an
       # address only because of its route via the tunnel.

@@ -244,6 +244,9 @@ in
         table
         peers
         ;
+      # Remember home's endpoint across a restart of the interface (see lib/gateway.nix).
+      postSetup = map lib.escapeShellArgs plan.wireguard.postSetup;
+      preShutdown = map lib.escapeShellArgs plan.wireguard.preShutdown;
     };
 
     boot.kernel.sysctl = plan.sysctl;

@@ -9,6 +9,7 @@ the option.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -310,6 +311,9 @@ def test_gateway_wireguard_interface_is_the_plans() -> None:
     assert peer["name"] == "home"
     assert peer["allowedIPs"] == ["198.51.100.11/32", "2001:db8:1::11/128"]
     assert config_of(GATEWAY_MODULE, GATEWAY, attribute="networking.wireguard.useNetworkd") is False
+    # The endpoint memory (lib/gateway.nix): the plan's hooks as shell lines of the native options.
+    for hook in ("postSetup", "preShutdown"):
+        assert [shlex.split(line) for line in interface[hook].splitlines()] == plan[hook], hook
 
 
 def test_gateway_sysctls_firewall_and_nftables_are_the_plans() -> None:

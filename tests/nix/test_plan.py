@@ -117,7 +117,8 @@ def test_gateway_plan_forwards_the_homes_addresses(gateway_intent: Json, gateway
     assert gateway_plan["role"] == "gateway"
     assert gateway_plan["uplink"] == gateway_intent["uplink"]
     assert gateway_plan["forwardedAddresses"] == host_addresses(forwarded)
-    assert gateway_plan["wireguard"] == {
+    hooks = ("postSetup", "preShutdown")
+    assert {k: v for k, v in gateway_plan["wireguard"].items() if k not in hooks} == {
         "interface": wireguard["interface"],
         "ips": [],
         "listenPort": wireguard["listenPort"],
@@ -147,6 +148,23 @@ def test_gateway_plan_forwards_the_homes_addresses(gateway_intent: Json, gateway
         {"address": address, "dev": uplink} for address in host_addresses(forwarded)["ipv6"]
     ]
     assert gateway_plan["firewall"] == {"allowedUDPPorts": [wireguard["listenPort"]]}
+
+
+def test_gateway_saves_home_endpoints_on_shutdown_and_restores_them_on_setup(
+    gateway_intent: Json, gateway_plan: Json
+) -> None:
+    """A restarted gateway must not wait for home's next handshake to reach home again."""
+    interface = gateway_intent["wireguard"]["interface"]
+    memory = gateway_plan["endpointMemory"]["file"]
+    ((save_shell, save_flag, save),) = gateway_plan["wireguard"]["preShutdown"]
+    ((restore_shell, restore_flag, restore),) = gateway_plan["wireguard"]["postSetup"]
+    assert (save_shell, save_flag, restore_shell, restore_flag) == ("sh", "-c", "sh", "-c")
+    assert f"wg show {interface} endpoints" in save and memory in save
+    assert save.endswith("|| true"), "a failed save must not fail the shutdown"
+    assert f"done < {memory}" in restore and f"wg set {interface} peer" in restore
+    # Only configured homes get an endpoint back.
+    for home in gateway_intent["homes"].values():
+        assert home["publicKey"] in restore
 
 
 def test_gateway_sysctls_enable_forwarding_and_neighbour_proxies(

@@ -27,6 +27,8 @@ MACHINE_PRIVATE_PATHS: dict[str, PathKind] = {
     "/etc/netns": "empty",
     "/etc/wireguard": "empty",
     "/var/tmp": "empty",
+    # The gateway's saved WireGuard endpoints (lib/gateway.nix, endpointMemory).
+    "/var/lib/home-mail": "empty",
 }
 PRIVATE_FILES = ("/etc/hosts", "/etc/resolv.conf", "/etc/hostname", "/etc/mailname")
 TMPFS_PATHS = ("/run", "/tmp")

@@ -97,6 +97,9 @@ def interface_unit(wg: Mapping[str, Any]) -> Unit:
         wg_set += ["listen-port", str(wg["listenPort"])]
     commands.append(in_namespace(target_ns, wg_set))
     commands.append(in_namespace(target_ns, ["ip", "link", "set", "up", "dev", interface]))
+    # The hooks run where the unit runs (NixOS runs them in the unit's own script), after the
+    # interface is up; preShutdown before the interface is deleted.
+    commands += [list(c) for c in wg.get("postSetup", [])]
     tun = tun_unit_name(interface)
     return Unit(
         name=interface_unit_name(interface),
@@ -104,7 +107,10 @@ def interface_unit(wg: Mapping[str, Any]) -> Unit:
         remain_after_exit=True,
         description=f"WireGuard Tunnel - {interface}",
         exec_start=commands,
-        exec_stop=[in_namespace(target_ns, ["ip", "link", "del", "dev", interface], ignore_failure=True)],
+        exec_stop=[
+            *([list(c) for c in wg.get("preShutdown", [])]),
+            in_namespace(target_ns, ["ip", "link", "del", "dev", interface], ignore_failure=True),
+        ],
         requires=[tun],
         binds_to=[tun],
         after=[tun],
@@ -150,7 +156,12 @@ def peer_unit(wg: Mapping[str, Any], peer: Mapping[str, Any]) -> Unit:
 
 def wireguard_units(wg: Mapping[str, Any]) -> list[Unit]:
     """All units of one interface of a plan (`plan["wireguard"]`)."""
-    return [tun_unit(wg), interface_unit(wg), *(peer_unit(wg, peer) for peer in wg.get("peers", []))]
+    interface = interface_unit(wg)
+    peers = [peer_unit(wg, peer) for peer in wg.get("peers", [])]
+    # NixOS: each peer unit is wantedBy the interface unit, so (re)starting the interface brings
+    # its peers back.
+    interface.wants += [peer.name for peer in peers]
+    return [tun_unit(wg), interface, *peers]
 
 
 def plan_routes(wg: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -1,0 +1,152 @@
+"""Faults with mail in flight: after each, every message is delivered exactly once, none bounced.
+
+One lab (prefix `mlg-`) for the module. Each fault test injects a burst of BURST messages into the
+remote's postfix (addressed to alice at home, so the remote queues and retries like any sender on
+the internet), breaks something while they are in flight, mends it, and then counts the burst's
+Message-IDs in alice's Maildir. The lab's postfix retries deferred mail within seconds
+(services/postfix.py), so recovery is quick; timings are printed, never asserted (see benchmarks/).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import re
+import shlex
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from lab_support import require_lab
+
+from mail_lab.machine import Machine
+from mail_lab.services import dovecot, postfix
+from mail_lab.world import World
+
+PREFIX = "mlg-"
+BURST = 200
+DELIVERY_TIMEOUT = 240.0
+AGENT = "/run/fault_mail.py"
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+
+class Faults:
+    def __init__(self, world: World):
+        self.world = world
+        self.machines = world.machines
+        topology = world.topology
+        self.alice = str(topology["world"]["accounts"]["home"])
+        self.bob = str(topology["world"]["accounts"]["remote"])
+        self.public_ipv4 = str(topology["plans"]["home"]["addresses"]["ipv4"][0]).split("/")[0]
+        self.namespace = str(topology["plans"]["home"]["namespace"]["name"])
+        self.gateway_wireguard = f"wireguard-{topology['plans']['gateway']['wireguard']['interface']}.service"
+        self.home_interface = str(topology["plans"]["home"]["wireguard"]["interface"])
+        self.maildir = dovecot.maildir_of(self.alice)
+        source = (Path(__file__).parent / "fault_mail.py").read_text()
+        for name in ("remote", "home", "client"):
+            self.machines[name].write_file(AGENT, source)
+
+    @property
+    def home(self) -> Machine:
+        return self.machines["home"]
+
+    @property
+    def remote(self) -> Machine:
+        return self.machines["remote"]
+
+    @property
+    def gateway(self) -> Machine:
+        return self.machines["gateway"]
+
+    def agent(self, machine: Machine, *arguments: str, timeout: int = 600) -> dict[str, object]:
+        output = machine.succeed(f"python3 {AGENT} {shlex.join(arguments)}", timeout=timeout)
+        result: dict[str, object] = json.loads(output.strip().splitlines()[-1])
+        return result
+
+    def burst(self, tag: str, count: int = BURST) -> None:
+        """Queue `count` messages at the remote's MTA for alice (it delivers them on its own)."""
+        result = self.agent(self.remote, "burst", "127.0.0.1", "25", self.bob, self.alice, tag, str(count))
+        assert result == {"accepted": count}, result
+
+    def counts(self, tag: str) -> collections.Counter[str]:
+        """How often each Message-ID of the burst `tag` is in alice's Maildir."""
+        directories = " ".join(shlex.quote(self.maildir + sub) for sub in ("new", "cur"))
+        found = self.home.execute(
+            f"grep -rhoiE '^Message-ID: <{tag}-[0-9]+@fault.test>' {directories} 2>/dev/null"
+        )[1]
+        return collections.Counter(re.findall(rf"<({tag}-\d+)@fault\.test>", found))
+
+    def wait_for_burst(self, tag: str, count: int = BURST) -> float:
+        """Wait until all of the burst arrived; assert each exactly once and no bounce. Seconds taken."""
+        started = time.monotonic()
+        deadline = started + DELIVERY_TIMEOUT
+        for _ in range(int(DELIVERY_TIMEOUT) + 1):
+            counts = self.counts(tag)
+            if len(counts) >= count or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        missing = sorted(f"{tag}-{i}" for i in range(count) if f"{tag}-{i}" not in counts)
+        assert not missing, f"{len(missing)} of {count} not delivered, e.g. {missing[:5]}"
+        duplicates = {mid: n for mid, n in counts.items() if n != 1}
+        assert not duplicates, f"delivered more than once: {duplicates}"
+        bounced = self.remote.execute(f"grep -c 'status=bounced' {postfix.LOG_FILE}")[1].strip()
+        assert bounced in ("", "0"), f"the remote bounced {bounced} messages"
+        return time.monotonic() - started
+
+    def inbound_reaches_home(self) -> bool:
+        return self.remote.execute(f"nc -z -w 2 {self.public_ipv4} 25")[0] == 0
+
+
+@pytest.fixture(scope="module")
+def faults() -> Iterator[Faults]:
+    require_lab(services=True)
+    world = World.up(prefix=PREFIX)
+    try:
+        lab = Faults(world)
+        lab.remote.wait_until_succeeds(f"ping -c 1 -W 2 {lab.public_ipv4}", timeout=60)
+        yield lab
+    finally:
+        world.down()
+
+
+def measure_recovery(lab: Faults, limit: float = 180.0) -> float:
+    started = time.monotonic()
+    for _ in range(int(limit * 4)):
+        if lab.inbound_reaches_home():
+            return time.monotonic() - started
+        time.sleep(0.25)
+    raise AssertionError(f"inbound did not recover within {limit:.0f} s")
+
+
+def test_fault_tunnel_down_60s(faults: Faults) -> None:
+    faults.gateway.succeed(f"systemctl stop {faults.gateway_wireguard}")
+    faults.burst("tunnel-down")
+    time.sleep(60)
+    assert not faults.counts("tunnel-down"), "mail arrived while the tunnel was down"
+    faults.gateway.succeed(f"systemctl start {faults.gateway_wireguard}")
+    print(f"tunnel down 60 s: burst delivered {faults.wait_for_burst('tunnel-down'):.1f} s after the restart")
+
+
+def test_fault_gateway_restart_recovers_without_waiting_for_a_rekey(faults: Faults) -> None:
+    """The gateway re-applies home's saved endpoint (lib/gateway.nix): no wait for home's handshake."""
+    faults.burst("gateway-restart")
+    faults.gateway.succeed(f"systemctl restart {faults.gateway_wireguard}")
+    recovery = measure_recovery(faults, limit=20.0)
+    print(f"gateway restart: inbound back after {recovery:.2f} s (with the saved endpoint)")
+    faults.wait_for_burst("gateway-restart")
+
+
+def test_without_the_saved_endpoint_the_gateway_cannot_reach_home(faults: Faults) -> None:
+    """The control: forgetting the endpoint leaves inbound dead until home's next handshake."""
+    faults.gateway.succeed(
+        f"systemctl stop {faults.gateway_wireguard}", "rm -f /var/lib/home-mail/*-endpoints"
+    )
+    faults.gateway.succeed(f"systemctl start {faults.gateway_wireguard}")
+    time.sleep(5)
+    assert not faults.inbound_reaches_home(), "inbound works without the endpoint: the control proves nothing"
+    # Home's traffic through the tunnel makes it handshake again (here at once, instead of at its
+    # next rekey), and the gateway learns the endpoint from it.
+    faults.home.execute(f"ip netns exec {faults.namespace} ping -c 1 -W 1 198.51.100.10")
+    recovery = measure_recovery(faults, limit=150.0)
+    print(f"without the saved endpoint: inbound back {recovery:.1f} s after home spoke")
