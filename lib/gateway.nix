@@ -13,6 +13,7 @@ let
     filter
     isAttrs
     isString
+    listToAttrs
     match
     replaceStrings
     ;
@@ -137,9 +138,14 @@ let
       # endpoints are saved when the interface goes down and set again when it comes back.
       endpointFile = "/var/lib/home-mail/${toString wireguardInterface}-endpoints";
       homeKeys = concatStringsSep " " (map (name: toString (lookup homes [ name "publicKey" ])) homeNames);
+      # Merged: each peer unit saves when it stops, while the peers stopped before are already
+      # gone; their lines from the file are kept (first line per key wins).
       saveEndpoints = concatStringsSep " " [
-        "mkdir -p /var/lib/home-mail &&"
-        "wg show ${toString wireguardInterface} endpoints | grep -v '(none)' > ${endpointFile}.new &&"
+        "mkdir -p /var/lib/home-mail;"
+        "{ wg show ${toString wireguardInterface} endpoints; cat ${endpointFile} 2>/dev/null; } |"
+        "{ seen=' '; while read -r key endpoint; do"
+        "case \"$endpoint$seen\" in '(none)'*|*\" $key \"*) continue;; esac;"
+        "seen=\"$seen$key \"; echo \"$key $endpoint\"; done; } > ${endpointFile}.new &&"
         "mv ${endpointFile}.new ${endpointFile} || true"
       ];
       # Only for homes still configured; a failure must never keep the interface down.
@@ -178,7 +184,7 @@ let
           allowedIPs = (forwardedOf name).cidrs;
           persistentKeepalive = null;
         }) homeNames;
-        # networking.wireguard.interfaces.<if>.postSetup / preShutdown, as argument lists.
+        # networking.wireguard.interfaces.<if>.postSetup, as argument lists.
         postSetup = [
           [
             "sh"
@@ -186,17 +192,24 @@ let
             restoreEndpoints
           ]
         ];
-        preShutdown = [
-          [
-            "sh"
-            "-c"
-            saveEndpoints
-          ]
-        ];
       };
       endpointMemory = {
         file = endpointFile;
       };
+      # Saved by each peer unit's ExecStop: it runs before the unit's postStop removes the peer
+      # (the interface's preShutdown would come too late, after the peers are gone).
+      units = listToAttrs (
+        map (name: {
+          name = "wireguard-${toString wireguardInterface}-peer-${name}";
+          value.serviceConfig.ExecStop = [
+            [
+              "sh"
+              "-c"
+              saveEndpoints
+            ]
+          ];
+        }) homeNames
+      );
       # What allowedIPsAsRoutes makes the NixOS peer units install. proxy_arp answers for an
       # address only because of its route via the tunnel.
       routes = concatMap (

@@ -8,6 +8,7 @@
     nsenter = lib.getExe' pkgs.util-linux "nsenter";
     sysctl = lib.getExe' pkgs.procps "sysctl";
     nft = lib.getExe' pkgs.nftables "nft";
+    sh = lib.getExe' pkgs.bash "sh";
   };
 
   # The files (other than `ownFile`) that define attribute `name` of the attrsOf option `option`,

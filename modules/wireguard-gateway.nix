@@ -80,6 +80,8 @@ let
       neighbour.dev
     ];
 
+  shellLine = command: lib.escapeShellArgs ([ programs.${builtins.head command} ] ++ builtins.tail command);
+
   interfaceFiles = helpers.otherDefinitionFiles options.networking.wireguard.interfaces ownFile cfg.wireguard.interface;
 
   homeOptions =
@@ -245,8 +247,8 @@ in
         peers
         ;
       # Remember home's endpoint across a restart of the interface (see lib/gateway.nix).
-      postSetup = map lib.escapeShellArgs plan.wireguard.postSetup;
-      preShutdown = map lib.escapeShellArgs plan.wireguard.preShutdown;
+      # Service scripts have no `sh` on PATH: the program by its store path, like renderCommand.
+      postSetup = map shellLine plan.wireguard.postSetup;
     };
 
     boot.kernel.sysctl = plan.sysctl;
@@ -263,7 +265,13 @@ in
     # provider's tooling (IPv6ProxyNDPAddress= only exists in a .network file that manages the
     # uplink), it re-adds the entries whenever the device reappears, and it runs exactly the
     # commands the lab runs. `replace` keeps it idempotent.
-    systemd.services.${proxyNdpUnit} = mkIf (plan.proxyNeighbours != [ ]) {
+    # The peer units save home's endpoint when they stop (plan.units).
+    # As preStop (a script, so systemd does not expand the script's `$`), which runs before the
+    # peer unit's postStop removes the peer.
+    systemd.services =
+      mapAttrs (_: unit: { preStop = lib.concatMapStringsSep "\n" shellLine unit.serviceConfig.ExecStop; }) plan.units
+      // {
+      ${proxyNdpUnit} = mkIf (plan.proxyNeighbours != [ ]) {
       description = "Proxy NDP on ${cfg.uplink.interface} for the addresses forwarded over ${cfg.wireguard.interface}";
       wantedBy = [
         "multi-user.target"
@@ -276,6 +284,7 @@ in
         RemainAfterExit = true;
         ExecStart = map (proxyCommand "replace") plan.proxyNeighbours;
         ExecStop = map (neighbour: "-${proxyCommand "del" neighbour}") plan.proxyNeighbours;
+      };
       };
     };
   };

@@ -43,6 +43,7 @@ class Faults:
         self.gateway_wireguard = f"wireguard-{topology['plans']['gateway']['wireguard']['interface']}.service"
         self.home_interface = str(topology["plans"]["home"]["wireguard"]["interface"])
         self.maildir = dovecot.maildir_of(self.alice)
+        self.home_isp_ipv4 = str(topology["world"]["machines"]["home"]["ipv4"]).split("/")[0]
         source = (Path(__file__).parent / "fault_mail.py").read_text()
         for name in ("remote", "home", "client"):
             self.machines[name].write_file(AGENT, source)
@@ -132,6 +133,9 @@ def test_fault_gateway_restart_recovers_without_waiting_for_a_rekey(faults: Faul
     """The gateway re-applies home's saved endpoint (lib/gateway.nix): no wait for home's handshake."""
     faults.burst("gateway-restart")
     faults.gateway.succeed(f"systemctl restart {faults.gateway_wireguard}")
+    # The state, not a time: right after the restart the gateway already knows where home is.
+    endpoints = faults.gateway.succeed("wg show wg0 endpoints")
+    assert f"{faults.home_isp_ipv4}:" in endpoints, f"home's endpoint was not restored: {endpoints!r}"
     recovery = measure_recovery(faults, limit=20.0)
     print(f"gateway restart: inbound back after {recovery:.2f} s (with the saved endpoint)")
     faults.wait_for_burst("gateway-restart")
@@ -150,3 +154,75 @@ def test_without_the_saved_endpoint_the_gateway_cannot_reach_home(faults: Faults
     faults.home.execute(f"ip netns exec {faults.namespace} ping -c 1 -W 1 198.51.100.10")
     recovery = measure_recovery(faults, limit=150.0)
     print(f"without the saved endpoint: inbound back {recovery:.1f} s after home spoke")
+
+
+def test_fault_home_namespace_restart(faults: Faults) -> None:
+    faults.burst("netns-restart")
+    faults.home.succeed(f"systemctl restart netns@{faults.namespace}.service")
+    faults.home.wait_for_unit("postfix.service", timeout=60)
+    faults.wait_for_burst("netns-restart")
+
+
+def test_fault_home_wireguard_restart(faults: Faults) -> None:
+    faults.burst("home-wireguard-restart")
+    faults.home.succeed(f"systemctl restart wireguard-{faults.home_interface}.service")
+    faults.wait_for_burst("home-wireguard-restart")
+
+
+def test_fault_rspamd_down_defers_and_nothing_goes_unscanned(faults: Faults) -> None:
+    """Policy: without its milter, home's postfix answers 4xx; the sender keeps the mail and retries."""
+    faults.home.succeed("systemctl stop rspamd.service")
+    try:
+        faults.burst("rspamd-down", count=BURST)
+        time.sleep(10)
+        assert not faults.counts("rspamd-down"), "mail was accepted while rspamd was down"
+        deferred = faults.remote.succeed(f"grep -c 'status=deferred' {postfix.LOG_FILE} || true")
+        assert int(deferred.strip() or 0) > 0, "the remote saw no deferral"
+    finally:
+        faults.home.succeed("systemctl start rspamd.service")
+    faults.wait_for_burst("rspamd-down")
+    burst_files = f"$(grep -rlE 'rspamd-down-[0-9]+@' {faults.maildir}new {faults.maildir}cur)"
+    unscanned = faults.home.execute(f"grep -Li '^Authentication-Results: ' {burst_files}")[1].strip()
+    assert unscanned == "", f"messages without rspamd's verdict: {unscanned[:300]}"
+
+
+def test_fault_resolver_down_defers_outbound_and_keeps_inbound(faults: Faults) -> None:
+    """Policy: home's resolver (kresd in the namespace) down: inbound still arrives; home's own
+    outbound mail waits in home's queue and goes out once the resolver is back."""
+    faults.home.succeed("systemctl stop kresd@1.service")
+    try:
+        faults.burst("kresd-down")
+        faults.wait_for_burst("kresd-down")
+        tag = "outbound-kresd-down"
+        # Submitted inside the namespace (mynetworks): home's own line has port 25 blocked.
+        inject = f"ip netns exec {faults.namespace} python3 {AGENT} burst 127.0.0.1 25"
+        faults.home.succeed(f"{inject} {faults.alice} bob@example.net {tag} 5")
+    except Exception:
+        faults.home.succeed("systemctl start kresd@1.service")
+        raise
+    time.sleep(5)
+    remote_maildir = str(faults.world.topology["world"]["machines"]["remote"]["maildir"])
+    assert faults.remote.execute(f"grep -rl '{tag}' {remote_maildir} 2>/dev/null")[1].strip() == ""
+    faults.home.succeed("systemctl start kresd@1.service")
+    faults.remote.wait_until_succeeds(
+        f"test $(grep -rlE '{tag}-[0-9]@fault.test' {remote_maildir} | wc -l) -eq 5", timeout=120
+    )
+
+
+def test_fault_mtu_mismatch_large_messages_still_flow(faults: Faults) -> None:
+    """Home's tunnel MTU lowered below the gateway's: 5 MB messages still cross in both directions."""
+    interface = faults.home_interface
+    faults.home.succeed(f"ip netns exec {faults.namespace} ip link set {interface} mtu 1280")
+    try:
+        faults.remote.succeed(
+            "{ printf 'From: bob@example.net\\nTo: alice@example.org\\nSubject: mtu\\n"
+            "Message-ID: <mtu-large@fault.test>\\n\\n'; head -c 3900000 /dev/urandom | base64 -w 76; }"
+            " > /run/mtu.eml"
+        )
+        result = faults.agent(
+            faults.remote, "file", faults.public_ipv4, "25", faults.bob, faults.alice, "/run/mtu.eml"
+        )
+        assert result["code"] == 250, result
+        faults.home.wait_until_succeeds(f"grep -rlF '<mtu-large@fault.test>' {faults.maildir}new", timeout=60)
+    finally:
+        faults.home.succeed(f"ip netns exec {faults.namespace} ip link set {interface} mtu 1420")

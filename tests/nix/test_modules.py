@@ -312,8 +312,14 @@ def test_gateway_wireguard_interface_is_the_plans() -> None:
     assert peer["allowedIPs"] == ["198.51.100.11/32", "2001:db8:1::11/128"]
     assert config_of(GATEWAY_MODULE, GATEWAY, attribute="networking.wireguard.useNetworkd") is False
     # The endpoint memory (lib/gateway.nix): the plan's hooks as shell lines of the native options.
-    for hook in ("postSetup", "preShutdown"):
-        assert [shlex.split(line) for line in interface[hook].splitlines()] == plan[hook], hook
+    # Hooks and the peer unit's preStop are shell lines naming sh by its store path.
+    ((restore_program, *restore),) = [shlex.split(line) for line in interface["postSetup"].splitlines()]
+    assert restore_program.endswith("/bin/sh") and restore == plan["postSetup"][0][1:]
+    peer_unit = config_of(GATEWAY_MODULE, GATEWAY, attribute='systemd.services."wireguard-wg0-peer-home"')
+    gateway_units = eval_json(f"{WORLD_GATEWAY_PLAN}.units")
+    ((save_program, *save),) = [shlex.split(line) for line in peer_unit["preStop"].splitlines()]
+    assert save_program.endswith("/bin/sh")
+    assert save == gateway_units["wireguard-wg0-peer-home"]["serviceConfig"]["ExecStop"][0][1:]
 
 
 def test_gateway_sysctls_firewall_and_nftables_are_the_plans() -> None:

@@ -117,7 +117,7 @@ def test_gateway_plan_forwards_the_homes_addresses(gateway_intent: Json, gateway
     assert gateway_plan["role"] == "gateway"
     assert gateway_plan["uplink"] == gateway_intent["uplink"]
     assert gateway_plan["forwardedAddresses"] == host_addresses(forwarded)
-    hooks = ("postSetup", "preShutdown")
+    hooks = ("postSetup",)
     assert {k: v for k, v in gateway_plan["wireguard"].items() if k not in hooks} == {
         "interface": wireguard["interface"],
         "ips": [],
@@ -156,11 +156,16 @@ def test_gateway_saves_home_endpoints_on_shutdown_and_restores_them_on_setup(
     """A restarted gateway must not wait for home's next handshake to reach home again."""
     interface = gateway_intent["wireguard"]["interface"]
     memory = gateway_plan["endpointMemory"]["file"]
-    ((save_shell, save_flag, save),) = gateway_plan["wireguard"]["preShutdown"]
+    for name in gateway_intent["homes"]:
+        # Each peer unit saves before its postStop removes the peer.
+        ((save_shell, save_flag, save),) = gateway_plan["units"][f"wireguard-{interface}-peer-{name}"][
+            "serviceConfig"
+        ]["ExecStop"]
+        assert (save_shell, save_flag) == ("sh", "-c")
+        assert f"wg show {interface} endpoints" in save and memory in save
+        assert save.endswith("|| true"), "a failed save must not fail the stop"
     ((restore_shell, restore_flag, restore),) = gateway_plan["wireguard"]["postSetup"]
-    assert (save_shell, save_flag, restore_shell, restore_flag) == ("sh", "-c", "sh", "-c")
-    assert f"wg show {interface} endpoints" in save and memory in save
-    assert save.endswith("|| true"), "a failed save must not fail the shutdown"
+    assert (restore_shell, restore_flag) == ("sh", "-c")
     assert f"done < {memory}" in restore and f"wg set {interface} peer" in restore
     # Only configured homes get an endpoint back.
     for home in gateway_intent["homes"].values():

@@ -15,6 +15,7 @@ in
         "iproute2"
         "util-linux"
         "procps"
+        "bash"
         "nftables"
         "curl"
         "openssl"

@@ -22,6 +22,7 @@ let
     "iproute2"
     "util-linux"
     "procps"
+    "bash"
     "nftables"
     "wireguard-go"
     "wireguard-tools"

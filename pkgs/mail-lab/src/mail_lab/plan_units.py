@@ -29,6 +29,7 @@ COMMAND_SETTINGS = {
     "ExecStart": "exec_start",
     "ExecStartPost": "exec_start_post",
     "ExecStop": "exec_stop",
+    "ExecStopPost": "exec_stop_post",
 }
 PATH_SETTINGS = {
     "BindReadOnlyPaths": "bind_read_only_paths",

@@ -415,6 +415,7 @@ class UnitManager:
         if main:
             main.terminate(STOP_TIMEOUT)
             reap(main.pid)
+        errors += [error for command in unit.exec_stop_post if (error := self._run(unit, command, None))]
         failed = bool(errors)
         state.active_state = "failed" if failed else "inactive"
         state.sub_state = "failed" if failed else "dead"

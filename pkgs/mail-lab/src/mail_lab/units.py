@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 UnitType = Literal["simple", "oneshot"]
 DEPENDENCY_FIELDS = ("after", "wants", "requires", "binds_to", "part_of")
-COMMAND_FIELDS = ("exec_start_pre", "exec_start", "exec_start_post", "exec_stop")
+COMMAND_FIELDS = ("exec_start_pre", "exec_start", "exec_start_post", "exec_stop", "exec_stop_post")
 PATH_FIELDS = ("bind_read_only_paths", "bind_paths", "inaccessible_paths")
 UNIT_SUFFIXES = (".service", ".target", ".socket", ".timer", ".mount", ".path", ".slice", ".scope")
 
@@ -32,6 +32,8 @@ class Unit:
     exec_start_pre: list[list[str]] = field(default_factory=list)
     exec_start_post: list[list[str]] = field(default_factory=list)
     exec_stop: list[list[str]] = field(default_factory=list)
+    # Run after the main process is gone (NixOS' postStop).
+    exec_stop_post: list[list[str]] = field(default_factory=list)
     ready: str | None = None
     ready_timeout: float = 30.0
     after: list[str] = field(default_factory=list)

@@ -107,7 +107,8 @@ def interface_unit(wg: Mapping[str, Any]) -> Unit:
         remain_after_exit=True,
         description=f"WireGuard Tunnel - {interface}",
         exec_start=commands,
-        exec_stop=[
+        # NixOS' postStop: preShutdown, then the interface is deleted.
+        exec_stop_post=[
             *([list(c) for c in wg.get("preShutdown", [])]),
             in_namespace(target_ns, ["ip", "link", "del", "dev", interface], ignore_failure=True),
         ],
@@ -147,7 +148,8 @@ def peer_unit(wg: Mapping[str, Any], peer: Mapping[str, Any]) -> Unit:
         remain_after_exit=True,
         description=f"WireGuard Peer - {interface} - {peer['name']}",
         exec_start=start,
-        exec_stop=stop,
+        # NixOS' postStop: after a plan's ExecStop (e.g. the gateway saving endpoints).
+        exec_stop_post=stop,
         environment={"WG_ENDPOINT_RESOLUTION_RETRIES": "infinity"},
         requires=[parent],
         after=[parent],
