@@ -35,7 +35,9 @@ def burst(server: str, port: int, sender: str, recipient: str, tag: str, count: 
 
 def send_file(server: str, port: int, sender: str, recipient: str, path: str) -> dict[str, object]:
     with open(path, "rb") as source:
-        data = source.read()
+        # CRLF line ends as SMTP wants them: smtplib would add a CRLF after a final bare LF,
+        # i.e. an extra empty line at the end of the body.
+        data = source.read().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     try:
         with smtplib.SMTP(server, port, timeout=TIMEOUT) as smtp:
             smtp.ehlo("fault-test.example.net")

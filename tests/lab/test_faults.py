@@ -156,13 +156,6 @@ def test_without_the_saved_endpoint_the_gateway_cannot_reach_home(faults: Faults
     print(f"without the saved endpoint: inbound back {recovery:.1f} s after home spoke")
 
 
-def test_fault_home_namespace_restart(faults: Faults) -> None:
-    faults.burst("netns-restart")
-    faults.home.succeed(f"systemctl restart netns@{faults.namespace}.service")
-    faults.home.wait_for_unit("postfix.service", timeout=60)
-    faults.wait_for_burst("netns-restart")
-
-
 def test_fault_home_wireguard_restart(faults: Faults) -> None:
     faults.burst("home-wireguard-restart")
     faults.home.succeed(f"systemctl restart wireguard-{faults.home_interface}.service")
@@ -226,3 +219,37 @@ def test_fault_mtu_mismatch_large_messages_still_flow(faults: Faults) -> None:
         faults.home.wait_until_succeeds(f"grep -rlF '<mtu-large@fault.test>' {faults.maildir}new", timeout=60)
     finally:
         faults.home.succeed(f"ip netns exec {faults.namespace} ip link set {interface} mtu 1420")
+
+
+def body_digest(machine: Machine, path: str) -> str:
+    """sha256 of the body (after the first empty line), line endings as LF."""
+    return machine.succeed(f"sed '1,/^\\r\\?$/d' {path} | tr -d '\\r' | sha256sum").split()[0]
+
+
+def test_a_100_mb_message_arrives_intact_and_a_larger_one_gets_552(faults: Faults) -> None:
+    limit = postfix.MESSAGE_SIZE_LIMIT
+    header = (
+        "From: bob@example.net\\nTo: alice@example.org\\nSubject: big\\nMessage-ID: <{id}@fault.test>\\n\\n"
+    )
+    # base64 of N bytes in 76-column lines is about 1.3514 N bytes.
+    fits, too_big = int(limit * 0.96 / 1.3514), int(limit * 1.02 / 1.3514)
+    for name, size in (("big-fits", fits), ("big-too-big", too_big)):
+        faults.remote.succeed(
+            f"{{ printf '{header.format(id=name)}'; head -c {size} /dev/urandom | base64 -w 76; }}"
+            f" > /run/{name}.eml"
+        )
+    sizes = {n: int(faults.remote.succeed(f"stat -c %s /run/{n}.eml")) for n in ("big-fits", "big-too-big")}
+    assert sizes["big-fits"] < limit < sizes["big-too-big"], sizes
+    refused = faults.agent(
+        faults.remote, "file", faults.public_ipv4, "25", faults.bob, faults.alice, "/run/big-too-big.eml"
+    )
+    assert refused["code"] == 552, refused
+    accepted = faults.agent(
+        faults.remote, "file", faults.public_ipv4, "25", faults.bob, faults.alice, "/run/big-fits.eml"
+    )
+    assert accepted["code"] == 250, accepted
+    delivered = faults.home.wait_until_succeeds(
+        f"grep -rlF '<big-fits@fault.test>' {faults.maildir}new {faults.maildir}cur", timeout=180
+    ).strip()
+    assert body_digest(faults.home, delivered) == body_digest(faults.remote, "/run/big-fits.eml")
+    faults.remote.succeed("rm -f /run/big-fits.eml /run/big-too-big.eml")
