@@ -14,6 +14,12 @@ from lab_support import require_lab
 from mail_lab.world import World
 
 MAIL_WORLD_PREFIX = "mlb-"
+# Run after the other users of `mail_world`: they restart the namespace and order certificates.
+DISRUPTIVE_MODULES = ("test_scenarios.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name in DISRUPTIVE_MODULES)  # stable: order otherwise kept
 
 
 @pytest.fixture(scope="session")

@@ -84,6 +84,12 @@ STOPPED_WAIT = (
     "i=0; while postfix status 2>/dev/null; do i=$((i+1)); [ $i -lt 100 ] || exit 1; sleep 0.1; done"
 )
 
+# Running means the master named in its pid file is alive. Not `postfix status`: its lock test
+# (`master -t`) briefly takes the master's lock, and a probe that overlaps the start's own lock
+# test makes `postfix start-fg` fail with "already running" (seen in CI).
+MASTER_PID_FILE = f"{QUEUE_DIR}/pid/master.pid"
+MASTER_RUNNING = f'read -r pid < {MASTER_PID_FILE} && [ "$(cat /proc/$pid/comm 2>/dev/null)" = master ]'
+
 # smtp(8) clients bound to one address family: the remote sends a family sender's mail with them.
 FAMILIES = ("ipv4", "ipv6")
 
@@ -205,12 +211,14 @@ def postfix_unit(
         exec_start_pre=[
             ["install", "-d", "-o", "postfix", "-g", "postfix", "-m", "0750", DATA_DIR],
             ["postfix", "check"],
+            # The old master is gone (see exec_stop): a pid file it left must not read as ready.
+            ["rm", "-f", MASTER_PID_FILE],
         ],
         exec_start=[["postfix", "start-fg"]],
         # `postfix stop` may return while the master still holds its lock (seen under load): a
         # start right after would fail with "already running". Stopped means the lock is free.
         exec_stop=[["postfix", "stop"], ["sh", "-c", STOPPED_WAIT]],
-        ready="postfix status",
+        ready=MASTER_RUNNING,
         # Ordering only: without its milter postfix still runs, and answers 4xx (see above).
         after=after,
     )
