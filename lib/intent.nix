@@ -52,6 +52,7 @@ rec {
       udp = [ ];
     };
     services = [ ];
+    dropDuplicateDeliveries = true;
   };
 
   withGatewayDefaults =

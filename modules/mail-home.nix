@@ -73,8 +73,10 @@ let
       inherit (cfg.openPorts) udp;
     };
     services = confinedServices;
+    inherit (cfg) dropDuplicateDeliveries;
   };
   plan = homeMailLib.homePlan intent;
+  duplicateFilter = plan.delivery.duplicateFilter;
   wireguardUnit = "wireguard-${cfg.wireguard.interface}";
 
   loopbackNameservers = filter (
@@ -252,6 +254,25 @@ in
       '';
     };
 
+    dropDuplicateDeliveries = mkOption {
+      type = types.bool;
+      default = true;
+      example = false;
+      description = ''
+        When dovecot delivers (services.dovecot2.enable): a Sieve script
+        (services.dovecot2.sieve.scripts.before) discards a message whose Message-ID the same
+        mailbox has already received, before any user script runs. A delivery that is cut short
+        after the mailbox got the message (the namespace restarts while postfix waits for
+        dovecot's reply; an SMTP reply lost in the tunnel) is retried with the same Message-ID and
+        would otherwise land twice. The price: a second copy that really is the same message (the
+        same Message-ID, e.g. once directly and once through a mailing list) is dropped as well.
+        Without simple-nixos-mailserver, the module also loads dovecot's sieve plugin for LMTP
+        (simple-nixos-mailserver loads it itself). postfix then hands dovecot one message at a
+        time (`lmtp_destination_concurrency_limit = 1`, a default you may override): dovecot's
+        duplicate database loses marks when deliveries to one mailbox run in parallel.
+      '';
+    };
+
     confinedServices = mkOption {
       type = types.listOf types.str;
       readOnly = true;
@@ -318,6 +339,24 @@ in
     # would have no resolver. 900 beats that mkDefault (1000) and still loses to a plain definition.
     (mkIf config.services.kresd.enable {
       networking.resolvconf.useLocalResolver = mkOverride 900 false;
+    })
+
+    (mkIf (config.services.dovecot2.enable && duplicateFilter != null) {
+      services.dovecot2.sieve.scripts.${duplicateFilter.stage} =
+        builtins.toFile "drop-duplicates.sieve" duplicateFilter.script;
+    })
+
+    (mkIf (config.services.dovecot2.enable && duplicateFilter != null && !mailserver.enable) {
+      services.dovecot2.mailPlugins.perProtocol.lmtp.enable = [ "sieve" ];
+    })
+
+    (mkIf (config.services.postfix.enable && plan.delivery.postfixMain != { }) {
+      # main.cf is services.postfix.settings.main since NixOS 25.11, services.postfix.config before.
+      services.postfix =
+        let
+          settings = lib.mapAttrs (_: mkDefault) plan.delivery.postfixMain;
+        in
+        if options.services.postfix ? settings then { settings.main = settings; } else { config = settings; };
     })
 
     (mkIf (config.services.rspamd.enable && cfg.rspamdRedisOverUnixSocket) {

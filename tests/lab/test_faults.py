@@ -156,6 +156,18 @@ def test_without_the_saved_endpoint_the_gateway_cannot_reach_home(faults: Faults
     print(f"without the saved endpoint: inbound back {recovery:.1f} s after home spoke")
 
 
+def test_fault_home_namespace_restart(faults: Faults) -> None:
+    """Recreating `wg` mid-burst cuts LMTP deliveries that dovecot may already have stored; postfix
+    retries them, and the plan's duplicate filter (lib/drop-duplicates.sieve) keeps one copy (a
+    CI run without it delivered 4 of 200 twice). Twice, to cut more deliveries."""
+    faults.burst("netns-restart")
+    for _ in range(2):
+        faults.home.succeed(f"systemctl restart netns@{faults.namespace}.service")
+        faults.home.wait_for_unit("postfix.service", timeout=60)
+        time.sleep(2)
+    faults.wait_for_burst("netns-restart")
+
+
 def test_fault_home_wireguard_restart(faults: Faults) -> None:
     faults.burst("home-wireguard-restart")
     faults.home.succeed(f"systemctl restart wireguard-{faults.home_interface}.service")

@@ -289,3 +289,29 @@ def test_rspamd_down_means_tempfail_not_unscanned_mail(lab: Lab) -> None:
     delivered = bob_to_alice()
     assert delivered.accepted, delivered
     mailflow.wait_for_maildir_message(home, dovecot.maildir_of(alice.address), delivered.message_id)
+
+
+def test_a_retried_message_lands_once_and_a_new_one_still_lands(lab: Lab) -> None:
+    """The home plan's duplicate filter (lib/drop-duplicates.sieve) at work in dovecot's LMTP."""
+    remote, home = lab.machines["remote"], lab.machines["home"]
+    alice, bob = lab.account("home"), lab.account("remote")
+    maildir = dovecot.maildir_of(alice.address)
+    retried = mailflow.new_message_id("retried")
+    send = {"server": "127.0.0.1", "security": "none", "sender": bob.address, "recipient": alice.address}
+    empty_queue = "postqueue -p | grep -qx 'Mail queue is empty'"
+    for attempt in ("first", "second"):
+        mailflow.send(remote, **send, subject=f"retried, {attempt} attempt", message_id=retried)
+        # One at a time: the second copy reaches dovecot after the first is stored.
+        mailflow.wait_for_maildir_message(home, maildir, retried)
+        remote.wait_until_succeeds(empty_queue, timeout=60)
+        home.wait_until_succeeds(empty_queue, timeout=60)
+    later = mailflow.send(remote, **send, tag="after-the-retry")
+    mailflow.wait_for_maildir_message(home, maildir, later)
+    copies = home.succeed(
+        f"grep -lF -r -- {shlex.quote(retried)} {shlex.quote(maildir)}new {shlex.quote(maildir)}cur | wc -l"
+    )
+    assert int(copies) == 1, f"{retried} is in the mailbox {copies.strip()} times"
+    log = home.succeed(f"cat {dovecot.LOG_FILE}")
+    assert any(retried in line and "discard" in line for line in log.splitlines()), (
+        "dovecot did not log the discarded copy"
+    )

@@ -245,6 +245,12 @@ HOME_CASES = [
     home("service-is-the-tunnel", "services", ("moves it into the namespace",), services=["wireguard-wg0"]),
     home("service-repeated", "services", ("more than once",), services=["postfix", "postfix"]),
     home("services-not-a-list", "services", ("not a list of service names",), services="postfix"),
+    home(
+        "drop-duplicates-not-a-bool",
+        "dropDuplicateDeliveries",
+        ("true or false",),
+        dropDuplicateDeliveries="no",
+    ),
 ]
 
 GATEWAY_CASES = [

@@ -248,6 +248,38 @@ def test_a_users_acme_listen_address_wins() -> None:
     assert certificate["listenHTTP"] == "[::]:80"
 
 
+def test_dovecot_drops_retried_copies_with_the_plans_sieve_script() -> None:
+    scripts = config_of(HOME_MODULE, HOME, attribute="services.dovecot2.sieve.scripts")
+    assert set(scripts) == {"before"}
+    script = f"{WORLD_HOME_PLAN}.delivery.duplicateFilter.script"
+    assert 'require "duplicate";' in eval_json(script)
+    # A store path names its content's hash: the same path means the plan's script, unchanged.
+    assert scripts["before"] == eval_json(f'builtins.toFile "drop-duplicates.sieve" {script}')
+    plugins = config_of(HOME_MODULE, HOME, attribute="services.dovecot2.mailPlugins.perProtocol")
+    assert plugins["lmtp"]["enable"] == ["sieve"]
+    main_cf = config_of(HOME_MODULE, HOME, attribute="services.postfix.settings.main")
+    assert main_cf == eval_json(f"{WORLD_HOME_PLAN}.delivery.postfixMain")
+    assert main_cf == {"lmtp_destination_concurrency_limit": 1}
+    own = "{ services.postfix.settings.main.lmtp_destination_concurrency_limit = 4; }"
+    main_cf = config_of(HOME_MODULE, HOME, own, attribute="services.postfix.settings.main")
+    assert main_cf == {"lmtp_destination_concurrency_limit": 4}
+
+
+def test_duplicate_filter_is_left_out_when_turned_off_or_mailserver_loads_sieve() -> None:
+    off = "{ homeMail.home.dropDuplicateDeliveries = false; }"
+    assert config_of(HOME_MODULE, HOME, off, attribute="services.dovecot2.sieve.scripts") == {}
+    assert config_of(HOME_MODULE, HOME, off, attribute="services.dovecot2.mailPlugins.perProtocol") == {}
+    assert config_of(HOME_MODULE, HOME, off, attribute="services.postfix.settings.main") == {}
+    # simple-nixos-mailserver loads the sieve plugin for LMTP itself; the script is still added.
+    mailserver = "{ imports = [ ./tests/nix/stubs/mailserver.nix ]; mailserver.enable = true; }"
+    assert set(config_of(HOME_MODULE, HOME, mailserver, attribute="services.dovecot2.sieve.scripts")) == {
+        "before"
+    }
+    assert (
+        config_of(HOME_MODULE, HOME, mailserver, attribute="services.dovecot2.mailPlugins.perProtocol") == {}
+    )
+
+
 def test_simple_nixos_mailservers_acme_certificate_is_confined_by_default() -> None:
     mailserver = """{
       imports = [ ./tests/nix/stubs/mailserver.nix ];

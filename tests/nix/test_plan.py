@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from nixeval import (
+    REPO,
     NixEvaluationError,
     eval_error,
     eval_json,
@@ -289,6 +290,18 @@ def test_home_plan_units(home_intent: Json, home_plan: Json) -> None:
                 "InaccessiblePaths": ["-/run/nscd"],
             },
         }
+
+
+def test_home_plan_drops_retried_deliveries_unless_told_not_to(home_plan: Json) -> None:
+    duplicate_filter = home_plan["delivery"]["duplicateFilter"]
+    assert duplicate_filter["stage"] == "before"
+    assert duplicate_filter["script"] == (REPO / "lib" / "drop-duplicates.sieve").read_text()
+    # One LMTP delivery at a time: dovecot's duplicate database loses marks of parallel ones.
+    assert home_plan["delivery"]["postfixMain"] == {"lmtp_destination_concurrency_limit": 1}
+    keep_all = eval_json(
+        f"({LIB}.homePlanStrict ({topology()}.homeIntent // {{ dropDuplicateDeliveries = false; }})).delivery"
+    )
+    assert keep_all == {"duplicateFilter": None, "postfixMain": {}}
 
 
 def test_netns_template_and_drop_in(home_intent: Json, home_plan: Json) -> None:

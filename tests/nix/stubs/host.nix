@@ -28,7 +28,6 @@ in
       defaultGateway6 = optional (types.nullOr (types.submodule gatewayOptions)) null;
     };
     services.openssh.enable = optional types.bool false;
-    services.postfix.settings = optional (types.attrsOf types.anything) { };
     services.rspamd.postfix.enable = optional types.bool false;
     users = {
       users = optional (types.attrsOf (types.attrsOf types.anything)) { };

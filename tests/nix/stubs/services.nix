@@ -34,8 +34,39 @@ let
 in
 {
   options.services = {
-    postfix.enable = mkEnableOption "postfix";
-    dovecot2.enable = mkEnableOption "dovecot";
+    postfix = {
+      enable = mkEnableOption "postfix";
+      # main.cf is settings.main (NixOS 25.11 and later; services.postfix.config before).
+      settings = mkOption {
+        type = types.submodule {
+          freeformType = types.attrsOf types.anything;
+          options.main = mkOption {
+            type = types.attrsOf types.anything;
+            default = { };
+          };
+        };
+        default = { };
+      };
+    };
+    dovecot2 = {
+      enable = mkEnableOption "dovecot";
+      # Stage ("before", "after", ...) to the script's path, as nixpkgs declares it.
+      sieve.scripts = mkOption {
+        type = types.attrsOf types.path;
+        default = { };
+      };
+      mailPlugins.perProtocol = mkOption {
+        type = types.attrsOf (
+          types.submodule {
+            options.enable = mkOption {
+              type = types.listOf types.str;
+              default = [ ];
+            };
+          }
+        );
+        default = { };
+      };
+    };
     kresd.enable = mkEnableOption "knot-resolver";
     rspamd = {
       enable = mkEnableOption "rspamd";

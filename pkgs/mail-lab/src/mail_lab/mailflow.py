@@ -95,9 +95,12 @@ def submit(
     subject: str = "mail-lab",
     body: str = "Sent by mail-lab.\n",
     tag: str = "mail-lab",
+    message_id: str | None = None,
 ) -> Submission:
-    """Submit one message from `machine`; the refusal, if any, is in the result (no exception)."""
-    message_id = new_message_id(tag)
+    """Submit one message from `machine`; the refusal, if any, is in the result (no exception).
+
+    `message_id` (default: a new one from `tag`) may repeat one: a sender retrying a message."""
+    message_id = message_id or new_message_id(tag)
     job = {
         "action": "send",
         "server": server,

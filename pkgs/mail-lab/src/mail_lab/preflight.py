@@ -24,6 +24,7 @@ CORE_PROGRAMS = {
 SERVICE_PROGRAMS = {
     "postfix": "postfix",
     "dovecot": "dovecot-core",
+    "sievec": "dovecot-sieve",
     "rspamd": "rspamd",
     "redis-server": "redis-server",
     "kresd": "knot-resolver",

@@ -224,13 +224,34 @@ def postfix_unit(
     )
 
 
-def home_postfix_unit(machine: MailMachine, world: MailWorld, accounts: list[Account], ca: LabCA) -> Unit:
+def main_cf_value(value: object) -> str:
+    """A main.cf value from the plan's JSON, written as NixOS's postfix module writes it."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(main_cf_value(item) for item in value)
+    return str(value)
+
+
+def home_postfix_unit(
+    machine: MailMachine,
+    world: MailWorld,
+    accounts: list[Account],
+    ca: LabCA,
+    plan_main: dict[str, object],
+) -> Unit:
+    """Home's postfix; `plan_main` is the home plan's delivery.postfixMain (main.cf settings)."""
     host = world.home
     TLS.install(machine, ca.issue([host.fqdn]))
     local = [account for account in accounts if account.domain == host.domain]
     machine.write_file(MAILBOXES_MAP, "".join(f"{a.address} {a.address}\n" for a in local))
     machine.write_file(SENDER_LOGINS_MAP, "".join(f"{a.address} {a.address}\n" for a in local))
-    settings = {**common_settings(host), "virtual_mailbox_domains": host.domain, **home_settings()}
+    settings = {
+        **common_settings(host),
+        "virtual_mailbox_domains": host.domain,
+        **home_settings(),
+        **{name: main_cf_value(value) for name, value in plan_main.items()},
+    }
     return postfix_unit(
         machine, settings, submission=True, after=[rspamd.UNIT_NAME, dovecot.UNIT_NAME, kresd.UNIT_NAME]
     )
