@@ -20,6 +20,7 @@ import os
 import shutil
 import sys
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -197,7 +198,8 @@ class World:
             self._attach_to_internet(self.machines[name])
         self._connect_uplinks()
         for name in MACHINE_ORDER:
-            self._configure_and_start(self.machines[name])
+            self._configure(self.machines[name])
+        self._start_machines()
 
     # --- machines ---------------------------------------------------------------------------------
 
@@ -366,6 +368,19 @@ class World:
     # --- plans and units ----------------------------------------------------------------------
 
     def _configure_and_start(self, machine: Machine) -> None:
+        self._configure(machine)
+        machine.units.start_all()
+
+    def _start_machines(self) -> None:
+        """Every machine reaches its multi-user.target at the same time, as the test driver's
+        start_all boots every VM at once (no unit waits for another machine's)."""
+        with ThreadPoolExecutor(max_workers=len(self.machines), thread_name_prefix="boot") as pool:
+            boots = [pool.submit(machine.units.start_all) for machine in self.machines.values()]
+        for boot in boots:
+            boot.result()  # the first machine that failed to boot raises here
+
+    def _configure(self, machine: Machine) -> None:
+        """Write the machine's plan and daemon configuration and register its units."""
         plan = self.topology["plans"].get(machine.name)
         units: list[Unit] = []
         if plan is not None:
@@ -377,7 +392,6 @@ class World:
                 log(f"{machine.name}: plan units without a lab unit (not run): {', '.join(merged.unmatched)}")
             units = merged.units
         machine.units.register(units)
-        machine.units.start_all()
 
     def _realize_plan(self, machine: Machine, plan: Mapping[str, Any]) -> list[Unit]:
         """What NixOS applies at boot from a plan (sysctl, nftables, neighbours, /etc) + its units."""
