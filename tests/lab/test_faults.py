@@ -168,6 +168,20 @@ def test_fault_home_namespace_restart(faults: Faults) -> None:
     faults.wait_for_burst("netns-restart")
 
 
+def test_postfix_starts_after_a_crash_left_a_half_written_queue_file(faults: Faults) -> None:
+    """A cleanup(8) killed mid-message leaves `incoming/<inode>.<pid>` behind (seen after a
+    namespace restart in CI); `postfix check` warns about it, and the warning must not keep
+    postfix down."""
+    faults.home.succeed("systemctl stop postfix.service")
+    faults.home.succeed(
+        "install -o postfix -g postfix -m 0600 /dev/null /var/spool/postfix/incoming/132542.4065"
+    )
+    faults.home.succeed("systemctl start postfix.service")
+    faults.home.wait_for_unit("postfix.service", timeout=60)
+    faults.burst("after-crash", count=20)
+    faults.wait_for_burst("after-crash", count=20)
+
+
 def test_fault_home_wireguard_restart(faults: Faults) -> None:
     faults.burst("home-wireguard-restart")
     faults.home.succeed(f"systemctl restart wireguard-{faults.home_interface}.service")

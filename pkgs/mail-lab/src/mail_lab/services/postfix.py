@@ -210,6 +210,11 @@ def postfix_unit(
         type="simple",
         exec_start_pre=[
             ["install", "-d", "-o", "postfix", "-g", "postfix", "-m", "0750", DATA_DIR],
+            # Without a running postlogd, postfix's commands write the log file themselves, some
+            # as the postfix user: `postfix check` after a crash (a half-written queue file to
+            # warn about) failed on a root-owned file and postfix stayed down.
+            ["touch", LOG_FILE],
+            ["chown", "postfix:postfix", LOG_FILE],
             ["postfix", "check"],
             # The old master is gone (see exec_stop): a pid file it left must not read as ready.
             ["rm", "-f", MASTER_PID_FILE],
