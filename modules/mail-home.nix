@@ -267,7 +267,8 @@ in
         would otherwise land twice. The price: a second copy that really is the same message (the
         same Message-ID, e.g. once directly and once through a mailing list) is dropped as well.
         Without simple-nixos-mailserver, the module also loads dovecot's sieve plugin for LMTP
-        (simple-nixos-mailserver loads it itself). postfix then hands dovecot one message at a
+        (services.dovecot2.mailPlugins.perProtocol.lmtp; simple-nixos-mailserver loads it
+        itself; with a dovecot module that has no mailPlugins option, load it in its settings). postfix then hands dovecot one message at a
         time (`lmtp_destination_concurrency_limit = 1`, a default you may override): dovecot's
         duplicate database loses marks when deliveries to one mailbox run in parallel.
       '';
@@ -347,7 +348,11 @@ in
     })
 
     (mkIf (config.services.dovecot2.enable && duplicateFilter != null && !mailserver.enable) {
-      services.dovecot2.mailPlugins.perProtocol.lmtp.enable = [ "sieve" ];
+      # Only where the dovecot module has mailPlugins (a module that dropped it loads plugins
+      # through its settings, which the option's description points to).
+      services.dovecot2 = lib.optionalAttrs (options.services.dovecot2 ? mailPlugins) {
+        mailPlugins.perProtocol.lmtp.enable = [ "sieve" ];
+      };
     })
 
     (mkIf (config.services.postfix.enable && plan.delivery.postfixMain != { }) {
