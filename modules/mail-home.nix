@@ -77,6 +77,7 @@ let
   };
   plan = homeMailLib.homePlan intent;
   duplicateFilter = plan.delivery.duplicateFilter;
+  duplicateFilterFile = builtins.toFile "drop-duplicates.sieve" duplicateFilter.script;
   wireguardUnit = "wireguard-${cfg.wireguard.interface}";
 
   loopbackNameservers = filter (
@@ -260,8 +261,9 @@ in
       example = false;
       description = ''
         When dovecot delivers (services.dovecot2.enable): a Sieve script
-        (services.dovecot2.sieve.scripts.before) discards a message whose Message-ID the same
-        mailbox has already received, before any user script runs. A delivery that is cut short
+        (services.dovecot2.sieve.scripts.before, as a default: a before-script of your own wins,
+        and a warning says that retries are then not dropped) discards a message whose
+        Message-ID the same mailbox has already received, before any user script runs. A delivery that is cut short
         after the mailbox got the message (the namespace restarts while postfix waits for
         dovecot's reply; an SMTP reply lost in the tunnel) is retried with the same Message-ID and
         would otherwise land twice. The price: a second copy that really is the same message (the
@@ -343,8 +345,11 @@ in
     })
 
     (mkIf (config.services.dovecot2.enable && duplicateFilter != null) {
-      services.dovecot2.sieve.scripts.${duplicateFilter.stage} =
-        builtins.toFile "drop-duplicates.sieve" duplicateFilter.script;
+      # A default: a script of the mail server's own at this stage wins, and the warning says so.
+      services.dovecot2.sieve.scripts.${duplicateFilter.stage} = mkDefault duplicateFilterFile;
+      warnings = optional (
+        (config.services.dovecot2.sieve.scripts.${duplicateFilter.stage} or null) != duplicateFilterFile
+      ) "${root}.dropDuplicateDeliveries: services.dovecot2.sieve.scripts.${duplicateFilter.stage} is set elsewhere, so dovecot does not drop retried copies of a message; add the `duplicate` test of this module's drop-duplicates.sieve to that script, or set ${root}.dropDuplicateDeliveries = false";
     })
 
     (mkIf (config.services.dovecot2.enable && duplicateFilter != null && !mailserver.enable) {

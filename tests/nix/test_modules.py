@@ -251,6 +251,7 @@ def test_a_users_acme_listen_address_wins() -> None:
 def test_dovecot_drops_retried_copies_with_the_plans_sieve_script() -> None:
     scripts = config_of(HOME_MODULE, HOME, attribute="services.dovecot2.sieve.scripts")
     assert set(scripts) == {"before"}
+    assert config_of(HOME_MODULE, HOME, attribute="warnings") == []
     script = f"{WORLD_HOME_PLAN}.delivery.duplicateFilter.script"
     assert 'require "duplicate";' in eval_json(script)
     # A store path names its content's hash: the same path means the plan's script, unchanged.
@@ -535,6 +536,13 @@ MODULE_CASES = [
         (HOME_MODULE, HOME, "{ lib, ... }: { services.kresd.enable = lib.mkForce false; }"),
         "homeMail.home.nameservers: 127.0.0.1",
         ("services.kresd is not enabled",),
+        kind="warnings",
+    ),
+    ModuleCase(
+        "home-own-sieve-before-script",
+        (HOME_MODULE, HOME, '{ services.dovecot2.sieve.scripts.before = "/etc/dovecot/own.sieve"; }'),
+        "homeMail.home.dropDuplicateDeliveries:",
+        ("is set elsewhere", "dropDuplicateDeliveries = false"),
         kind="warnings",
     ),
     ModuleCase(
