@@ -170,50 +170,73 @@ def _ordered(run: int) -> tuple[str, ...]:
     return PATHS if run % 2 == 0 else PATHS[::-1]
 
 
+@dataclass(frozen=True)
+class Burst:
+    """One load of the mail figures: `count` messages of `size` bytes over `sessions` SMTP
+    sessions; `amount` is what one burst moves in the figure's unit (messages, MB)."""
+
+    count: int
+    size: int
+    sessions: int
+    amount: float
+
+
+def mail_bursts(settings: Settings) -> dict[str, Burst]:
+    """The loads of the `mail.<kind>.*` figures."""
+    return {
+        "small": Burst(
+            settings.small_messages, settings.small_bytes, settings.small_sessions, settings.small_messages
+        ),
+        "large": Burst(
+            settings.large_messages,
+            settings.large_bytes,
+            settings.large_sessions,
+            settings.large_messages * settings.large_bytes / MB,
+        ),
+    }
+
+
+def _burst_seconds(
+    settings: Settings,
+    world: World,
+    mailbox: measure.Mailbox,
+    targets: dict[str, tuple[str, str]],
+    *,
+    paths: tuple[str, ...],
+    burst: Burst,
+) -> dict[str, float]:
+    """Seconds `burst` takes to reach the mailbox over each of `paths` (IPv4), in that order."""
+    return {
+        path: measure.mail_burst(
+            world,
+            mailbox,
+            address=targets[path][0],
+            count=burst.count,
+            size=burst.size,
+            sessions=burst.sessions,
+            bound=settings.mail_bound,
+        )
+        for path in paths
+    }
+
+
 def measure_mail(
     results: Results, settings: Settings, world: World, targets: dict[str, tuple[str, str]]
 ) -> None:
     mailbox = measure.Mailbox(world.machines["home"], measure.MailIdentity.of(world).recipient)
     # Warm up both paths (DNS caches, rspamd's and postfix's processes): not recorded.
-    for path in PATHS:
-        measure.mail_burst(
-            world,
-            mailbox,
-            address=targets[path][0],
-            count=20,
-            size=settings.small_bytes,
-            sessions=2,
-            bound=settings.mail_bound,
-        )
+    warm_up = Burst(count=20, size=settings.small_bytes, sessions=2, amount=20)
+    _burst_seconds(settings, world, mailbox, targets, paths=PATHS, burst=warm_up)
+    bursts = mail_bursts(settings)
     for run in range(settings.runs):
-        small: dict[str, float] = {}
-        large: dict[str, float] = {}
-        for path in _ordered(run):
-            seconds = measure.mail_burst(
-                world,
-                mailbox,
-                address=targets[path][0],
-                count=settings.small_messages,
-                size=settings.small_bytes,
-                sessions=settings.small_sessions,
-                bound=settings.mail_bound,
-            )
-            small[path] = settings.small_messages / seconds
-            _add(results, f"mail.small.{path}", small[path])
-        for path in _ordered(run):
-            seconds = measure.mail_burst(
-                world,
-                mailbox,
-                address=targets[path][0],
-                count=settings.large_messages,
-                size=settings.large_bytes,
-                sessions=settings.large_sessions,
-                bound=settings.mail_bound,
-            )
-            large[path] = settings.large_messages * settings.large_bytes / MB / seconds
-            _add(results, f"mail.large.{path}", large[path])
-        _add(results, "mail.small.ratio", small["tunnel"] / small["direct"])
-        _add(results, "mail.large.ratio", large["tunnel"] / large["direct"])
+        rates: dict[str, dict[str, float]] = {}
+        for kind, burst in bursts.items():
+            seconds = _burst_seconds(settings, world, mailbox, targets, paths=_ordered(run), burst=burst)
+            rates[kind] = {path: burst.amount / seconds[path] for path in PATHS}
+            for path in PATHS:
+                _add(results, f"mail.{kind}.{path}", rates[kind][path])
+            _add(results, f"mail.{kind}.ratio", rates[kind]["tunnel"] / rates[kind]["direct"])
+        small, large = rates["small"], rates["large"]
         for path in _ordered(run):
             latencies = measure.delivery_latencies(
                 world, mailbox, targets[path][0], settings.latency_messages, bound=60.0
