@@ -65,10 +65,12 @@
             wireguard-go
             wireguard-tools
             postfix
-            dovecot
+            # The lab writes Dovecot 2.3 and knot-resolver 5 configuration (Debian 12's versions);
+            # pkgs.dovecot is 2.4 and pkgs.knot-resolver an alias that warns.
+            dovecot_2_3
             rspamd
             redis
-            knot-resolver
+            knot-resolver_5
             knot-dns
             openssl
             curl

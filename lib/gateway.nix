@@ -135,18 +135,24 @@ let
       mtu = get [ "wireguard" "mtu" ];
       # Home dials out from an ISP address the gateway only learns from home's packets; a restarted
       # gateway would forget it and wait for home's next handshake (up to two minutes). So the
-      # endpoints are saved when the interface goes down and set again when it comes back.
+      # endpoints are saved when the interface goes down, and every saveInterval seconds while it
+      # is up (a crashed gateway never stops cleanly), and set again when it comes back.
+      saveInterval = 15;
+      saverUnit = "home-mail-endpoints-${toString wireguardInterface}";
       endpointFile = "/var/lib/home-mail/${toString wireguardInterface}-endpoints";
       homeKeys = concatStringsSep " " (map (name: toString (lookup homes [ name "publicKey" ])) homeNames);
       # Merged: each peer unit saves when it stops, while the peers stopped before are already
-      # gone; their lines from the file are kept (first line per key wins).
+      # gone; their lines from the file are kept (first line per key wins). Each writer has its
+      # own temporary file ($$, the shell's PID): the peer units and the loop may save at once.
       saveEndpoints = concatStringsSep " " [
         "mkdir -p /var/lib/home-mail;"
         "{ wg show ${toString wireguardInterface} endpoints; cat ${endpointFile} 2>/dev/null; } |"
         "{ seen=' '; while read -r key endpoint; do"
         "case \"$endpoint$seen\" in '(none)'*|*\" $key \"*) continue;; esac;"
-        "seen=\"$seen$key \"; echo \"$key $endpoint\"; done; } > ${endpointFile}.new &&"
-        "mv ${endpointFile}.new ${endpointFile} || true"
+        "seen=\"$seen$key \"; echo \"$key $endpoint\"; done; } > ${endpointFile}.$$ &&"
+        # Written only when it changed: the periodic save must not rewrite the disk every time.
+        "if [ \"$(cat ${endpointFile}.$$)\" = \"$(cat ${endpointFile} 2>/dev/null)\" ];"
+        "then rm -f ${endpointFile}.$$; else mv ${endpointFile}.$$ ${endpointFile}; fi || true"
       ];
       # Only for homes still configured; a failure must never keep the interface down.
       restoreEndpoints = concatStringsSep " " [
@@ -195,21 +201,43 @@ let
       };
       endpointMemory = {
         file = endpointFile;
+        inherit saveInterval;
+        unit = saverUnit;
       };
       # Saved by each peer unit's ExecStop: it runs before the unit's postStop removes the peer
-      # (the interface's preShutdown would come too late, after the peers are gone).
-      units = listToAttrs (
-        map (name: {
-          name = "wireguard-${toString wireguardInterface}-peer-${name}";
-          value.serviceConfig.ExecStop = [
-            [
-              "sh"
-              "-c"
-              saveEndpoints
-            ]
-          ];
-        }) homeNames
-      );
+      # (the interface's preShutdown would come too late, after the peers are gone). And by a
+      # loop while the interface is up, like the NixOS module's own endpoint refresh units.
+      units =
+        listToAttrs (
+          map (name: {
+            name = "wireguard-${toString wireguardInterface}-peer-${name}";
+            value.serviceConfig.ExecStop = [
+              [
+                "sh"
+                "-c"
+                saveEndpoints
+              ]
+            ];
+          }) homeNames
+        )
+        // {
+          ${saverUnit} = {
+            description = "Saves the endpoints of the homes on ${toString wireguardInterface} every ${toString saveInterval} s";
+            wantedBy = [ "wireguard-${toString wireguardInterface}.service" ];
+            bindsTo = [ "wireguard-${toString wireguardInterface}.service" ];
+            after = [ "wireguard-${toString wireguardInterface}.service" ];
+            serviceConfig = {
+              Type = "simple";
+              ExecStart = [
+                [
+                  "sh"
+                  "-c"
+                  "while :; do ${saveEndpoints}; sleep ${toString saveInterval}; done"
+                ]
+              ];
+            };
+          };
+        };
       # What allowedIPsAsRoutes makes the NixOS peer units install. proxy_arp answers for an
       # address only because of its route via the tunnel.
       routes = concatMap (

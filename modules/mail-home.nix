@@ -13,6 +13,7 @@
   config,
   lib,
   options,
+  pkgs,
   ...
 }:
 let
@@ -40,11 +41,19 @@ let
   unitNames = helpers.unitNames lib.trivial.release;
   redis = config.services.redis.servers.rspamd;
   mailserver = if options ? mailserver then config.mailserver else { enable = false; };
+  dovecot = config.services.dovecot2;
+  # nixpkgs' dovecot module takes Dovecot 2.4's settings (its default package from stateVersion
+  # 26.05 on) and then asserts that the 2.3-era options sieve.scripts and mailPlugins are unset.
+  dovecot24 = options.services.dovecot2 ? package && !lib.versionOlder dovecot.package.version "2.4";
+  # knot-resolver 5 is services.kresd (kresd@<n>.service); knot-resolver 6 is
+  # services.knot-resolver (knot-resolver.service). Both point the host's resolv.conf at 127.0.0.1.
+  knotResolver6 = options.services ? knot-resolver && config.services.knot-resolver.enable;
+  resolverUnits = optional config.services.kresd.enable "kresd@" ++ optional knotResolver6 "knot-resolver";
 
   confinedServices = unique (
     optional config.services.postfix.enable "postfix"
-    ++ optional config.services.dovecot2.enable unitNames.dovecot
-    ++ optional config.services.kresd.enable "kresd@"
+    ++ optional dovecot.enable unitNames.dovecot
+    ++ resolverUnits
     ++ map unitNames.acmeOrder cfg.acmeCertificates
     ++ cfg.extraConfinedServices
   );
@@ -78,6 +87,7 @@ let
   plan = homeMailLib.homePlan intent;
   duplicateFilter = plan.delivery.duplicateFilter;
   duplicateFilterFile = builtins.toFile "drop-duplicates.sieve" duplicateFilter.script;
+  duplicateFilterName = "home_mail_drop_duplicates";
   wireguardUnit = "wireguard-${cfg.wireguard.interface}";
 
   loopbackNameservers = filter (
@@ -226,8 +236,8 @@ in
       description = ''
         More `systemd.services` attribute names to run inside the namespace, besides those
         confined automatically: `postfix` (services.postfix.enable), `${unitNames.dovecot}`
-        (services.dovecot2.enable), `kresd@` (services.kresd.enable) and the ACME orders of
-        `acmeCertificates`.
+        (services.dovecot2.enable), `kresd@` (services.kresd.enable), `knot-resolver`
+        (services.knot-resolver.enable) and the ACME orders of `acmeCertificates`.
       '';
     };
 
@@ -260,19 +270,27 @@ in
       default = true;
       example = false;
       description = ''
-        When dovecot delivers (services.dovecot2.enable): a Sieve script
-        (services.dovecot2.sieve.scripts.before, as a default: a before-script of your own wins,
-        and a warning says that retries are then not dropped) discards a message whose
-        Message-ID the same mailbox has already received, before any user script runs. A delivery that is cut short
-        after the mailbox got the message (the namespace restarts while postfix waits for
-        dovecot's reply; an SMTP reply lost in the tunnel) is retried with the same Message-ID and
-        would otherwise land twice. The price: a second copy that really is the same message (the
-        same Message-ID, e.g. once directly and once through a mailing list) is dropped as well.
-        Without simple-nixos-mailserver, the module also loads dovecot's sieve plugin for LMTP
-        (services.dovecot2.mailPlugins.perProtocol.lmtp; simple-nixos-mailserver loads it
-        itself; with a dovecot module that has no mailPlugins option, load it in its settings). postfix then hands dovecot one message at a
-        time (`lmtp_destination_concurrency_limit = 1`, a default you may override): dovecot's
-        duplicate database loses marks when deliveries to one mailbox run in parallel.
+        When dovecot delivers (services.dovecot2.enable): a Sieve script discards a message whose
+        Message-ID the same mailbox has already received, before any user script runs. A
+        delivery that is cut short after the mailbox got the message (the namespace restarts
+        while postfix waits for dovecot's reply; an SMTP reply lost in the tunnel) is retried
+        with the same Message-ID and would otherwise land twice. The price: a second copy that
+        really is the same message (the same Message-ID, e.g. once directly and once through a
+        mailing list) is dropped as well.
+
+        With Dovecot 2.4 (nixpkgs' default from `system.stateVersion` 26.05 on) the script is
+        `services.dovecot2.settings."sieve_script home_mail_drop_duplicates"` (type `before`),
+        beside the mail server's own scripts. With Dovecot 2.3 it is
+        `services.dovecot2.sieve.scripts.before`, as a default: a before-script of your own
+        wins, and a warning says that retries are then not dropped. Without
+        simple-nixos-mailserver (which does both itself) the module also loads dovecot's sieve
+        plugin for LMTP (2.4: `settings."protocol lmtp".mail_plugins.sieve`; 2.3:
+        `mailPlugins.perProtocol.lmtp`) and puts dovecot's pigeonhole package in
+        `environment.systemPackages`, where nixpkgs' dovecot looks for plugins.
+
+        postfix then hands dovecot one message at a time (`lmtp_destination_concurrency_limit =
+        1`, a default you may override): dovecot's duplicate database loses marks when
+        deliveries to one mailbox run in parallel.
       '';
     };
 
@@ -300,7 +318,7 @@ in
 
       assertions = homeMailLib.homeChecks intent ++ moduleChecks;
 
-      warnings = optional (loopbackNameservers != [ ] && !config.services.kresd.enable) "${root}.nameservers: ${lib.concatStringsSep ", " loopbackNameservers} is the namespace's own loopback, but services.kresd is not enabled, so no resolver is known to run there; enable it (simple-nixos-mailserver's mailserver.localDnsResolver does), confine your own resolver with ${root}.extraConfinedServices, or list a resolver reachable through the tunnel";
+      warnings = optional (loopbackNameservers != [ ] && resolverUnits == [ ]) "${root}.nameservers: ${lib.concatStringsSep ", " loopbackNameservers} is the namespace's own loopback, but neither services.kresd nor services.knot-resolver is enabled, so no resolver is known to run there; enable one (simple-nixos-mailserver's mailserver.localDnsResolver does), confine your own resolver with ${root}.extraConfinedServices, or list a resolver reachable through the tunnel";
 
       # systemd-networkd cannot create an interface in one namespace and move it to another.
       networking.wireguard.useNetworkd = mkForce false;
@@ -338,27 +356,47 @@ in
     }
 
     # knot-resolver sets useLocalResolver = mkDefault true, which points the host's resolv.conf at
-    # 127.0.0.1; but kresd now listens in the namespace, so the host (rspamd, nix, everything else)
-    # would have no resolver. 900 beats that mkDefault (1000) and still loses to a plain definition.
-    (mkIf config.services.kresd.enable {
+    # 127.0.0.1; but the resolver now listens in the namespace, so the host (rspamd, nix,
+    # everything else) would have no resolver. 900 beats that mkDefault (1000) and still loses to
+    # a plain definition.
+    (mkIf (resolverUnits != [ ]) {
       networking.resolvconf.useLocalResolver = mkOverride 900 false;
     })
 
-    (mkIf (config.services.dovecot2.enable && duplicateFilter != null) {
+    (mkIf (dovecot.enable && duplicateFilter != null && !dovecot24) {
       # A default: a script of the mail server's own at this stage wins, and the warning says so.
       services.dovecot2.sieve.scripts.${duplicateFilter.stage} = mkDefault duplicateFilterFile;
       warnings = optional (
-        (config.services.dovecot2.sieve.scripts.${duplicateFilter.stage} or null) != duplicateFilterFile
+        (dovecot.sieve.scripts.${duplicateFilter.stage} or null) != duplicateFilterFile
       ) "${root}.dropDuplicateDeliveries: services.dovecot2.sieve.scripts.${duplicateFilter.stage} is set elsewhere, so dovecot does not drop retried copies of a message; add the `duplicate` test of this module's drop-duplicates.sieve to that script, or set ${root}.dropDuplicateDeliveries = false";
     })
 
-    (mkIf (config.services.dovecot2.enable && duplicateFilter != null && !mailserver.enable) {
-      # Only where the dovecot module has mailPlugins (a module that dropped it loads plugins
-      # through its settings, which the option's description points to).
-      services.dovecot2 = lib.optionalAttrs (options.services.dovecot2 ? mailPlugins) {
-        mailPlugins.perProtocol.lmtp.enable = [ "sieve" ];
+    (mkIf (dovecot.enable && duplicateFilter != null && dovecot24) {
+      # Dovecot 2.4: a named script of its own (`sieve_script <name> { type = before; ... }`),
+      # beside any the mail server defines.
+      services.dovecot2.settings."sieve_script ${duplicateFilterName}" = {
+        type = duplicateFilter.stage;
+        path = duplicateFilterFile;
       };
     })
+
+    (mkIf (dovecot.enable && duplicateFilter != null && !mailserver.enable) (mkMerge [
+      {
+        # nixpkgs' dovecot finds plugins only in packages of environment.systemPackages.
+        environment.systemPackages = [ (dovecot.package.passthru.dovecot_pigeonhole or pkgs.dovecot_pigeonhole) ];
+      }
+      # mkIf, not `if`: which attributes a module defines must not depend on config.
+      (mkIf dovecot24 {
+        services.dovecot2.settings."protocol lmtp".mail_plugins.sieve = mkDefault true;
+      })
+      # Only where the dovecot module has mailPlugins (a module that dropped it loads plugins
+      # through its settings, which the option's description points to).
+      (mkIf (!dovecot24) {
+        services.dovecot2 = lib.optionalAttrs (options.services.dovecot2 ? mailPlugins) {
+          mailPlugins.perProtocol.lmtp.enable = [ "sieve" ];
+        };
+      })
+    ]))
 
     (mkIf (config.services.postfix.enable && plan.delivery.postfixMain != { }) {
       # main.cf is services.postfix.settings.main since NixOS 25.11, services.postfix.config before.

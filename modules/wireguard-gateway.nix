@@ -82,6 +82,24 @@ let
 
   shellLine = command: lib.escapeShellArgs ([ programs.${builtins.head command} ] ++ builtins.tail command);
 
+  # A plan unit with its ExecStart/ExecStop commands as script/preStop.
+  asScripts =
+    unit:
+    let
+      service = unit.serviceConfig;
+      lines = lib.concatMapStringsSep "\n" shellLine;
+    in
+    removeAttrs unit [ "serviceConfig" ]
+    // {
+      path = [ pkgs.wireguard-tools ];
+      serviceConfig = removeAttrs service [
+        "ExecStart"
+        "ExecStop"
+      ];
+    }
+    // lib.optionalAttrs (service ? ExecStart) { script = lines service.ExecStart; }
+    // lib.optionalAttrs (service ? ExecStop) { preStop = lines service.ExecStop; };
+
   interfaceFiles = helpers.otherDefinitionFiles options.networking.wireguard.interfaces ownFile cfg.wireguard.interface;
 
   homeOptions =
@@ -265,11 +283,11 @@ in
     # provider's tooling (IPv6ProxyNDPAddress= only exists in a .network file that manages the
     # uplink), it re-adds the entries whenever the device reappears, and it runs exactly the
     # commands the lab runs. `replace` keeps it idempotent.
-    # The peer units save home's endpoint when they stop (plan.units).
-    # As preStop (a script, so systemd does not expand the script's `$`), which runs before the
-    # peer unit's postStop removes the peer.
+    # The units that remember home's endpoint (plan.units): the peer units save it when they stop
+    # (preStop runs before the peer unit's postStop removes the peer), a loop saves it while the
+    # interface is up. Their commands become scripts, so systemd does not expand the `$` in them.
     systemd.services =
-      mapAttrs (_: unit: { preStop = lib.concatMapStringsSep "\n" shellLine unit.serviceConfig.ExecStop; }) plan.units
+      mapAttrs (_: asScripts) plan.units
       // {
       ${proxyNdpUnit} = mkIf (plan.proxyNeighbours != [ ]) {
       description = "Proxy NDP on ${cfg.uplink.interface} for the addresses forwarded over ${cfg.wireguard.interface}";

@@ -141,6 +141,25 @@ def test_fault_gateway_restart_recovers_without_waiting_for_a_rekey(faults: Faul
     faults.wait_for_burst("gateway-restart")
 
 
+def test_fault_gateway_crash_recovers_from_the_endpoint_saved_while_it_ran(faults: Faults) -> None:
+    """A crashed gateway stops nothing cleanly; the loop bound to its interface (lib/gateway.nix
+    endpointMemory.unit) had saved home's endpoint while it ran."""
+    memory = faults.world.topology["plans"]["gateway"]["endpointMemory"]
+    # Nothing stops from here to the crash, so only the loop can write the file again.
+    faults.gateway.succeed(f"rm -f {memory['file']}")
+    faults.gateway.wait_until_succeeds(
+        f"grep -q ' {faults.home_isp_ipv4}:' {memory['file']}", timeout=3 * int(memory["saveInterval"])
+    )
+    faults.burst("gateway-crash")
+    faults.gateway.crash()
+    faults.gateway.start()
+    endpoints = faults.gateway.succeed("wg show wg0 endpoints")
+    assert f"{faults.home_isp_ipv4}:" in endpoints, f"home's endpoint was not restored: {endpoints!r}"
+    recovery = measure_recovery(faults, limit=20.0)
+    print(f"gateway crash: inbound back after {recovery:.2f} s (with the endpoint saved while it ran)")
+    faults.wait_for_burst("gateway-crash")
+
+
 def test_without_the_saved_endpoint_the_gateway_cannot_reach_home(faults: Faults) -> None:
     """The control: forgetting the endpoint leaves inbound dead until home's next handshake."""
     faults.gateway.succeed(

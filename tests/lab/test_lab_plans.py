@@ -59,6 +59,25 @@ def test_the_netns_instance_is_built_from_template_and_drop_in(topology: dict[st
     assert set(merged.unmatched) == {"postfix", "dovecot", "kresd@", "acme-order-renew-mail.example.org"}
 
 
+def test_a_service_only_the_plan_defines_is_built_and_wanted_by_its_interface(
+    topology: dict[str, Any],
+) -> None:
+    gateway = topology["plans"]["gateway"]
+    saver_key = gateway["endpointMemory"]["unit"]
+    saver_name = f"{saver_key}.service"
+    merged = merge_plan_units(wireguard_units(gateway["wireguard"]), gateway["units"])
+    units = by_name(merged.units)
+    saver = units[saver_name]
+    assert saver.type == "simple" and not saver.remain_after_exit
+    assert saver.exec_start == gateway["units"][saver_key]["serviceConfig"]["ExecStart"]
+    assert saver.binds_to == saver.after == ["wireguard-wg0.service"]
+    # wantedBy: (re)starting the interface starts the loop again, as NixOS' wants symlink does.
+    assert saver_name in units["wireguard-wg0.service"].wants
+    assert merged.unmatched == []
+    # A fragment without ExecStart= for a unit the lab does not run is reported, not invented.
+    assert merge_plan_units([], {"opendkim": {"after": ["x.service"]}}).unmatched == ["opendkim"]
+
+
 def test_confinement_applies_to_service_units_and_template_instances(topology: dict[str, Any]) -> None:
     home = topology["plans"]["home"]
     lab_units = [

@@ -260,6 +260,8 @@ def test_the_lab_package_is_built_from_its_pyproject() -> None:
     path = outputs(f"{arguments}.makeWrapperArgs")
     assert path[:3] == ["--prefix", "PATH", ":"]
     assert "-wireguard-go/bin" in path[3]
+    # The daemon versions whose configuration the lab writes (Debian 12's).
+    assert "-dovecot_2_3/bin" in path[3] and "-knot-resolver_5/bin" in path[3]
 
 
 # --- the lock file --------------------------------------------------------------------------------

@@ -55,6 +55,14 @@ ACME_HOME = """{
   security.acme.certs."mail.example.org".email = "postmaster@example.org";
 }"""
 WORLD_HOME_PLAN = f"{TOPOLOGY}.plans.home"
+# Dovecot 2.3 (nixpkgs' dovecot_2_3, the default below system.stateVersion 26.05).
+DOVECOT_23 = """{ lib, ... }: {
+  services.dovecot2.package = lib.mkForce {
+    pname = "dovecot";
+    version = "2.3.21";
+    outPath = "/nix/store/00000000000000000000000000000000-dovecot-2.3.21";
+  };
+}"""
 WORLD_GATEWAY_PLAN = f"{TOPOLOGY}.plans.gateway"
 
 
@@ -248,16 +256,29 @@ def test_a_users_acme_listen_address_wins() -> None:
     assert certificate["listenHTTP"] == "[::]:80"
 
 
-def test_dovecot_drops_retried_copies_with_the_plans_sieve_script() -> None:
-    scripts = config_of(HOME_MODULE, HOME, attribute="services.dovecot2.sieve.scripts")
-    assert set(scripts) == {"before"}
+def duplicate_filter_file() -> Any:
+    """The store path of the plan's duplicate filter (a store path names its content's hash)."""
+    return eval_json(
+        f'builtins.toFile "drop-duplicates.sieve" {WORLD_HOME_PLAN}.delivery.duplicateFilter.script'
+    )
+
+
+def test_dovecot_24_drops_retried_copies_with_the_plans_sieve_script() -> None:
+    """nixos-26.05's default Dovecot: a named `sieve_script` in settings, no 2.3-era options."""
+    assert 'require "duplicate";' in eval_json(f"{WORLD_HOME_PLAN}.delivery.duplicateFilter.script")
+    settings = config_of(HOME_MODULE, HOME, attribute="services.dovecot2.settings")
+    assert settings["sieve_script home_mail_drop_duplicates"] == {
+        "type": "before",
+        "path": duplicate_filter_file(),
+    }
+    assert settings["protocol lmtp"] == {"mail_plugins": {"sieve": True}}
+    # The stand-in of nixpkgs' dovecot module asserts these are unset on 2.4.
+    assert config_of(HOME_MODULE, HOME, attribute="services.dovecot2.sieve.scripts") == {}
+    assert config_of(HOME_MODULE, HOME, attribute="services.dovecot2.mailPlugins.perProtocol") == {}
     assert config_of(HOME_MODULE, HOME, attribute="warnings") == []
-    script = f"{WORLD_HOME_PLAN}.delivery.duplicateFilter.script"
-    assert 'require "duplicate";' in eval_json(script)
-    # A store path names its content's hash: the same path means the plan's script, unchanged.
-    assert scripts["before"] == eval_json(f'builtins.toFile "drop-duplicates.sieve" {script}')
-    plugins = config_of(HOME_MODULE, HOME, attribute="services.dovecot2.mailPlugins.perProtocol")
-    assert plugins["lmtp"]["enable"] == ["sieve"]
+    packages = config_of(HOME_MODULE, HOME, attribute="environment.systemPackages")
+    # The pigeonhole package of the dovecot in use (the stand-in's passthru), as a store path.
+    assert packages == ["/nix/store/00000000000000000000000000000000-dovecot-pigeonhole-for-2.4.2"]
     main_cf = config_of(HOME_MODULE, HOME, attribute="services.postfix.settings.main")
     assert main_cf == eval_json(f"{WORLD_HOME_PLAN}.delivery.postfixMain")
     assert main_cf == {"lmtp_destination_concurrency_limit": 1}
@@ -266,19 +287,53 @@ def test_dovecot_drops_retried_copies_with_the_plans_sieve_script() -> None:
     assert main_cf == {"lmtp_destination_concurrency_limit": 4}
 
 
-def test_duplicate_filter_is_left_out_when_turned_off_or_mailserver_loads_sieve() -> None:
+def test_dovecot_23_drops_retried_copies_with_the_plans_sieve_script() -> None:
+    scripts = config_of(HOME_MODULE, HOME, DOVECOT_23, attribute="services.dovecot2.sieve.scripts")
+    assert scripts == {"before": duplicate_filter_file()}
+    assert config_of(HOME_MODULE, HOME, DOVECOT_23, attribute="warnings") == []
+    plugins = config_of(HOME_MODULE, HOME, DOVECOT_23, attribute="services.dovecot2.mailPlugins.perProtocol")
+    assert plugins["lmtp"]["enable"] == ["sieve"]
+    assert config_of(HOME_MODULE, HOME, DOVECOT_23, attribute="services.dovecot2.settings") == {}
+    assert failing_messages(HOME_MODULE, HOME, DOVECOT_23) == []
+
+
+@pytest.mark.parametrize("dovecot", ["2.4", "2.3"])
+def test_duplicate_filter_is_left_out_when_turned_off_or_mailserver_loads_sieve(dovecot: str) -> None:
+    version = "{ }" if dovecot == "2.4" else DOVECOT_23
     off = "{ homeMail.home.dropDuplicateDeliveries = false; }"
-    assert config_of(HOME_MODULE, HOME, off, attribute="services.dovecot2.sieve.scripts") == {}
-    assert config_of(HOME_MODULE, HOME, off, attribute="services.dovecot2.mailPlugins.perProtocol") == {}
-    assert config_of(HOME_MODULE, HOME, off, attribute="services.postfix.settings.main") == {}
+    for attribute in ("sieve.scripts", "mailPlugins.perProtocol", "settings"):
+        assert config_of(HOME_MODULE, HOME, version, off, attribute=f"services.dovecot2.{attribute}") == {}
+    assert config_of(HOME_MODULE, HOME, version, off, attribute="services.postfix.settings.main") == {}
+    assert config_of(HOME_MODULE, HOME, version, off, attribute="environment.systemPackages") == []
     # simple-nixos-mailserver loads the sieve plugin for LMTP itself; the script is still added.
     mailserver = "{ imports = [ ./tests/nix/stubs/mailserver.nix ]; mailserver.enable = true; }"
-    assert set(config_of(HOME_MODULE, HOME, mailserver, attribute="services.dovecot2.sieve.scripts")) == {
-        "before"
-    }
-    assert (
-        config_of(HOME_MODULE, HOME, mailserver, attribute="services.dovecot2.mailPlugins.perProtocol") == {}
+
+    def with_mailserver(attribute: str) -> Any:
+        return config_of(HOME_MODULE, HOME, version, mailserver, attribute=f"services.dovecot2.{attribute}")
+
+    assert with_mailserver("mailPlugins.perProtocol") == {}
+    if dovecot == "2.4":
+        assert set(with_mailserver("settings")) == {"sieve_script home_mail_drop_duplicates"}
+    else:
+        assert set(with_mailserver("sieve.scripts")) == {"before"}
+    assert config_of(HOME_MODULE, HOME, version, mailserver, attribute="environment.systemPackages") == []
+    assert failing_messages(HOME_MODULE, HOME, version, mailserver) == []
+
+
+def test_knot_resolver_6_is_confined_like_kresd() -> None:
+    """knot-resolver 6 (services.knot-resolver, knot-resolver.service) instead of kresd@."""
+    resolver6 = (
+        "{ lib, ... }: { services.kresd.enable = lib.mkForce false; services.knot-resolver.enable = true; }"
     )
+    confined = config_of(HOME_MODULE, HOME, resolver6, attribute="homeMail.home.confinedServices")
+    assert "knot-resolver" in confined and "kresd@" not in confined
+    unit = config_of(HOME_MODULE, HOME, resolver6, attribute='systemd.services."knot-resolver"')
+    assert unit["serviceConfig"]["NetworkNamespacePath"] == "/run/netns/wg"
+    # Its mkDefault true would leave the host asking a resolver that now listens in `wg`.
+    assert (
+        config_of(HOME_MODULE, HOME, resolver6, attribute="networking.resolvconf.useLocalResolver") is False
+    )
+    assert config_of(HOME_MODULE, HOME, resolver6, attribute="warnings") == []
 
 
 def test_simple_nixos_mailservers_acme_certificate_is_confined_by_default() -> None:
@@ -353,6 +408,16 @@ def test_gateway_wireguard_interface_is_the_plans() -> None:
     ((save_program, *save),) = [shlex.split(line) for line in peer_unit["preStop"].splitlines()]
     assert save_program.endswith("/bin/sh")
     assert save == gateway_units["wireguard-wg0-peer-home"]["serviceConfig"]["ExecStop"][0][1:]
+    # The saving loop: its ExecStart as a script (no systemd `$` expansion), wg on its PATH.
+    saver_name = eval_json(f"{WORLD_GATEWAY_PLAN}.endpointMemory.unit")
+    saver = config_of(GATEWAY_MODULE, GATEWAY, attribute=f'systemd.services."{saver_name}"')
+    ((loop_program, *loop),) = [shlex.split(line) for line in saver["script"].splitlines()]
+    assert loop_program.endswith("/bin/sh")
+    assert loop == gateway_units[saver_name]["serviceConfig"]["ExecStart"][0][1:]
+    assert "ExecStart" not in saver["serviceConfig"] and saver["serviceConfig"]["Type"] == "simple"
+    for key in ("wantedBy", "bindsTo", "after"):
+        assert saver[key] == ["wireguard-wg0.service"], key
+    assert any("wireguard-tools" in str(package) for package in saver["path"])
 
 
 def test_gateway_sysctls_firewall_and_nftables_are_the_plans() -> None:
@@ -535,12 +600,17 @@ MODULE_CASES = [
         "home-loopback-resolver-without-kresd",
         (HOME_MODULE, HOME, "{ lib, ... }: { services.kresd.enable = lib.mkForce false; }"),
         "homeMail.home.nameservers: 127.0.0.1",
-        ("services.kresd is not enabled",),
+        ("neither services.kresd nor services.knot-resolver is enabled",),
         kind="warnings",
     ),
     ModuleCase(
         "home-own-sieve-before-script",
-        (HOME_MODULE, HOME, '{ services.dovecot2.sieve.scripts.before = "/etc/dovecot/own.sieve"; }'),
+        (
+            HOME_MODULE,
+            HOME,
+            DOVECOT_23,
+            '{ services.dovecot2.sieve.scripts.before = "/etc/dovecot/own.sieve"; }',
+        ),
         "homeMail.home.dropDuplicateDeliveries:",
         ("is set elsewhere", "dropDuplicateDeliveries = false"),
         kind="warnings",

@@ -165,6 +165,15 @@ def test_gateway_saves_home_endpoints_on_shutdown_and_restores_them_on_setup(
         assert (save_shell, save_flag) == ("sh", "-c")
         assert f"wg show {interface} endpoints" in save and memory in save
         assert save.endswith("|| true"), "a failed save must not fail the stop"
+    # A gateway that crashes never stops its peer units: a loop bound to the interface saves too.
+    saver = gateway_plan["units"][gateway_plan["endpointMemory"]["unit"]]
+    assert saver["bindsTo"] == saver["after"] == saver["wantedBy"] == [f"wireguard-{interface}.service"]
+    assert saver["serviceConfig"]["Type"] == "simple"
+    ((loop_shell, loop_flag, loop),) = saver["serviceConfig"]["ExecStart"]
+    assert (loop_shell, loop_flag) == ("sh", "-c")
+    interval = gateway_plan["endpointMemory"]["saveInterval"]
+    assert loop == f"while :; do {save}; sleep {interval}; done"
+    assert 0 < interval <= 60
     ((restore_shell, restore_flag, restore),) = gateway_plan["wireguard"]["postSetup"]
     assert (restore_shell, restore_flag) == ("sh", "-c")
     assert f"done < {memory}" in restore and f"wg set {interface} peer" in restore

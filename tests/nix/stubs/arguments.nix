@@ -21,6 +21,8 @@ in
         "openssl"
         "knot-dns"
         "pebble"
+        "wireguard-tools"
+        "dovecot_pigeonhole"
       ] fakePackage
       // {
         writeText = name: text: fakePackage name // { inherit text; };

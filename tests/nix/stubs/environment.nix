@@ -1,9 +1,15 @@
-# nixos/modules/system/etc/etc.nix
+# nixos/modules/system/etc/etc.nix and config/system-path.nix (environment.systemPackages)
 { lib, ... }:
 let
   inherit (lib) mkOption types;
 in
 {
+  options.environment.systemPackages = mkOption {
+    type = types.listOf types.raw;
+    default = [ ];
+    description = "Packages in the system profile.";
+  };
+
   options.environment.etc = mkOption {
     type = types.attrsOf (
       types.submodule (

@@ -28,6 +28,18 @@ let
       };
     };
 
+  fakeDovecot = version: {
+    pname = "dovecot";
+    inherit version;
+    outPath = "/nix/store/00000000000000000000000000000000-dovecot-${version}";
+    passthru.dovecot_pigeonhole = {
+      pname = "dovecot-pigeonhole";
+      outPath = "/nix/store/00000000000000000000000000000000-dovecot-pigeonhole-for-${version}";
+    };
+  };
+  dovecot = config.services.dovecot2;
+  dovecotPre24 = lib.versionOlder dovecot.package.version "2.4";
+
   rspamdFileOptions = {
     options = import ./file-options.nix { inherit lib; };
   };
@@ -50,6 +62,16 @@ in
     };
     dovecot2 = {
       enable = mkEnableOption "dovecot";
+      # nixpkgs 26.05: pkgs.dovecot (2.4) from system.stateVersion 26.05 on, else dovecot_2_3.
+      package = mkOption {
+        type = types.raw;
+        default = fakeDovecot "2.4.2";
+      };
+      # RFC 42 settings; a section is an attribute set ("protocol lmtp" = { ... }).
+      settings = mkOption {
+        type = types.attrsOf types.anything;
+        default = { };
+      };
       # Stage ("before", "after", ...) to the script's path, as nixpkgs declares it.
       sieve.scripts = mkOption {
         type = types.attrsOf types.path;
@@ -67,7 +89,8 @@ in
         default = { };
       };
     };
-    kresd.enable = mkEnableOption "knot-resolver";
+    kresd.enable = mkEnableOption "knot-resolver 5";
+    knot-resolver.enable = mkEnableOption "knot-resolver 6";
     rspamd = {
       enable = mkEnableOption "rspamd";
       locals = mkOption {
@@ -81,8 +104,22 @@ in
     };
   };
 
-  # What nixpkgs' kresd module does (services/networking/kresd.nix).
-  config.networking.resolvconf.useLocalResolver = lib.mkIf config.services.kresd.enable (
-    lib.mkDefault true
-  );
+  config = {
+    # What nixpkgs' kresd and knot-resolver modules do (services/networking/{kresd,knot-resolver}.nix).
+    networking.resolvconf.useLocalResolver = lib.mkIf (
+      config.services.kresd.enable || config.services.knot-resolver.enable
+    ) (lib.mkDefault true);
+
+    # nixpkgs' dovecot module (services/mail/dovecot.nix) refuses the 2.3-era options on 2.4.
+    assertions = lib.mkIf dovecot.enable [
+      {
+        assertion = dovecotPre24 || dovecot.sieve.scripts == { };
+        message = "services.dovecot2: Since Dovecot 2.4, the option 'services.dovecot2.sieve.scripts' is no longer valid, but it is set.";
+      }
+      {
+        assertion = dovecotPre24 || dovecot.mailPlugins.perProtocol == { };
+        message = "since Dovecot 2.4, the `mailPlugins` option is no longer used in the NixOS module, please use the `settings` option instead.";
+      }
+    ];
+  };
 }

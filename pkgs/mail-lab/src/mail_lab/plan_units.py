@@ -4,7 +4,9 @@ A plan key names a service the way `systemd.services` does: `"postfix"` is postf
 `"kresd@"` is the template that applies to every `kresd@<instance>.service`, `"netns@wg"` is an
 instance. As in systemd, a fragment is a drop-in: lists (dependencies, Exec* commands, paths) are
 appended, single values replaced. An instance that only the plan knows (`netns@wg`) is built from
-its template. Specifiers %i, %I, %n, %N and %p are expanded.
+its template, and a service that only the plan knows is built from its fragment if that has an
+ExecStart= (the gateway's endpoint saver). `wantedBy` adds the unit to the Wants= of a unit of the
+machine (targets are reached anyway). Specifiers %i, %I, %n, %N and %p are expanded.
 """
 
 from __future__ import annotations
@@ -39,7 +41,6 @@ PATH_SETTINGS = {
 # Settings that change nothing the lab does: when a unit is enabled, or how NixOS switches.
 IGNORED_ATTRIBUTES = frozenset(
     {
-        "wantedBy",
         "requiredBy",
         "overrideStrategy",
         "documentation",
@@ -110,15 +111,25 @@ def _commands(key: str, value: Any) -> list[list[str]]:
     raise PlanUnitError(f"{key}: expected a list of argument lists, got {value!r}")
 
 
-def _apply(unit: dict[str, Any], fragment: Mapping[str, Any], origin: str) -> list[str]:
-    """Apply one fragment to `unit` (Unit fields as a dict); returns its `before` entries."""
-    before: list[str] = []
+@dataclass
+class _Reverse:
+    """What a fragment says about other units: those it comes before and those that want it."""
+
+    before: list[str] = field(default_factory=list)
+    wanted_by: list[str] = field(default_factory=list)
+
+
+def _apply(unit: dict[str, Any], fragment: Mapping[str, Any], origin: str) -> _Reverse:
+    """Apply one fragment to `unit` (Unit fields as a dict); returns what it says of other units."""
+    reverse = _Reverse()
     unknown: list[str] = []
     for key, value in fragment.items():
         if key in LIST_ATTRIBUTES:
             unit[LIST_ATTRIBUTES[key]] += [unit_name(v) for v in value]
         elif key == "before":
-            before += [unit_name(v) for v in value]
+            reverse.before += [unit_name(v) for v in value]
+        elif key == "wantedBy":
+            reverse.wanted_by += [unit_name(v) for v in value]
         elif key == "description":
             unit["description"] = value
         elif key == "environment":
@@ -129,7 +140,7 @@ def _apply(unit: dict[str, Any], fragment: Mapping[str, Any], origin: str) -> li
             unknown.append(key)
     if unknown:
         raise PlanUnitError(f"plan unit {origin!r}: the lab does not implement {', '.join(sorted(unknown))}")
-    return before
+    return reverse
 
 
 def _apply_service_config(unit: dict[str, Any], config: Mapping[str, Any]) -> list[str]:
@@ -172,11 +183,12 @@ def merge_plan_units(lab_units: Iterable[Unit], plan_units: Mapping[str, Mapping
         name = unit_name(key)
         split = _split_instance(name)
         if name not in drafts:
-            if split and split[0] in templates:
+            if (split and split[0] in templates) or "ExecStart" in plan_units[key].get("serviceConfig", {}):
                 drafts[name] = _blank(name)
             else:
                 unmatched.append(key)
     orderings: list[tuple[str, str]] = []
+    wanted: list[tuple[str, str]] = []
     for name, draft in drafts.items():
         specifiers = _specifiers(name)
         split = _split_instance(name)
@@ -187,11 +199,15 @@ def merge_plan_units(lab_units: Iterable[Unit], plan_units: Mapping[str, Mapping
         if stem in plan_units:
             fragments.append((stem, plan_units[stem]))
         for origin, fragment in fragments:
-            for target in _apply(draft, _expand(fragment, specifiers), origin):
-                orderings.append((name, target))
+            reverse = _apply(draft, _expand(fragment, specifiers), origin)
+            orderings += [(name, target) for target in reverse.before]
+            wanted += [(name, wanting) for wanting in reverse.wanted_by]
     for first, then in orderings:
         if then in drafts and first not in drafts[then]["after"]:
             drafts[then]["after"].append(first)
+    for unit, wanting in wanted:
+        if wanting in drafts:
+            drafts[wanting]["wants"].append(unit)
     used_templates = {(_split_instance(name) or ("", ""))[0] for name in drafts}
     unmatched += [key for key in templates if key not in used_templates]
     units = []
