@@ -88,6 +88,7 @@ let
   duplicateFilter = plan.delivery.duplicateFilter;
   duplicateFilterFile = builtins.toFile "drop-duplicates.sieve" duplicateFilter.script;
   duplicateFilterName = "home_mail_drop_duplicates";
+  weakDefault = mkOverride 1100;
   wireguardUnit = "wireguard-${cfg.wireguard.interface}";
 
   loopbackNameservers = filter (
@@ -260,8 +261,9 @@ in
       example = false;
       description = ''
         When rspamd is enabled: its redis (`services.redis.servers.rspamd`) listens on a unix
-        socket only (no TCP port), and rspamd joins the redis group to use it. Only defaults are
-        set, so simple-nixos-mailserver's own redis settings (it already uses the socket) win.
+        socket only (no TCP port), and rspamd joins the redis group to use it. Only defaults
+        weaker than `mkDefault` are set, so simple-nixos-mailserver's own redis settings (it
+        uses the socket too) win, whatever their priority.
       '';
     };
 
@@ -408,11 +410,13 @@ in
     })
 
     (mkIf (config.services.rspamd.enable && cfg.rspamdRedisOverUnixSocket) {
+      # Weaker than mkDefault: a mail server module's own defaults win instead of clashing (a
+      # port) or being concatenated with ours (the lines of redis.conf).
       services.redis.servers.rspamd = {
-        enable = mkDefault true;
-        port = mkDefault 0;
+        enable = weakDefault true;
+        port = weakDefault 0;
       };
-      services.rspamd.locals."redis.conf".text = mkDefault ''
+      services.rspamd.locals."redis.conf".text = weakDefault ''
         servers = "${redis.unixSocket}";
       '';
       systemd.services.rspamd.serviceConfig.SupplementaryGroups = [ (redis.group or redis.user) ];

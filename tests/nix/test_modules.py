@@ -209,6 +209,14 @@ def test_a_mail_servers_own_redis_settings_win() -> None:
     own = '{ services.rspamd.locals."redis.conf".text = "servers = \\"/run/own.sock\\";"; }'
     text = config_of(HOME_MODULE, HOME, own, attribute='services.rspamd.locals."redis.conf".text')
     assert text == 'servers = "/run/own.sock";'
+    # Even a mail server module's mkDefault wins: no port clash, no concatenated redis.conf.
+    defaults = """{ lib, ... }: {
+      services.redis.servers.rspamd.port = lib.mkDefault 6380;
+      services.rspamd.locals."redis.conf".text = lib.mkDefault "servers = \\"127.0.0.1:6380\\";";
+    }"""
+    assert config_of(HOME_MODULE, HOME, defaults, attribute="services.redis.servers.rspamd.port") == 6380
+    text = config_of(HOME_MODULE, HOME, defaults, attribute='services.rspamd.locals."redis.conf".text')
+    assert text == 'servers = "127.0.0.1:6380";'
 
 
 def test_without_knot_resolver_nothing_resolves_on_the_namespace_loopback() -> None:
