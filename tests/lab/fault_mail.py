@@ -2,19 +2,32 @@
 
     python3 fault_mail.py burst SERVER PORT SENDER RECIPIENT TAG COUNT
     python3 fault_mail.py file SERVER PORT SENDER RECIPIENT PATH
+    python3 fault_mail.py hold SERVER PORT FLAG
 
 Prints one JSON line: {"accepted": n} for a burst, {"code": c, "text": t} for a file (250 when
-accepted). Plain SMTP, no TLS: it talks to the machine's own MTA or to a public address on port 25.
+accepted), {"outcome": o, "seconds": s} for hold. Plain SMTP, no TLS: it talks to the machine's
+own MTA or to a public address on port 25.
+
+hold: opens an SMTP session, says EHLO, creates FLAG.connected, waits (at most HOLD_WAIT s) for
+FLAG to exist, then sends NOOP and reads the answer (at most HOLD_READ s). The outcome says what
+became of the session: "closed" (the server ended it before FLAG), "reset" or "eof" (after NOOP),
+"reply" (the server still answers), "hang" (no answer in time).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import select
 import smtplib
+import socket
 import sys
+import time
 from email.message import EmailMessage
 
 TIMEOUT = 300
+HOLD_WAIT = 120.0
+HOLD_READ = 30.0
 
 
 def burst(server: str, port: int, sender: str, recipient: str, tag: str, count: int) -> dict[str, int]:  # noqa: PLR0917
@@ -54,7 +67,43 @@ def send_file(server: str, port: int, sender: str, recipient: str, path: str) ->
     return {"code": 250, "text": "accepted"}
 
 
+def _closed(connection: socket.socket) -> bool:
+    """True if the peer has ended the connection (EOF or reset) without being asked anything."""
+    if not select.select([connection], [], [], 0)[0]:
+        return False
+    try:
+        return connection.recv(4096, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
+def hold(server: str, port: int, flag: str) -> dict[str, object]:
+    connection = socket.create_connection((server, port), timeout=HOLD_READ)
+    connection.recv(4096)  # the greeting
+    connection.sendall(b"EHLO fault-test.example.net\r\n")
+    connection.recv(4096)
+    open(f"{flag}.connected", "w").close()
+    deadline = time.monotonic() + HOLD_WAIT
+    while not os.path.exists(flag) and time.monotonic() < deadline:
+        if _closed(connection):
+            return {"outcome": "closed", "seconds": 0.0}
+        time.sleep(0.1)
+    started = time.monotonic()
+    try:
+        connection.sendall(b"NOOP\r\n")
+        answer = connection.recv(4096)
+        outcome = "reply" if answer else "eof"
+    except TimeoutError:
+        outcome = "hang"
+    except OSError:
+        outcome = "reset"
+    return {"outcome": outcome, "seconds": round(time.monotonic() - started, 2)}
+
+
 def main() -> None:
+    if sys.argv[1] == "hold":
+        print(json.dumps(hold(sys.argv[2], int(sys.argv[3]), sys.argv[4])))
+        return
     mode, server, port, sender, recipient, *rest = sys.argv[1:]
     if mode == "burst":
         result: dict[str, object] = dict(burst(server, int(port), sender, recipient, rest[0], int(rest[1])))

@@ -187,6 +187,27 @@ def test_fault_home_namespace_restart(faults: Faults) -> None:
     faults.wait_for_burst("netns-restart")
 
 
+def test_a_session_cut_by_a_namespace_restart_ends_at_once(faults: Faults) -> None:
+    """An SMTP session open while `wg` is recreated must end at once for the sender (closed, or
+    reset at its next packet), not hang until its timeouts (300 s and more for postfix): a CI run
+    lost the last 26 messages of a burst to the test's deadline while the remote's SMTP clients
+    waited on sessions of the namespace that was gone."""
+    flag = "/run/hold.flag"
+    faults.remote.succeed(f"rm -f {flag} {flag}.connected /run/hold.out")
+    faults.remote.succeed(
+        f"python3 {AGENT} hold {faults.public_ipv4} 25 {flag} > /run/hold.out 2>&1 < /dev/null &"
+    )
+    faults.remote.wait_for_file(f"{flag}.connected", timeout=30)
+    faults.home.succeed(f"systemctl restart netns@{faults.namespace}.service")
+    faults.home.wait_for_unit("postfix.service", timeout=60)
+    faults.remote.wait_until_succeeds(f"nc -z -w 2 {faults.public_ipv4} 25", timeout=60)
+    faults.remote.succeed(f"touch {flag}")
+    faults.remote.wait_until_succeeds("test -s /run/hold.out", timeout=60)
+    result = json.loads(faults.remote.succeed("cat /run/hold.out").strip().splitlines()[-1])
+    print(f"a session open across the namespace restart: {result}")
+    assert result["outcome"] in ("closed", "reset", "eof"), result
+
+
 def test_postfix_starts_after_a_crash_left_a_half_written_queue_file(faults: Faults) -> None:
     """A cleanup(8) killed mid-message leaves `incoming/<inode>.<pid>` behind (seen after a
     namespace restart in CI); `postfix check` warns about it, and the warning must not keep

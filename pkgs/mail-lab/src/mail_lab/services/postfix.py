@@ -159,6 +159,15 @@ def common_settings(host: MailHost) -> dict[str, str]:
         "minimal_backoff_time": "5s",
         "maximal_backoff_time": "15s",
         "smtp_connect_timeout": "10s",
+        # A session cut mid-transaction by a namespace restart at home can leave the sender
+        # waiting for a reply that never comes (nothing it sends draws a reset): postfix's own
+        # limits (300 s, 600 s after the final dot) would outlast a fault test's deadline.
+        "smtp_helo_timeout": "30s",
+        "smtp_mail_timeout": "30s",
+        "smtp_rcpt_timeout": "30s",
+        "smtp_data_init_timeout": "30s",
+        "smtp_data_xfer_timeout": "60s",
+        "smtp_data_done_timeout": "60s",
     }
 
 
