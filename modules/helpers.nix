@@ -113,6 +113,22 @@
       };
     };
 
+  # networking.wireguard.interfaces.<if> from a plan's `wireguard` (both ends; the gateway adds
+  # its postSetup).
+  wireguardInterface = wireguard: {
+    inherit (wireguard)
+      ips
+      listenPort
+      mtu
+      privateKeyFile
+      interfaceNamespace
+      socketNamespace
+      allowedIPsAsRoutes
+      table
+      peers
+      ;
+  };
+
   # "<option path>: <problem>" with the option path first, like every check of lib/.
   assertionAbout = path: assertion: message: {
     inherit assertion;

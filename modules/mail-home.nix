@@ -325,19 +325,7 @@ in
       # systemd-networkd cannot create an interface in one namespace and move it to another.
       networking.wireguard.useNetworkd = mkForce false;
 
-      networking.wireguard.interfaces.${cfg.wireguard.interface} = {
-        inherit (plan.wireguard)
-          ips
-          listenPort
-          mtu
-          privateKeyFile
-          interfaceNamespace
-          socketNamespace
-          allowedIPsAsRoutes
-          table
-          peers
-          ;
-      };
+      networking.wireguard.interfaces.${cfg.wireguard.interface} = helpers.wireguardInterface plan.wireguard;
 
       # The interface unit must wait for the namespace and die with it (a new namespace needs a new
       # interface).

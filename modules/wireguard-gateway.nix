@@ -252,18 +252,7 @@ in
     # backend would need other settings. The home must use the script backend anyway.
     networking.wireguard.useNetworkd = mkForce false;
 
-    networking.wireguard.interfaces.${cfg.wireguard.interface} = {
-      inherit (plan.wireguard)
-        ips
-        listenPort
-        mtu
-        privateKeyFile
-        interfaceNamespace
-        socketNamespace
-        allowedIPsAsRoutes
-        table
-        peers
-        ;
+    networking.wireguard.interfaces.${cfg.wireguard.interface} = helpers.wireguardInterface plan.wireguard // {
       # Remember home's endpoint across a restart of the interface (see lib/gateway.nix).
       # Service scripts have no `sh` on PATH: the program by its store path, like renderCommand.
       postSetup = map shellLine plan.wireguard.postSetup;
