@@ -324,6 +324,18 @@ class Recovery:
     recovered: bool
 
 
+def _probe_recovery(world: World, started: float, restarted: float, bound: float) -> Recovery:
+    """Probe home's public SMTP port from the remote every ~50 ms until it greets (or `bound`)."""
+    deadline = started + bound
+    for _ in range(int(bound / 0.05) + 2):
+        if _home_reachable(world, 0.5):
+            return Recovery(time.perf_counter() - started, restarted - started, True)
+        if time.perf_counter() > deadline:
+            break
+        time.sleep(0.05)
+    return Recovery(bound, restarted - started, False)
+
+
 def recovery_after_gateway_restart(world: World, keep_endpoint: bool, bound: float) -> Recovery:
     """Stop and start the gateway's WireGuard interface unit; with `keep_endpoint` False, delete
     the saved endpoint in between (the fix disabled); then probe home's public SMTP port from the
@@ -335,14 +347,25 @@ def recovery_after_gateway_restart(world: World, keep_endpoint: bool, bound: flo
     started = time.perf_counter()
     world.machines["gateway"].succeed(f"systemctl stop {unit} && {forget}systemctl start {unit}", timeout=60)
     restarted = time.perf_counter()
-    deadline = started + bound
-    for _ in range(int(bound / 0.05) + 2):
-        if _home_reachable(world, 0.5):
-            return Recovery(time.perf_counter() - started, restarted - started, True)
-        if time.perf_counter() > deadline:
-            break
-        time.sleep(0.05)
-    return Recovery(bound, restarted - started, False)
+    return _probe_recovery(world, started, restarted, bound)
+
+
+def recovery_after_gateway_crash(world: World, bound: float) -> Recovery:
+    """Crash the gateway machine (no unit is stopped, so only the loop of `endpointMemory.unit`
+    has saved home's endpoint) and boot it again; then probe as after a restart."""
+    ensure_tunnel(world)
+    memory = world.topology["plans"]["gateway"]["endpointMemory"]
+    gateway = world.machines["gateway"]
+    # The file as the loop alone writes it: removed, then waited for (at most three intervals).
+    gateway.succeed(f"rm -f {shlex.quote(str(memory['file']))}")
+    gateway.wait_until_succeeds(
+        f"grep -q ' ' {shlex.quote(str(memory['file']))}", timeout=3 * int(memory["saveInterval"])
+    )
+    started = time.perf_counter()
+    gateway.crash()
+    gateway.start()
+    restarted = time.perf_counter()
+    return _probe_recovery(world, started, restarted, bound)
 
 
 # --- the lab itself ------------------------------------------------------------------------------

@@ -145,6 +145,14 @@ def register_figures(results: Results, settings: Settings) -> None:
             bound=bound,
         )
         results.figure("recovery.restart", "the gateway restart itself (stop + start)", "s", "recovery")
+        results.figure(
+            "recovery.crash",
+            "recovery after a gateway crash and boot (endpoint saved while it ran)",
+            "s",
+            "recovery",
+            goal=Goal("<=", 5),
+            bound=bound,
+        )
     if "lab" in settings.phases:
         results.figure("lab.up", "lab bring-up (all daemons)", "s", "lab", goal=Goal("<=", 5))
         results.figure("lab.suite", "scenario suite", "s", "lab", goal=Goal("<=", 60))
@@ -291,6 +299,14 @@ def measure_recovery(results: Results, settings: Settings, world: World) -> None
                 else f"not within {settings.recovery_bound:.0f} s"
             )
             line.append(f"{'with' if keep else 'without'} the fix {state}")
+        if has_fix:
+            crash = measure.recovery_after_gateway_crash(world, settings.recovery_bound)
+            _add(results, "recovery.crash", crash.seconds)
+            line.append(
+                f"after a crash {crash.seconds:.1f} s"
+                if crash.recovered
+                else f"after a crash not within {settings.recovery_bound:.0f} s"
+            )
         progress(f"recovery run {run + 1}/{settings.runs}: " + ", ".join(line))
     measure.ensure_tunnel(world)
 
