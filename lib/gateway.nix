@@ -139,6 +139,7 @@ let
       # is up (a crashed gateway never stops cleanly), and set again when it comes back.
       saveInterval = 15;
       saverUnit = "home-mail-endpoints-${toString wireguardInterface}";
+      interfaceUnit = "wireguard-${toString wireguardInterface}.service";
       endpointFile = "/var/lib/home-mail/${toString wireguardInterface}-endpoints";
       homeKeys = concatStringsSep " " (map (name: toString (lookup homes [ name "publicKey" ])) homeNames);
       # Merged: each peer unit saves when it stops, while the peers stopped before are already
@@ -223,9 +224,9 @@ let
         // {
           ${saverUnit} = {
             description = "Saves the endpoints of the homes on ${toString wireguardInterface} every ${toString saveInterval} s";
-            wantedBy = [ "wireguard-${toString wireguardInterface}.service" ];
-            bindsTo = [ "wireguard-${toString wireguardInterface}.service" ];
-            after = [ "wireguard-${toString wireguardInterface}.service" ];
+            wantedBy = [ interfaceUnit ];
+            bindsTo = [ interfaceUnit ];
+            after = [ interfaceUnit ];
             serviceConfig = {
               Type = "simple";
               ExecStart = [

@@ -88,6 +88,7 @@ let
   duplicateFilter = plan.delivery.duplicateFilter;
   duplicateFilterFile = builtins.toFile "drop-duplicates.sieve" duplicateFilter.script;
   duplicateFilterName = "home_mail_drop_duplicates";
+  filterDuplicates = dovecot.enable && duplicateFilter != null;
   weakDefault = mkOverride 1100;
   wireguardUnit = "wireguard-${cfg.wireguard.interface}";
 
@@ -353,7 +354,7 @@ in
       networking.resolvconf.useLocalResolver = mkOverride 900 false;
     })
 
-    (mkIf (dovecot.enable && duplicateFilter != null && !dovecot24) {
+    (mkIf (filterDuplicates && !dovecot24) {
       # A default: a script of the mail server's own at this stage wins, and the warning says so.
       services.dovecot2.sieve.scripts.${duplicateFilter.stage} = mkDefault duplicateFilterFile;
       warnings = optional (
@@ -361,7 +362,7 @@ in
       ) "${root}.dropDuplicateDeliveries: services.dovecot2.sieve.scripts.${duplicateFilter.stage} is set elsewhere, so dovecot does not drop retried copies of a message; add the `duplicate` test of this module's drop-duplicates.sieve to that script, or set ${root}.dropDuplicateDeliveries = false";
     })
 
-    (mkIf (dovecot.enable && duplicateFilter != null && dovecot24) {
+    (mkIf (filterDuplicates && dovecot24) {
       # Dovecot 2.4: a named script of its own (`sieve_script <name> { type = before; ... }`),
       # beside any the mail server defines.
       services.dovecot2.settings."sieve_script ${duplicateFilterName}" = {
@@ -370,7 +371,7 @@ in
       };
     })
 
-    (mkIf (dovecot.enable && duplicateFilter != null && !mailserver.enable) (mkMerge [
+    (mkIf (filterDuplicates && !mailserver.enable) (mkMerge [
       {
         # nixpkgs' dovecot finds plugins only in packages of environment.systemPackages.
         environment.systemPackages = [ (dovecot.package.passthru.dovecot_pigeonhole or pkgs.dovecot_pigeonhole) ];
