@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Set up a fresh Debian 12 machine for the lab, then run the demo or the whole test suite.
 
-    sudo python3 tools/bootstrap.py demo   # install what is missing, run `mail-lab demo`
-    sudo python3 tools/bootstrap.py test   # install what is missing, run every test
+    python3 tools/bootstrap.py demo   # as root; install what is missing, run `mail-lab demo`
+    python3 tools/bootstrap.py test   # as root; install what is missing, run every test
 
 Standard library only: this runs before the project's virtual environment exists.
 Installs Debian packages with --no-install-recommends (without starting their daemons: the lab
@@ -111,7 +111,7 @@ def main() -> int:
     args = parser.parse_args()
     try:
         if os.geteuid() != 0:
-            raise BootstrapError("must run as root (network namespaces and packages need it): use sudo")
+            raise BootstrapError("must run as root (network namespaces and packages need it): run it from a root shell")
         if shutil.which("apt-get") is None:
             raise BootstrapError("this bootstrap supports Debian (apt-get not found)")
         install_debian_packages()
