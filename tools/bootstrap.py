@@ -111,7 +111,9 @@ def main() -> int:
     args = parser.parse_args()
     try:
         if os.geteuid() != 0:
-            raise BootstrapError("must run as root (network namespaces and packages need it): run it from a root shell")
+            raise BootstrapError(
+                "must run as root (network namespaces and packages need it): run it from a root shell"
+            )
         if shutil.which("apt-get") is None:
             raise BootstrapError("this bootstrap supports Debian (apt-get not found)")
         install_debian_packages()
