@@ -326,7 +326,11 @@ in
       # systemd-networkd cannot create an interface in one namespace and move it to another.
       networking.wireguard.useNetworkd = mkForce false;
 
-      networking.wireguard.interfaces.${cfg.wireguard.interface} = helpers.wireguardInterface plan.wireguard;
+      networking.wireguard.interfaces.${cfg.wireguard.interface} = helpers.wireguardInterface plan.wireguard // {
+        # Removes a leftover WireGuard interface of this name from the host's namespace and refuses
+        # one of another type (lib/home.nix), before the unit creates the interface there.
+        preSetup = map (helpers.shellLine (helpers.programsOf pkgs)) plan.wireguard.preSetup;
+      };
 
       # The interface unit must wait for the namespace and die with it (a new namespace needs a new
       # interface).

@@ -133,6 +133,10 @@ def test_home_wireguard_interface_is_born_outside_and_moved_into_the_namespace()
     for key, value in plan["peers"][0].items():
         assert peer[key] == value, key
     assert peer["allowedIPs"] == ["0.0.0.0/0", "::/0"]
+    # The plan's preSetup (a leftover interface of this name in the host's namespace), as a shell
+    # line naming sh by its store path.
+    ((program, *arguments),) = [shlex.split(line) for line in interface["preSetup"].splitlines()]
+    assert program.endswith("/bin/sh") and arguments == plan["preSetup"][0][1:]
 
 
 def test_home_units_are_the_plans_units() -> None:
