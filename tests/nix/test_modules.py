@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import pytest
-from nixeval import eval_json, nix_available, nix_string, nix_value, nixpkgs_lib_available
+from nixeval import eval_error, eval_json, nix_available, nix_string, nix_value, nixpkgs_lib_available
 
 pytestmark = [
     pytest.mark.skipif(not nix_available(), reason="nix-instantiate is not installed"),
@@ -37,9 +37,22 @@ PROGRAMS = {
     "nft": "/nix/store/00000000000000000000000000000000-nftables/bin/nft",
 }
 
+# What nixpkgs' dovecot module needs of every configuration (simple-nixos-mailserver's or a plain
+# one): Dovecot 2.4 the versions of its configuration and storage format, 2.3's sieve.scripts the
+# owner of the mail.
+DOVECOT_SETTINGS = """{ config, lib, ... }: {
+  services.dovecot2.settings = lib.mkMerge [
+    { mail_uid = "vmail"; mail_gid = "vmail"; }
+    (lib.mkIf (lib.versionAtLeast config.services.dovecot2.package.version "2.4") {
+      dovecot_config_version = "2.4.2";
+      dovecot_storage_version = "2.4.2";
+    })
+  ];
+}"""
 # The home of the test world (its intent minus `services`, which the module derives from what is
 # enabled) with the services of simple-nixos-mailserver enabled.
 HOME = f"""{{
+  imports = [ ({DOVECOT_SETTINGS}) ];
   homeMail.home = builtins.removeAttrs {TOPOLOGY}.homeIntent [ "services" ] // {{ enable = true; }};
   services.postfix.enable = true;
   services.dovecot2.enable = true;
@@ -52,17 +65,14 @@ GATEWAY = f"""{{
 # The test world's certificate (its intent confines the order unit).
 ACME_HOME = """{
   homeMail.home.acmeCertificates = [ "mail.example.org" ];
+  security.acme.acceptTerms = true;
   security.acme.certs."mail.example.org".email = "postmaster@example.org";
 }"""
 WORLD_HOME_PLAN = f"{TOPOLOGY}.plans.home"
-# Dovecot 2.3 (nixpkgs' dovecot_2_3, the default below system.stateVersion 26.05).
-DOVECOT_23 = """{ lib, ... }: {
-  services.dovecot2.package = lib.mkForce {
-    pname = "dovecot";
-    version = "2.3.21";
-    outPath = "/nix/store/00000000000000000000000000000000-dovecot-2.3.21";
-  };
-}"""
+# Dovecot 2.3: nixpkgs' default package (dovecot_2_3) below system.stateVersion 26.05.
+DOVECOT_23 = '{ system.stateVersion = "25.11"; }'
+# The settings this module adds to services.dovecot2.settings (Dovecot 2.4).
+OWN_DOVECOT_SETTINGS = ("sieve_script home_mail_drop_duplicates", "protocol lmtp")
 WORLD_GATEWAY_PLAN = f"{TOPOLOGY}.plans.gateway"
 
 
@@ -260,6 +270,17 @@ def test_acme_port_80_is_opened_even_when_not_listed() -> None:
     assert "tcp dport { 25 } accept" in without_acme
 
 
+def test_a_webroot_in_the_acme_defaults_does_not_add_a_second_challenge() -> None:
+    """Certificates inherit security.acme.defaults (nixpkgs), so a user's default webroot would
+    reach the confined order beside its listenHTTP; nixpkgs then asserts exactly one of them."""
+    webroot = '{ security.acme.defaults.webroot = "/var/lib/acme/acme-challenge"; }'
+    assert failing_messages(HOME_MODULE, HOME, ACME_HOME, webroot) == []
+    certificate = config_of(
+        HOME_MODULE, HOME, ACME_HOME, webroot, attribute='security.acme.certs."mail.example.org"'
+    )
+    assert (certificate["webroot"], certificate["listenHTTP"]) == (None, ":80")
+
+
 def test_a_users_acme_listen_address_wins() -> None:
     own = '{ security.acme.certs."mail.example.org".listenHTTP = "[::]:80"; }'
     certificate = config_of(
@@ -280,10 +301,14 @@ def test_dovecot_24_drops_retried_copies_with_the_plans_sieve_script() -> None:
     assert 'require "duplicate";' in eval_json(f"{WORLD_HOME_PLAN}.delivery.duplicateFilter.script")
     settings = config_of(HOME_MODULE, HOME, attribute="services.dovecot2.settings")
     assert settings["sieve_script home_mail_drop_duplicates"] == {
+        "_section": {"type": "sieve_script", "name": "home_mail_drop_duplicates"},
         "type": "before",
         "path": duplicate_filter_file(),
     }
-    assert settings["protocol lmtp"] == {"mail_plugins": {"sieve": True}}
+    assert settings["protocol lmtp"] == {
+        "_section": {"type": "protocol", "name": "lmtp"},
+        "mail_plugins": {"_section": {"type": "mail_plugins", "name": None}, "sieve": True},
+    }
     # The stand-in of nixpkgs' dovecot module asserts these are unset on 2.4.
     assert config_of(HOME_MODULE, HOME, attribute="services.dovecot2.sieve.scripts") == {}
     assert config_of(HOME_MODULE, HOME, attribute="services.dovecot2.mailPlugins.perProtocol") == {}
@@ -305,16 +330,42 @@ def test_dovecot_23_drops_retried_copies_with_the_plans_sieve_script() -> None:
     assert config_of(HOME_MODULE, HOME, DOVECOT_23, attribute="warnings") == []
     plugins = config_of(HOME_MODULE, HOME, DOVECOT_23, attribute="services.dovecot2.mailPlugins.perProtocol")
     assert plugins["lmtp"]["enable"] == ["sieve"]
-    assert config_of(HOME_MODULE, HOME, DOVECOT_23, attribute="services.dovecot2.settings") == {}
+    settings = config_of(HOME_MODULE, HOME, DOVECOT_23, attribute="services.dovecot2.settings")
+    assert not set(OWN_DOVECOT_SETTINGS) & set(settings)
+    assert config_of(HOME_MODULE, HOME, DOVECOT_23, attribute="services.dovecot2.package.version") == "2.3.21"
     assert failing_messages(HOME_MODULE, HOME, DOVECOT_23) == []
+
+
+def test_a_plain_dovecot_23_without_mail_uid_still_evaluates_and_is_told_why_no_filter() -> None:
+    """nixpkgs' sieve.scripts needs settings.mail_uid/mail_gid (its assertion reads them), so the
+    filter is left out of a 2.3 configuration that stores mail as the system users."""
+    unowned = """{ lib, ... }: {
+      services.dovecot2.settings = lib.mkForce { };
+    }"""
+    assert (
+        config_of(HOME_MODULE, HOME, DOVECOT_23, unowned, attribute="services.dovecot2.sieve.scripts") == {}
+    )
+    assert failing_messages(HOME_MODULE, HOME, DOVECOT_23, unowned) == []
+    (warning,) = config_of(HOME_MODULE, HOME, DOVECOT_23, unowned, attribute="warnings")
+    assert warning.startswith("homeMail.home.dropDuplicateDeliveries: with Dovecot 2.3")
+    assert "services.dovecot2.settings.mail_uid and mail_gid" in warning
+    # The stand-in of nixpkgs' assertion stops the evaluation if the script were added anyway.
+    forced = '{ services.dovecot2.sieve.scripts.before = "/etc/dovecot/own.sieve"; }'
+    error = eval_error(
+        f"map (a: a.message) (builtins.filter (a: !a.assertion) "
+        f"({EVALUATE} [ ({HOME_MODULE}) ({HOME}) ({DOVECOT_23}) ({unowned}) ({forced}) ]).config.assertions)"
+    )
+    assert "attribute 'mail_uid' missing" in error
 
 
 @pytest.mark.parametrize("dovecot", ["2.4", "2.3"])
 def test_duplicate_filter_is_left_out_when_turned_off_or_mailserver_loads_sieve(dovecot: str) -> None:
     version = "{ }" if dovecot == "2.4" else DOVECOT_23
     off = "{ homeMail.home.dropDuplicateDeliveries = false; }"
-    for attribute in ("sieve.scripts", "mailPlugins.perProtocol", "settings"):
+    for attribute in ("sieve.scripts", "mailPlugins.perProtocol"):
         assert config_of(HOME_MODULE, HOME, version, off, attribute=f"services.dovecot2.{attribute}") == {}
+    settings = config_of(HOME_MODULE, HOME, version, off, attribute="services.dovecot2.settings")
+    assert not set(OWN_DOVECOT_SETTINGS) & set(settings)
     assert config_of(HOME_MODULE, HOME, version, off, attribute="services.postfix.settings.main") == {}
     assert config_of(HOME_MODULE, HOME, version, off, attribute="environment.systemPackages") == []
     # simple-nixos-mailserver loads the sieve plugin for LMTP itself; the script is still added.
@@ -325,7 +376,7 @@ def test_duplicate_filter_is_left_out_when_turned_off_or_mailserver_loads_sieve(
 
     assert with_mailserver("mailPlugins.perProtocol") == {}
     if dovecot == "2.4":
-        assert set(with_mailserver("settings")) == {"sieve_script home_mail_drop_duplicates"}
+        assert set(OWN_DOVECOT_SETTINGS) & set(with_mailserver("settings")) == {OWN_DOVECOT_SETTINGS[0]}
     else:
         assert set(with_mailserver("sieve.scripts")) == {"before"}
     assert config_of(HOME_MODULE, HOME, version, mailserver, attribute="environment.systemPackages") == []
@@ -563,7 +614,8 @@ MODULE_CASES = [
     ),
     home_case(
         "home-unknown-acme-certificate",
-        '{ homeMail.home.acmeCertificates = [ "mail.example.org" ]; }',
+        '{ homeMail.home.acmeCertificates = [ "mail.example.org" ]; '
+        'security.acme = { acceptTerms = true; defaults.email = "postmaster@example.org"; }; }',
         "homeMail.home.acmeCertificates:",
         '"mail.example.org"',
         "security.acme.certs",
@@ -625,6 +677,13 @@ MODULE_CASES = [
         ),
         "homeMail.home.dropDuplicateDeliveries:",
         ("is set elsewhere", "dropDuplicateDeliveries = false"),
+        kind="warnings",
+    ),
+    ModuleCase(
+        "home-dovecot-23-without-mail-owner",
+        (HOME_MODULE, HOME, DOVECOT_23, "{ lib, ... }: { services.dovecot2.settings = lib.mkForce { }; }"),
+        "homeMail.home.dropDuplicateDeliveries: with Dovecot 2.3",
+        ("services.dovecot2.settings.mail_uid and mail_gid", "dropDuplicateDeliveries = false"),
         kind="warnings",
     ),
     ModuleCase(

@@ -10,6 +10,8 @@
   ./wireguard.nix
   ./systemd.nix
   ./services.nix
+  ./dovecot.nix
+  ./system.nix
   ./acme.nix
   ./arguments.nix
 ]

@@ -19,7 +19,6 @@ in
 {
   options = {
     nixpkgs.hostPlatform = optional types.str "x86_64-linux";
-    system.stateVersion = optional types.str "26.05";
     networking = {
       hostName = optional types.str "nixos";
       domain = optional (types.nullOr types.str) null;
@@ -43,13 +42,6 @@ in
         };
       }
     )) { };
-    security.acme = {
-      acceptTerms = optional types.bool false;
-      defaults = {
-        email = optional (types.nullOr types.str) null;
-        server = optional (types.nullOr types.str) null;
-      };
-    };
     security.pki.certificateFiles = optional (types.listOf types.path) [ ];
     environment.systemPackages = optional (types.listOf types.package) [ ];
     systemd.tmpfiles.rules = optional (types.listOf types.str) [ ];
