@@ -418,6 +418,78 @@ def test_a_disabled_home_sets_nothing() -> None:
     assert config_of(HOME_MODULE, disabled, attribute="networking.wireguard.interfaces") == {}
 
 
+# --- the plain path: hosts/home-plain (no simple-nixos-mailserver) ---------------------------------
+
+PLAIN_HOME = ("./tests/nix/stubs/host.nix", HOME_MODULE, "./hosts/home-plain")
+# The same host on Dovecot 2.3 (system.stateVersion before 26.05): without the 2.4-only versions.
+PLAIN_DOVECOT_23 = """{ lib, ... }: {
+  system.stateVersion = lib.mkForce "25.11";
+  services.dovecot2.settings = {
+    dovecot_config_version = lib.mkForce null;
+    dovecot_storage_version = lib.mkForce null;
+  };
+}"""
+
+
+def test_the_plain_home_on_dovecot_24_filters_duplicates_through_settings() -> None:
+    assert failing_messages(*PLAIN_HOME) == []
+    assert config_of(*PLAIN_HOME, attribute="warnings") == []
+    dovecot = config_of(*PLAIN_HOME, attribute="services.dovecot2")
+    assert config_of(*PLAIN_HOME, attribute="services.dovecot2.package.version") == "2.4.2"
+    settings = dovecot["settings"]
+    assert (settings["dovecot_config_version"], settings["dovecot_storage_version"]) == ("2.4.0", "2.4.0")
+    assert settings["sieve_script home_mail_drop_duplicates"]["path"] == duplicate_filter_file()
+    assert settings["protocol lmtp"]["mail_plugins"]["sieve"] is True
+    assert dovecot["sieve"]["scripts"] == {}
+    assert config_of(*PLAIN_HOME, attribute="environment.systemPackages") == [
+        "/nix/store/00000000000000000000000000000000-dovecot-pigeonhole-for-2.4.2"
+    ]
+    main_cf = config_of(*PLAIN_HOME, attribute="services.postfix.settings.main")
+    assert main_cf["lmtp_destination_concurrency_limit"] == 1
+    assert main_cf["virtual_transport"] == "lmtp:unix:private/dovecot-lmtp"
+    assert config_of(*PLAIN_HOME, attribute="homeMail.home.confinedServices") == [
+        "postfix",
+        "dovecot",
+        "kresd@",
+        "acme-order-renew-mail.example.org",
+    ]
+
+
+def test_the_plain_home_needs_the_dovecot_24_versions_it_sets() -> None:
+    """What the README tells a plain-path user to set: without them nixpkgs' dovecot module stops
+    the evaluation (it reads the settings it requires)."""
+    without = """{ lib, ... }: { services.dovecot2.settings = {
+      dovecot_config_version = lib.mkForce null; dovecot_storage_version = lib.mkForce null; }; }"""
+    messages = failing_messages(*PLAIN_HOME, without)
+    assert any(
+        message.startswith("services.dovecot2.settings.dovecot_config_version:") for message in messages
+    )
+    assert any(
+        message.startswith("services.dovecot2.settings.dovecot_storage_version:") for message in messages
+    )
+
+
+def test_the_plain_home_on_dovecot_23_filters_duplicates_through_sieve_scripts() -> None:
+    assert failing_messages(*PLAIN_HOME, PLAIN_DOVECOT_23) == []
+    assert config_of(*PLAIN_HOME, PLAIN_DOVECOT_23, attribute="warnings") == []
+    dovecot = config_of(*PLAIN_HOME, PLAIN_DOVECOT_23, attribute="services.dovecot2")
+    version = config_of(*PLAIN_HOME, PLAIN_DOVECOT_23, attribute="services.dovecot2.package.version")
+    assert version == "2.3.21"
+    # nixpkgs' sieve.scripts needs the owner of the compiled scripts: the host's vmail.
+    assert (dovecot["settings"]["mail_uid"], dovecot["settings"]["mail_gid"]) == ("vmail", "vmail")
+    assert dovecot["sieve"]["scripts"] == {"before": duplicate_filter_file()}
+    assert dovecot["mailPlugins"]["perProtocol"]["lmtp"]["enable"] == ["sieve"]
+    assert not set(OWN_DOVECOT_SETTINGS) & set(dovecot["settings"])
+    # Without an owner the filter is left out, with the warning, and the host still evaluates.
+    unowned = """{ lib, ... }: { services.dovecot2.settings = {
+      mail_uid = lib.mkForce null; mail_gid = lib.mkForce null; }; }"""
+    assert failing_messages(*PLAIN_HOME, PLAIN_DOVECOT_23, unowned) == []
+    scripts = config_of(*PLAIN_HOME, PLAIN_DOVECOT_23, unowned, attribute="services.dovecot2.sieve.scripts")
+    assert scripts == {}
+    (warning,) = config_of(*PLAIN_HOME, PLAIN_DOVECOT_23, unowned, attribute="warnings")
+    assert warning.startswith("homeMail.home.dropDuplicateDeliveries: with Dovecot 2.3")
+
+
 # --- netns ----------------------------------------------------------------------------------------
 
 NETNS = """{

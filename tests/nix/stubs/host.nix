@@ -43,7 +43,6 @@ in
       }
     )) { };
     security.pki.certificateFiles = optional (types.listOf types.path) [ ];
-    environment.systemPackages = optional (types.listOf types.package) [ ];
     systemd.tmpfiles.rules = optional (types.listOf types.str) [ ];
     virtualisation = {
       memorySize = optional types.ints.positive 1024;

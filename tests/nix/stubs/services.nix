@@ -36,6 +36,24 @@ in
   options.services = {
     postfix = {
       enable = mkEnableOption "postfix";
+      # Tables compiled with postmap into /var/lib/postfix/conf/<name>.
+      mapFiles = mkOption {
+        type = types.attrsOf types.path;
+        default = { };
+      };
+      enableSubmissions = mkOption {
+        type = types.bool;
+        default = false;
+      };
+      # `-o name=value` of the submissions (465) service in master.cf.
+      submissionsOptions = mkOption {
+        type = types.attrsOf types.str;
+        default = {
+          smtpd_sasl_auth_enable = "yes";
+          smtpd_client_restrictions = "permit_sasl_authenticated,reject";
+          milter_macro_daemon_name = "ORIGINATING";
+        };
+      };
       # main.cf is settings.main (NixOS 25.11 and later; services.postfix.config before): what
       # main.cf can hold, a freeform submodule of these values (nixpkgs declares some of its
       # settings as options too; these tests set none of those).
@@ -63,7 +81,14 @@ in
       };
     };
     kresd.enable = mkEnableOption "knot-resolver 5";
-    knot-resolver.enable = mkEnableOption "knot-resolver 6";
+    knot-resolver = {
+      enable = mkEnableOption "knot-resolver 6";
+      # Its YAML configuration as Nix values (RFC 42).
+      settings = mkOption {
+        type = types.submodule { freeformType = types.attrsOf types.anything; };
+        default = { };
+      };
+    };
     rspamd = {
       enable = mkEnableOption "rspamd";
       locals = mkOption {
