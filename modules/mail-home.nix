@@ -6,7 +6,7 @@
 # knot-resolver, the ACME orders of homeMail.home.acmeCertificates) run inside that namespace;
 # rspamd and redis stay in the host's namespace and talk to them over unix sockets, which work
 # across namespaces. Works with simple-nixos-mailserver (`mailserver.*`) and with plain
-# services.postfix / services.dovecot2.
+# services.postfix / services.dovecot2 (hosts/home-plain).
 #
 # Everything network-related comes from the home plan of lib/ (docs/design.md).
 {
