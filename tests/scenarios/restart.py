@@ -5,8 +5,9 @@ wait_for_world()
 # what simple-nixos-mailserver enabled so far) or knot-resolver 6 (services.knot-resolver:
 # knot-resolver.service): whichever of them runs.
 RESOLVER_UNITS = ["kresd@1.service", "knot-resolver.service"]
+# `is-active` of several units succeeds once any of them is active.
+home.wait_until_succeeds(f"systemctl is-active {' '.join(RESOLVER_UNITS)}", timeout=60)
 running_resolvers = [unit for unit in RESOLVER_UNITS if home.execute(f"systemctl is-active {unit}")[0] == 0]
-assert running_resolvers, f"none of the resolver units {RESOLVER_UNITS} is active at home"
 # The long-running confined daemons (the ACME order is a oneshot started by its timer).
 CONFINED_UNITS = ["postfix.service", "dovecot.service", *running_resolvers]
 
