@@ -421,7 +421,9 @@ def test_a_disabled_home_sets_nothing() -> None:
 # --- the plain path: hosts/home-plain (no simple-nixos-mailserver) ---------------------------------
 
 PLAIN_HOME = ("./tests/nix/stubs/host.nix", HOME_MODULE, "./hosts/home-plain")
-# The same host on Dovecot 2.3 (system.stateVersion before 26.05): without the 2.4-only versions.
+# The same host on Dovecot 2.3 (system.stateVersion before 26.05), without the 2.4-only versions:
+# what the module adds on that generation (the host's own dovecot settings are written for 2.4;
+# a 2.3 host would write its own).
 PLAIN_DOVECOT_23 = """{ lib, ... }: {
   system.stateVersion = lib.mkForce "25.11";
   services.dovecot2.settings = {
