@@ -32,7 +32,6 @@ in
       users = optional (types.attrsOf (types.attrsOf types.anything)) { };
       groups = optional (types.attrsOf (types.attrsOf types.anything)) { };
     };
-    services.kresd.extraConfig = optional types.lines "";
     boot.loader.grub.device = optional types.str "";
     fileSystems = optional (types.attrsOf (
       types.submodule {

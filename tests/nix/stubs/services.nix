@@ -80,7 +80,25 @@ in
         default = { };
       };
     };
-    kresd.enable = mkEnableOption "knot-resolver 5";
+    # knot-resolver 5: units kresd@1 ... kresd@<instances>.
+    kresd = {
+      enable = mkEnableOption "knot-resolver 5";
+      extraConfig = mkOption {
+        type = types.lines;
+        default = "";
+      };
+      listenPlain = mkOption {
+        type = types.listOf types.str;
+        default = [
+          "[::1]:53"
+          "127.0.0.1:53"
+        ];
+      };
+      instances = mkOption {
+        type = types.ints.unsigned;
+        default = 1;
+      };
+    };
     knot-resolver = {
       enable = mkEnableOption "knot-resolver 6";
       # Its YAML configuration as Nix values (RFC 42).
