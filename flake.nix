@@ -106,6 +106,7 @@
           exampleIntents = {
             gateway = self.nixosConfigurations.gateway.config.homeMail.gateway.intent;
             home = self.nixosConfigurations.home.config.homeMail.home.intent;
+            home-plain = self.nixosConfigurations.home-plain.config.homeMail.home.intent;
           };
         in
         {
@@ -118,13 +119,22 @@
             );
             pkgs.writeText "home-mail-test-world-plans.json" (builtins.toJSON topology.plans);
           example-hosts =
-            assert allHold "hosts/gateway and hosts/home disagree" (homeMailLib.pairChecks exampleIntents);
+            assert allHold "hosts/gateway and hosts/home disagree" (
+              homeMailLib.pairChecks { inherit (exampleIntents) gateway home; }
+            );
+            assert allHold "hosts/gateway and hosts/home-plain disagree" (
+              homeMailLib.pairChecks {
+                inherit (exampleIntents) gateway;
+                home = exampleIntents.home-plain;
+              }
+            );
             pkgs.writeText "home-mail-example-intents.json" (builtins.toJSON exampleIntents);
           mail-lab = self.packages.${pkgs.stdenv.hostPlatform.system}.mail-lab;
         }
         // lib.optionalAttrs (pkgs.stdenv.hostPlatform.system == exampleSystem) {
           example-gateway = self.nixosConfigurations.gateway.config.system.build.toplevel;
           example-home = self.nixosConfigurations.home.config.system.build.toplevel;
+          example-home-plain = self.nixosConfigurations.home-plain.config.system.build.toplevel;
         };
     in
     {
@@ -151,6 +161,11 @@
           simple-nixos-mailserver.nixosModules.default
           self.nixosModules.mail-home
           ./hosts/home
+        ];
+        # The same home with NixOS' own postfix, dovecot, rspamd and knot-resolver.
+        home-plain = exampleHost [
+          self.nixosModules.mail-home
+          ./hosts/home-plain
         ];
       };
 

@@ -35,6 +35,27 @@ let
 
   wireguardUnitOf = interface: "wireguard-${text interface}";
 
+  # networking.wireguard.interfaces.<if>.preSetup: runs in the host's namespace right before the
+  # interface is created there. An interface of the tunnel's name left in the host's namespace
+  # (an earlier configuration kept it there, or a start failed between creating it and moving
+  # it into the namespace) would make that creation fail with "RTNETLINK answers: File exists".
+  # A leftover WireGuard interface (`wg show` knows it: kernel or userspace) is removed, and the
+  # start waits until a userspace implementation has closed its control socket; an interface of
+  # any other type is never touched: the start fails with a message naming the option.
+  clearLeftoverInterface = [
+    "sh"
+    "-c"
+    # One line, so that a failure's log shows the command and its message together.
+    (concatStringsSep " " [
+      "ip link show dev \"$1\" >/dev/null 2>&1 || exit 0;"
+      "if wg show \"$1\" >/dev/null 2>&1; then ip link delete dev \"$1\" || exit 1;"
+      "i=0; while [ -e \"/run/wireguard/$1.sock\" ] && [ \"$i\" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done;"
+      "exit 0; fi;"
+      "echo \"${root}.wireguard.interface: the host's network namespace has an interface named $1 that is not a WireGuard interface, so the tunnel cannot be created; it was left as it is. Remove it (ip link delete dev $1) if nothing needs it, or choose another ${root}.wireguard.interface\" >&2;"
+      "exit 1"
+    ])
+  ];
+
   checks =
     rawIntent:
     let
@@ -135,6 +156,8 @@ let
         socketNamespace = null;
         allowedIPsAsRoutes = true;
         table = "main";
+        # As argument lists (the program, then its arguments): "sh" "-c" <script> <name> <interface>.
+        preSetup = [ (clearLeftoverInterface ++ [ "clear-leftover-interface" (text wireguardInterface) ]) ];
         peers = [
           {
             name = "gateway";

@@ -23,6 +23,11 @@
       ) option.definitionsWithLocations
     );
 
+  # One command of a plan (an argument list with a bare program name) as a shell line, the program
+  # by its store path: service scripts and hooks have no `sh` on PATH.
+  shellLine =
+    programs: command: lib.escapeShellArgs ([ programs.${builtins.head command} ] ++ builtins.tail command);
+
   # How NixOS names the units the modules confine, for the nixpkgs release in use. Both renames
   # happened in the 25.11 cycle: dovecot2.service became dovecot.service (nixpkgs PR #422829;
   # 26.05 asserts that systemd.services.dovecot2 is NOT set), and lego moved from acme-<cert> to
@@ -113,8 +118,8 @@
       };
     };
 
-  # networking.wireguard.interfaces.<if> from a plan's `wireguard` (both ends; the gateway adds
-  # its postSetup).
+  # networking.wireguard.interfaces.<if> from a plan's `wireguard` (both ends; each adds its
+  # hooks: home its preSetup, the gateway its postSetup).
   wireguardInterface = wireguard: {
     inherit (wireguard)
       ips

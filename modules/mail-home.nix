@@ -6,7 +6,7 @@
 # knot-resolver, the ACME orders of homeMail.home.acmeCertificates) run inside that namespace;
 # rspamd and redis stay in the host's namespace and talk to them over unix sockets, which work
 # across namespaces. Works with simple-nixos-mailserver (`mailserver.*`) and with plain
-# services.postfix / services.dovecot2.
+# services.postfix / services.dovecot2 (hosts/home-plain).
 #
 # Everything network-related comes from the home plan of lib/ (docs/design.md).
 {
@@ -89,6 +89,12 @@ let
   duplicateFilterFile = builtins.toFile "drop-duplicates.sieve" duplicateFilter.script;
   duplicateFilterName = "home_mail_drop_duplicates";
   filterDuplicates = dovecot.enable && duplicateFilter != null;
+  # Dovecot 2.3: nixpkgs chowns the compiled sieve.scripts to these and fails without them.
+  sieveScriptOwnerSet =
+    let
+      settings = dovecot.settings or { };
+    in
+    (settings.mail_uid or null) != null && (settings.mail_gid or null) != null;
   weakDefault = mkOverride 1100;
   wireguardUnit = "wireguard-${cfg.wireguard.interface}";
 
@@ -285,7 +291,9 @@ in
         `services.dovecot2.settings."sieve_script home_mail_drop_duplicates"` (type `before`),
         beside the mail server's own scripts. With Dovecot 2.3 it is
         `services.dovecot2.sieve.scripts.before`, as a default: a before-script of your own
-        wins, and a warning says that retries are then not dropped. Without
+        wins, and a warning says that retries are then not dropped; nixpkgs needs
+        `services.dovecot2.settings.mail_uid` and `mail_gid` for it (the owner of the compiled
+        scripts), and without them the filter is left out, with a warning that says so. Without
         simple-nixos-mailserver (which does both itself) the module also loads dovecot's sieve
         plugin for LMTP (2.4: `settings."protocol lmtp".mail_plugins.sieve`; 2.3:
         `mailPlugins.perProtocol.lmtp`) and puts dovecot's pigeonhole package in
@@ -326,7 +334,11 @@ in
       # systemd-networkd cannot create an interface in one namespace and move it to another.
       networking.wireguard.useNetworkd = mkForce false;
 
-      networking.wireguard.interfaces.${cfg.wireguard.interface} = helpers.wireguardInterface plan.wireguard;
+      networking.wireguard.interfaces.${cfg.wireguard.interface} = helpers.wireguardInterface plan.wireguard // {
+        # Removes a leftover WireGuard interface of this name from the host's namespace and refuses
+        # one of another type (lib/home.nix), before the unit creates the interface there.
+        preSetup = map (helpers.shellLine (helpers.programsOf pkgs)) plan.wireguard.preSetup;
+      };
 
       # The interface unit must wait for the namespace and die with it (a new namespace needs a new
       # interface).
@@ -354,13 +366,18 @@ in
       networking.resolvconf.useLocalResolver = mkOverride 900 false;
     })
 
-    (mkIf (filterDuplicates && !dovecot24) {
-      # A default: a script of the mail server's own at this stage wins, and the warning says so.
-      services.dovecot2.sieve.scripts.${duplicateFilter.stage} = mkDefault duplicateFilterFile;
-      warnings = optional (
-        (dovecot.sieve.scripts.${duplicateFilter.stage} or null) != duplicateFilterFile
-      ) "${root}.dropDuplicateDeliveries: services.dovecot2.sieve.scripts.${duplicateFilter.stage} is set elsewhere, so dovecot does not drop retried copies of a message; add the `duplicate` test of this module's drop-duplicates.sieve to that script, or set ${root}.dropDuplicateDeliveries = false";
-    })
+    (mkIf (filterDuplicates && !dovecot24) (mkMerge [
+      {
+        warnings = optional (!sieveScriptOwnerSet) "${root}.dropDuplicateDeliveries: with Dovecot 2.3, nixpkgs' services.dovecot2.sieve.scripts needs services.dovecot2.settings.mail_uid and mail_gid (the owner of the compiled scripts), which are not set, so the duplicate filter is left out and retried copies of a message are not dropped; set both (the user and group your mail is stored as), use Dovecot 2.4 (system.stateVersion 26.05, or services.dovecot2.package = pkgs.dovecot), or set ${root}.dropDuplicateDeliveries = false";
+      }
+      (mkIf sieveScriptOwnerSet {
+        # A default: a script of the mail server's own at this stage wins, and the warning says so.
+        services.dovecot2.sieve.scripts.${duplicateFilter.stage} = mkDefault duplicateFilterFile;
+        warnings = optional (
+          (dovecot.sieve.scripts.${duplicateFilter.stage} or null) != duplicateFilterFile
+        ) "${root}.dropDuplicateDeliveries: services.dovecot2.sieve.scripts.${duplicateFilter.stage} is set elsewhere, so dovecot does not drop retried copies of a message; add the `duplicate` test of this module's drop-duplicates.sieve to that script, or set ${root}.dropDuplicateDeliveries = false";
+      })
+    ]))
 
     (mkIf (filterDuplicates && dovecot24) {
       # Dovecot 2.4: a named script of its own (`sieve_script <name> { type = before; ... }`),

@@ -80,7 +80,7 @@ let
       neighbour.dev
     ];
 
-  shellLine = command: lib.escapeShellArgs ([ programs.${builtins.head command} ] ++ builtins.tail command);
+  shellLine = helpers.shellLine programs;
 
   # A plan unit with its ExecStart/ExecStop commands as script/preStop.
   asScripts =

@@ -14,20 +14,27 @@ from mail_lab.driver import SHARED_SCRIPTS
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 SCENARIO_FILES = sorted(path for path in SCENARIOS.glob("*.py") if path.name != "common.py")
+# Each VM test's scenarios: one per scenario file, and vm-plain's two in one script
+# (tests/vm/default.nix).
+SCRIPTS = {path.stem: [path] for path in SCENARIO_FILES} | {
+    "plain": [SCENARIOS / "inbound.py", SCENARIOS / "outbound.py"]
+}
 HEADER = "from driver_symbols import *  # noqa: F403\n"
 
 
-def assembled_script(scenario: Path) -> str:
-    """What a driver runs: the shared scripts (mail_headers.py, common.py), then one scenario."""
+def assembled_script(scenarios: list[Path]) -> str:
+    """What a driver runs: the shared scripts (mail_headers.py, common.py), then the scenarios."""
     shared = [*SHARED_SCRIPTS, SCENARIOS / "common.py"]
-    return "".join(path.read_text() + "\n" for path in shared) + scenario.read_text()
+    return "".join(path.read_text() + "\n" for path in shared) + "\n".join(
+        scenario.read_text() for scenario in scenarios
+    )
 
 
-@pytest.fixture(params=SCENARIO_FILES, ids=lambda path: path.stem)
+@pytest.fixture(params=sorted(SCRIPTS))
 def script_file(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
-    scenario: Path = request.param
-    path = tmp_path / f"{scenario.stem}_script.py"
-    path.write_text(HEADER + assembled_script(scenario))
+    name: str = request.param
+    path = tmp_path / f"{name}_script.py"
+    path.write_text(HEADER + assembled_script(SCRIPTS[name]))
     return path
 
 

@@ -319,3 +319,50 @@ def test_a_100_mb_message_arrives_intact_and_a_larger_one_gets_552(faults: Fault
     ).strip()
     assert body_digest(faults.home, delivered) == body_digest(faults.remote, "/run/big-fits.eml")
     faults.remote.succeed("rm -f /run/big-fits.eml /run/big-too-big.eml")
+
+
+def test_a_leftover_wireguard_interface_in_the_host_namespace_is_removed_before_the_tunnel_starts(
+    faults: Faults,
+) -> None:
+    """A WireGuard interface of the tunnel's name in home's own namespace (wireguard-go still
+    running from a start that failed before moving it into the namespace): the home plan's
+    preSetup removes it, the tunnel comes up and mail flows. Without it wireguard-go cannot
+    create the interface (the seed's "RTNETLINK answers: File exists")."""
+    interface = faults.home_interface
+    unit = f"wireguard-{interface}.service"
+    faults.home.succeed(f"systemctl stop {unit}")
+    leftover = int(
+        faults.home.succeed(
+            f"WG_PROCESS_FOREGROUND=1 wireguard-go {interface} </dev/null >/dev/null 2>&1 & echo $!"
+        ).strip()
+    )
+    try:
+        faults.home.wait_until_succeeds(f"wg show {interface}", timeout=10)
+        faults.home.succeed(f"systemctl start {unit}")
+        faults.home.wait_until_fails(f"kill -0 {leftover}", timeout=10)
+    finally:
+        faults.home.execute(f"kill {leftover} 2>/dev/null")
+    faults.home.succeed(f"ip netns exec {faults.namespace} wg show {interface} peers | grep -q .")
+    faults.burst("leftover-wireguard", count=5)
+    faults.wait_for_burst("leftover-wireguard", count=5)
+
+
+def test_an_interface_of_another_type_with_the_tunnels_name_is_refused_and_kept(faults: Faults) -> None:
+    """An interface of the tunnel's name that is not WireGuard (a bridge: this kernel has no dummy
+    driver) is never deleted: the tunnel's start fails with a message naming the option."""
+    interface = faults.home_interface
+    unit = f"wireguard-{interface}.service"
+    faults.home.succeed(f"systemctl stop {unit}", f"ip link add {interface} type bridge")
+    try:
+        code, output = faults.home.execute(f"systemctl start {unit} 2>&1")
+        assert code != 0, output
+        assert "homeMail.home.wireguard.interface: " in output, output
+        assert f"interface named {interface} that is not a WireGuard interface" in output, output
+        assert faults.home.execute(f"systemctl is-active {unit}")[0] != 0
+        kind = faults.home.succeed(f"ip -details link show dev {interface}")
+        assert "bridge" in kind.split(), f"{interface} changed: {kind}"
+    finally:
+        faults.home.execute(f"ip link delete dev {interface} type bridge")
+        faults.home.succeed(f"systemctl start {unit}")
+    faults.burst("other-interface-type", count=5)
+    faults.wait_for_burst("other-interface-type", count=5)

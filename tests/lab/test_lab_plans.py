@@ -117,7 +117,10 @@ def test_wireguard_units_follow_the_nixos_script_backend(topology: dict[str, Any
         "dev",
         "wg0",
     ] in (interface.exec_start)
-    assert units["wireguard-go-wg0.service"].network_namespace_path is None
+    tun = units["wireguard-go-wg0.service"]
+    assert tun.network_namespace_path is None
+    # The plan's preSetup, where NixOS runs it: in the host's namespace before the interface is made.
+    assert tun.exec_start_pre == home_wg["preSetup"] != []
     peer = units["wireguard-wg0-peer-gateway.service"]
     assert peer.requires == ["wireguard-wg0.service"]
     assert peer.exec_start[0][-4:] == ["persistent-keepalive", "25", "allowed-ips", "0.0.0.0/0,::/0"]

@@ -29,6 +29,9 @@ MODULE_SITES = [
     for path in MODULE_FILES
     for site in [*check_sites(path, "helpers.assertionAbout", REPO), *warning_sites(path, REPO)]
 ]
+# What the stand-ins of nixpkgs' own modules (tests/nix/stubs) assert: a case may make them fail
+# too, as nixpkgs would (e.g. a unit named dovecot2), without that being a check of ours.
+NIXPKGS_MESSAGE_PREFIXES = ("services.dovecot2", "systemd.services.dovecot2:", "security.acme")
 # Fixed text every message pattern must hold, so that no pattern matches just anything.
 MIN_LITERAL_CHARACTERS = 20
 
@@ -110,5 +113,10 @@ def test_every_assertion_and_warning_of_the_modules_has_a_bad_input_case() -> No
     ]
     assert uncovered(MODULE_SITES, asserted) == []
     everything = [*LIB_SITES, *MODULE_SITES]
-    unknown = [message for messages in results for message in messages if not sites_of(everything, message)]
+    unknown = [
+        message
+        for messages in results
+        for message in messages
+        if not sites_of(everything, message) and not message.startswith(NIXPKGS_MESSAGE_PREFIXES)
+    ]
     assert unknown == [], "messages from a check the source scan did not find"

@@ -35,7 +35,9 @@ SCENARIOS = REPO / "tests" / "scenarios"
 MAIL_HEADERS = REPO / "pkgs" / "mail-lab" / "src" / "mail_lab" / "mail_headers.py"
 SCENARIO_NAMES = sorted(path.stem for path in SCENARIOS.glob("*.py") if path.name != "common.py")
 CHEAP_CHECKS = {"plans", "example-hosts", "mail-lab"}
-EXAMPLE_BUILDS = {"example-gateway", "example-home"}
+EXAMPLE_BUILDS = {"example-gateway", "example-home", "example-home-plain"}
+# The VM test of the home without simple-nixos-mailserver and the scenarios it runs.
+PLAIN_SCENARIOS = ["inbound", "outbound"]
 
 
 def outputs(attribute: str) -> Any:
@@ -72,7 +74,7 @@ def test_the_outputs_are_the_documented_ones() -> None:
     for output in ("checks", "devShells", "formatter", "packages"):
         assert attribute_names(output) == SYSTEMS, output
     assert attribute_names("nixosModules") == ["default", "mail-home", "netns", "wireguard-gateway"]
-    assert attribute_names("nixosConfigurations") == ["gateway", "home"]
+    assert attribute_names("nixosConfigurations") == ["gateway", "home", "home-plain"]
     for system in SYSTEMS:
         assert attribute_names(f"packages.{system}") == ["mail-lab"]
         assert attribute_names(f"devShells.{system}") == ["default"]
@@ -103,7 +105,7 @@ def test_the_modules_are_the_module_files() -> None:
 @needs_nixpkgs_lib
 def test_there_is_one_vm_test_per_scenario_and_the_cheap_checks() -> None:
     assert SCENARIO_NAMES, "tests/scenarios has no scenario"
-    vm_tests = {f"vm-{name}" for name in SCENARIO_NAMES}
+    vm_tests = {f"vm-{name}" for name in SCENARIO_NAMES} | {"vm-plain"}
     assert set(attribute_names("checks.x86_64-linux")) == vm_tests | CHEAP_CHECKS | EXAMPLE_BUILDS
     # The example hosts are x86_64 machines: only that system builds them.
     assert set(attribute_names("checks.aarch64-linux")) == vm_tests | CHEAP_CHECKS
@@ -125,6 +127,60 @@ def test_a_vm_test_runs_the_shared_scenario_on_the_test_world(scenario: str) -> 
     namespace: dict[str, Any] = {}
     exec(compile(prelude, "prelude", "exec"), namespace)
     assert namespace["topology"] == eval_json(VM_TOPOLOGY)
+
+
+@needs_nixpkgs_lib
+def test_vm_plain_runs_inbound_and_outbound_against_the_home_without_simple_nixos_mailserver() -> None:
+    arguments = "checks.x86_64-linux.vm-plain.testArguments"
+    assert outputs(f"{arguments}.name") == "home-mail-plain"
+    assert attribute_names(f"{arguments}.nodes") == ["client", "gateway", "home", "internet", "remote"]
+    assert eval_json(f"toString {OUTPUTS}.{arguments}.nodes.home") == str(
+        REPO / "tests/vm/nodes/home-plain.nix"
+    )
+    script: str = outputs(f"{arguments}.testScript")
+    shared = "".join(path.read_text() + "\n" for path in [MAIL_HEADERS, SCENARIOS / "common.py"])
+    scenarios = "\n".join((SCENARIOS / f"{name}.py").read_text() for name in PLAIN_SCENARIOS)
+    assert script.endswith(shared + scenarios)
+
+
+@needs_nixpkgs_lib
+def test_the_vm_plain_home_runs_the_plan_with_nixos_own_mail_services() -> None:
+    assert vm_node("home-plain", "homeMail.home.plan.wireguard") == eval_json(
+        f"{VM_TOPOLOGY}.plans.home.wireguard"
+    )
+    assertions = f"({vm_node_expression('home-plain')}).assertions"
+    assert eval_json(f"map (a: a.message) (builtins.filter (a: !a.assertion) {assertions})") == []
+    assert vm_node("home-plain", "warnings") == []
+    assert vm_node("home-plain", "homeMail.home.confinedServices") == [
+        "postfix",
+        "dovecot",
+        "kresd@",
+        "acme-order-renew-mail.example.org",
+    ]
+    settings = vm_node("home-plain", "services.dovecot2.settings")
+    assert settings["ssl_server_cert_file"].endswith("-mail.example.org.pem")
+    assert "sieve_script home_mail_drop_duplicates" in settings
+    assert settings["protocol lmtp"]["mail_plugins"]["sieve"] is True
+    rules = vm_node("home-plain", "systemd.tmpfiles.rules")
+    assert any(rule.startswith("C /var/lib/rspamd/dkim/example.org.mail.key ") for rule in rules), rules
+
+
+@needs_nixpkgs_lib
+def test_the_vm_homes_are_configured_for_either_resolver() -> None:
+    """simple-nixos-mailserver 26.05 may enable knot-resolver 6 instead of kresd: the VM home then
+    confines knot-resolver.service, asks only the internet's name server, and passes."""
+    resolver6 = (
+        "{ lib, ... }: { services.kresd.enable = lib.mkForce false; services.knot-resolver.enable = true; }"
+    )
+    config = f"""(import ./tests/nix/stubs/evaluate.nix {{
+      modules = [ ./tests/nix/stubs/host.nix ./tests/vm/nodes/home.nix ({resolver6}) ];
+      specialArgs = {OUTPUTS}.checks.x86_64-linux.vm-inbound.testArguments.node.specialArgs;
+    }}).config"""
+    confined = eval_json(f"{config}.homeMail.home.confinedServices")
+    assert "knot-resolver" in confined and "kresd@" not in confined
+    assert eval_json(f"map (a: a.message) (builtins.filter (a: !a.assertion) {config}.assertions)") == []
+    forward = eval_json(f"{config}.services.knot-resolver.settings.forward")
+    assert forward[0]["servers"] == eval_json(f"with {VM_TOPOLOGY}.world.internet.dns; [ ipv4 ipv6 ]")
 
 
 @needs_nixpkgs_lib
@@ -235,6 +291,21 @@ def test_the_example_hosts_pass_their_assertions_and_agree() -> None:
     ]
     assert outputs(f'{home}.security.acme.certs."mail.example.org".listenHTTP') == ":80"
     assert outputs(f"{home}.networking.resolvconf.useLocalResolver") is False
+
+
+@needs_nixpkgs_lib
+def test_the_plain_example_home_passes_and_agrees_with_the_gateway() -> None:
+    """hosts/home-plain: no simple-nixos-mailserver; Dovecot 2.4 (stateVersion 26.05) with the
+    versions nixpkgs requires; the same intent as hosts/home (the example-hosts check pairs it)."""
+    assert failing_messages("nixosConfigurations.home-plain") == []
+    home = "nixosConfigurations.home-plain.config"
+    assert outputs(f"{home}.warnings") == []
+    assert outputs(f"{home}.homeMail.home.intent") == outputs(
+        "nixosConfigurations.home.config.homeMail.home.intent"
+    )
+    assert outputs(f"{home}.services.dovecot2.package.version") == "2.4.2"
+    assert outputs(f'{home}.security.acme.certs."mail.example.org".listenHTTP') == ":80"
+    assert "mailserver" not in attribute_names(home)
 
 
 @needs_nixpkgs_lib

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import pytest
-from nixeval import eval_json, nix_available, nix_string, nix_value, nixpkgs_lib_available
+from nixeval import eval_error, eval_json, nix_available, nix_string, nix_value, nixpkgs_lib_available
 
 pytestmark = [
     pytest.mark.skipif(not nix_available(), reason="nix-instantiate is not installed"),
@@ -37,9 +37,22 @@ PROGRAMS = {
     "nft": "/nix/store/00000000000000000000000000000000-nftables/bin/nft",
 }
 
+# What nixpkgs' dovecot module needs of every configuration (simple-nixos-mailserver's or a plain
+# one): Dovecot 2.4 the versions of its configuration and storage format, 2.3's sieve.scripts the
+# owner of the mail.
+DOVECOT_SETTINGS = """{ config, lib, ... }: {
+  services.dovecot2.settings = lib.mkMerge [
+    { mail_uid = "vmail"; mail_gid = "vmail"; }
+    (lib.mkIf (lib.versionAtLeast config.services.dovecot2.package.version "2.4") {
+      dovecot_config_version = "2.4.2";
+      dovecot_storage_version = "2.4.2";
+    })
+  ];
+}"""
 # The home of the test world (its intent minus `services`, which the module derives from what is
 # enabled) with the services of simple-nixos-mailserver enabled.
 HOME = f"""{{
+  imports = [ ({DOVECOT_SETTINGS}) ];
   homeMail.home = builtins.removeAttrs {TOPOLOGY}.homeIntent [ "services" ] // {{ enable = true; }};
   services.postfix.enable = true;
   services.dovecot2.enable = true;
@@ -52,17 +65,14 @@ GATEWAY = f"""{{
 # The test world's certificate (its intent confines the order unit).
 ACME_HOME = """{
   homeMail.home.acmeCertificates = [ "mail.example.org" ];
+  security.acme.acceptTerms = true;
   security.acme.certs."mail.example.org".email = "postmaster@example.org";
 }"""
 WORLD_HOME_PLAN = f"{TOPOLOGY}.plans.home"
-# Dovecot 2.3 (nixpkgs' dovecot_2_3, the default below system.stateVersion 26.05).
-DOVECOT_23 = """{ lib, ... }: {
-  services.dovecot2.package = lib.mkForce {
-    pname = "dovecot";
-    version = "2.3.21";
-    outPath = "/nix/store/00000000000000000000000000000000-dovecot-2.3.21";
-  };
-}"""
+# Dovecot 2.3: nixpkgs' default package (dovecot_2_3) below system.stateVersion 26.05.
+DOVECOT_23 = '{ system.stateVersion = "25.11"; }'
+# The settings this module adds to services.dovecot2.settings (Dovecot 2.4).
+OWN_DOVECOT_SETTINGS = ("sieve_script home_mail_drop_duplicates", "protocol lmtp")
 WORLD_GATEWAY_PLAN = f"{TOPOLOGY}.plans.gateway"
 
 
@@ -133,6 +143,10 @@ def test_home_wireguard_interface_is_born_outside_and_moved_into_the_namespace()
     for key, value in plan["peers"][0].items():
         assert peer[key] == value, key
     assert peer["allowedIPs"] == ["0.0.0.0/0", "::/0"]
+    # The plan's preSetup (a leftover interface of this name in the host's namespace), as a shell
+    # line naming sh by its store path.
+    ((program, *arguments),) = [shlex.split(line) for line in interface["preSetup"].splitlines()]
+    assert program.endswith("/bin/sh") and arguments == plan["preSetup"][0][1:]
 
 
 def test_home_units_are_the_plans_units() -> None:
@@ -256,6 +270,17 @@ def test_acme_port_80_is_opened_even_when_not_listed() -> None:
     assert "tcp dport { 25 } accept" in without_acme
 
 
+def test_a_webroot_in_the_acme_defaults_does_not_add_a_second_challenge() -> None:
+    """Certificates inherit security.acme.defaults (nixpkgs), so a user's default webroot would
+    reach the confined order beside its listenHTTP; nixpkgs then asserts exactly one of them."""
+    webroot = '{ security.acme.defaults.webroot = "/var/lib/acme/acme-challenge"; }'
+    assert failing_messages(HOME_MODULE, HOME, ACME_HOME, webroot) == []
+    certificate = config_of(
+        HOME_MODULE, HOME, ACME_HOME, webroot, attribute='security.acme.certs."mail.example.org"'
+    )
+    assert (certificate["webroot"], certificate["listenHTTP"]) == (None, ":80")
+
+
 def test_a_users_acme_listen_address_wins() -> None:
     own = '{ security.acme.certs."mail.example.org".listenHTTP = "[::]:80"; }'
     certificate = config_of(
@@ -276,10 +301,14 @@ def test_dovecot_24_drops_retried_copies_with_the_plans_sieve_script() -> None:
     assert 'require "duplicate";' in eval_json(f"{WORLD_HOME_PLAN}.delivery.duplicateFilter.script")
     settings = config_of(HOME_MODULE, HOME, attribute="services.dovecot2.settings")
     assert settings["sieve_script home_mail_drop_duplicates"] == {
+        "_section": {"type": "sieve_script", "name": "home_mail_drop_duplicates"},
         "type": "before",
         "path": duplicate_filter_file(),
     }
-    assert settings["protocol lmtp"] == {"mail_plugins": {"sieve": True}}
+    assert settings["protocol lmtp"] == {
+        "_section": {"type": "protocol", "name": "lmtp"},
+        "mail_plugins": {"_section": {"type": "mail_plugins", "name": None}, "sieve": True},
+    }
     # The stand-in of nixpkgs' dovecot module asserts these are unset on 2.4.
     assert config_of(HOME_MODULE, HOME, attribute="services.dovecot2.sieve.scripts") == {}
     assert config_of(HOME_MODULE, HOME, attribute="services.dovecot2.mailPlugins.perProtocol") == {}
@@ -301,16 +330,42 @@ def test_dovecot_23_drops_retried_copies_with_the_plans_sieve_script() -> None:
     assert config_of(HOME_MODULE, HOME, DOVECOT_23, attribute="warnings") == []
     plugins = config_of(HOME_MODULE, HOME, DOVECOT_23, attribute="services.dovecot2.mailPlugins.perProtocol")
     assert plugins["lmtp"]["enable"] == ["sieve"]
-    assert config_of(HOME_MODULE, HOME, DOVECOT_23, attribute="services.dovecot2.settings") == {}
+    settings = config_of(HOME_MODULE, HOME, DOVECOT_23, attribute="services.dovecot2.settings")
+    assert not set(OWN_DOVECOT_SETTINGS) & set(settings)
+    assert config_of(HOME_MODULE, HOME, DOVECOT_23, attribute="services.dovecot2.package.version") == "2.3.21"
     assert failing_messages(HOME_MODULE, HOME, DOVECOT_23) == []
+
+
+def test_a_plain_dovecot_23_without_mail_uid_still_evaluates_and_is_told_why_no_filter() -> None:
+    """nixpkgs' sieve.scripts needs settings.mail_uid/mail_gid (its assertion reads them), so the
+    filter is left out of a 2.3 configuration that stores mail as the system users."""
+    unowned = """{ lib, ... }: {
+      services.dovecot2.settings = lib.mkForce { };
+    }"""
+    assert (
+        config_of(HOME_MODULE, HOME, DOVECOT_23, unowned, attribute="services.dovecot2.sieve.scripts") == {}
+    )
+    assert failing_messages(HOME_MODULE, HOME, DOVECOT_23, unowned) == []
+    (warning,) = config_of(HOME_MODULE, HOME, DOVECOT_23, unowned, attribute="warnings")
+    assert warning.startswith("homeMail.home.dropDuplicateDeliveries: with Dovecot 2.3")
+    assert "services.dovecot2.settings.mail_uid and mail_gid" in warning
+    # The stand-in of nixpkgs' assertion stops the evaluation if the script were added anyway.
+    forced = '{ services.dovecot2.sieve.scripts.before = "/etc/dovecot/own.sieve"; }'
+    error = eval_error(
+        f"map (a: a.message) (builtins.filter (a: !a.assertion) "
+        f"({EVALUATE} [ ({HOME_MODULE}) ({HOME}) ({DOVECOT_23}) ({unowned}) ({forced}) ]).config.assertions)"
+    )
+    assert "attribute 'mail_uid' missing" in error
 
 
 @pytest.mark.parametrize("dovecot", ["2.4", "2.3"])
 def test_duplicate_filter_is_left_out_when_turned_off_or_mailserver_loads_sieve(dovecot: str) -> None:
     version = "{ }" if dovecot == "2.4" else DOVECOT_23
     off = "{ homeMail.home.dropDuplicateDeliveries = false; }"
-    for attribute in ("sieve.scripts", "mailPlugins.perProtocol", "settings"):
+    for attribute in ("sieve.scripts", "mailPlugins.perProtocol"):
         assert config_of(HOME_MODULE, HOME, version, off, attribute=f"services.dovecot2.{attribute}") == {}
+    settings = config_of(HOME_MODULE, HOME, version, off, attribute="services.dovecot2.settings")
+    assert not set(OWN_DOVECOT_SETTINGS) & set(settings)
     assert config_of(HOME_MODULE, HOME, version, off, attribute="services.postfix.settings.main") == {}
     assert config_of(HOME_MODULE, HOME, version, off, attribute="environment.systemPackages") == []
     # simple-nixos-mailserver loads the sieve plugin for LMTP itself; the script is still added.
@@ -321,7 +376,7 @@ def test_duplicate_filter_is_left_out_when_turned_off_or_mailserver_loads_sieve(
 
     assert with_mailserver("mailPlugins.perProtocol") == {}
     if dovecot == "2.4":
-        assert set(with_mailserver("settings")) == {"sieve_script home_mail_drop_duplicates"}
+        assert set(OWN_DOVECOT_SETTINGS) & set(with_mailserver("settings")) == {OWN_DOVECOT_SETTINGS[0]}
     else:
         assert set(with_mailserver("sieve.scripts")) == {"before"}
     assert config_of(HOME_MODULE, HOME, version, mailserver, attribute="environment.systemPackages") == []
@@ -361,6 +416,80 @@ def test_a_disabled_home_sets_nothing() -> None:
     services = config_of(HOME_MODULE, disabled, attribute="systemd.services")
     assert services == {}
     assert config_of(HOME_MODULE, disabled, attribute="networking.wireguard.interfaces") == {}
+
+
+# --- the plain path: hosts/home-plain (no simple-nixos-mailserver) ---------------------------------
+
+PLAIN_HOME = ("./tests/nix/stubs/host.nix", HOME_MODULE, "./hosts/home-plain")
+# The same host on Dovecot 2.3 (system.stateVersion before 26.05), without the 2.4-only versions:
+# what the module adds on that generation (the host's own dovecot settings are written for 2.4;
+# a 2.3 host would write its own).
+PLAIN_DOVECOT_23 = """{ lib, ... }: {
+  system.stateVersion = lib.mkForce "25.11";
+  services.dovecot2.settings = {
+    dovecot_config_version = lib.mkForce null;
+    dovecot_storage_version = lib.mkForce null;
+  };
+}"""
+
+
+def test_the_plain_home_on_dovecot_24_filters_duplicates_through_settings() -> None:
+    assert failing_messages(*PLAIN_HOME) == []
+    assert config_of(*PLAIN_HOME, attribute="warnings") == []
+    dovecot = config_of(*PLAIN_HOME, attribute="services.dovecot2")
+    assert config_of(*PLAIN_HOME, attribute="services.dovecot2.package.version") == "2.4.2"
+    settings = dovecot["settings"]
+    assert (settings["dovecot_config_version"], settings["dovecot_storage_version"]) == ("2.4.0", "2.4.0")
+    assert settings["sieve_script home_mail_drop_duplicates"]["path"] == duplicate_filter_file()
+    assert settings["protocol lmtp"]["mail_plugins"]["sieve"] is True
+    assert dovecot["sieve"]["scripts"] == {}
+    assert config_of(*PLAIN_HOME, attribute="environment.systemPackages") == [
+        "/nix/store/00000000000000000000000000000000-dovecot-pigeonhole-for-2.4.2"
+    ]
+    main_cf = config_of(*PLAIN_HOME, attribute="services.postfix.settings.main")
+    assert main_cf["lmtp_destination_concurrency_limit"] == 1
+    assert main_cf["virtual_transport"] == "lmtp:unix:private/dovecot-lmtp"
+    assert config_of(*PLAIN_HOME, attribute="homeMail.home.confinedServices") == [
+        "postfix",
+        "dovecot",
+        "kresd@",
+        "acme-order-renew-mail.example.org",
+    ]
+
+
+def test_the_plain_home_needs_the_dovecot_24_versions_it_sets() -> None:
+    """What the README tells a plain-path user to set: without them nixpkgs' dovecot module stops
+    the evaluation (it reads the settings it requires)."""
+    without = """{ lib, ... }: { services.dovecot2.settings = {
+      dovecot_config_version = lib.mkForce null; dovecot_storage_version = lib.mkForce null; }; }"""
+    messages = failing_messages(*PLAIN_HOME, without)
+    assert any(
+        message.startswith("services.dovecot2.settings.dovecot_config_version:") for message in messages
+    )
+    assert any(
+        message.startswith("services.dovecot2.settings.dovecot_storage_version:") for message in messages
+    )
+
+
+def test_the_plain_home_on_dovecot_23_filters_duplicates_through_sieve_scripts() -> None:
+    assert failing_messages(*PLAIN_HOME, PLAIN_DOVECOT_23) == []
+    assert config_of(*PLAIN_HOME, PLAIN_DOVECOT_23, attribute="warnings") == []
+    dovecot = config_of(*PLAIN_HOME, PLAIN_DOVECOT_23, attribute="services.dovecot2")
+    version = config_of(*PLAIN_HOME, PLAIN_DOVECOT_23, attribute="services.dovecot2.package.version")
+    assert version == "2.3.21"
+    # nixpkgs' sieve.scripts needs the owner of the compiled scripts: the host's vmail.
+    assert (dovecot["settings"]["mail_uid"], dovecot["settings"]["mail_gid"]) == ("vmail", "vmail")
+    assert dovecot["sieve"]["scripts"] == {"before": duplicate_filter_file()}
+    assert dovecot["mailPlugins"]["perProtocol"]["lmtp"]["enable"] == ["sieve"]
+    assert not set(OWN_DOVECOT_SETTINGS) & set(dovecot["settings"])
+    # Without an owner the filter is left out, with the warning, and the host still evaluates.
+    unowned = """{ lib, ... }: { services.dovecot2.settings = {
+      mail_uid = lib.mkForce null; mail_gid = lib.mkForce null; }; }"""
+    assert failing_messages(*PLAIN_HOME, PLAIN_DOVECOT_23, unowned) == []
+    scripts = config_of(*PLAIN_HOME, PLAIN_DOVECOT_23, unowned, attribute="services.dovecot2.sieve.scripts")
+    assert scripts == {}
+    (warning,) = config_of(*PLAIN_HOME, PLAIN_DOVECOT_23, unowned, attribute="warnings")
+    assert warning.startswith("homeMail.home.dropDuplicateDeliveries: with Dovecot 2.3")
 
 
 # --- netns ----------------------------------------------------------------------------------------
@@ -559,7 +688,8 @@ MODULE_CASES = [
     ),
     home_case(
         "home-unknown-acme-certificate",
-        '{ homeMail.home.acmeCertificates = [ "mail.example.org" ]; }',
+        '{ homeMail.home.acmeCertificates = [ "mail.example.org" ]; '
+        'security.acme = { acceptTerms = true; defaults.email = "postmaster@example.org"; }; }',
         "homeMail.home.acmeCertificates:",
         '"mail.example.org"',
         "security.acme.certs",
@@ -621,6 +751,13 @@ MODULE_CASES = [
         ),
         "homeMail.home.dropDuplicateDeliveries:",
         ("is set elsewhere", "dropDuplicateDeliveries = false"),
+        kind="warnings",
+    ),
+    ModuleCase(
+        "home-dovecot-23-without-mail-owner",
+        (HOME_MODULE, HOME, DOVECOT_23, "{ lib, ... }: { services.dovecot2.settings = lib.mkForce { }; }"),
+        "homeMail.home.dropDuplicateDeliveries: with Dovecot 2.3",
+        ("services.dovecot2.settings.mail_uid and mail_gid", "dropDuplicateDeliveries = false"),
         kind="warnings",
     ),
     ModuleCase(

@@ -1,8 +1,15 @@
 # Restart: recreating the namespace restarts every confined service into the new namespace.
 wait_for_world()
 
+# The resolver in the namespace is knot-resolver 5 (services.kresd: kresd@1.service, the lab's and
+# what simple-nixos-mailserver enabled so far) or knot-resolver 6 (services.knot-resolver:
+# knot-resolver.service): whichever of them runs.
+RESOLVER_UNITS = ["kresd@1.service", "knot-resolver.service"]
+# `is-active` of several units succeeds once any of them is active.
+home.wait_until_succeeds(f"systemctl is-active {' '.join(RESOLVER_UNITS)}", timeout=60)
+running_resolvers = [unit for unit in RESOLVER_UNITS if home.execute(f"systemctl is-active {unit}")[0] == 0]
 # The long-running confined daemons (the ACME order is a oneshot started by its timer).
-CONFINED_UNITS = ["postfix.service", "dovecot.service", "kresd@1.service"]
+CONFINED_UNITS = ["postfix.service", "dovecot.service", *running_resolvers]
 
 with subtest(f"restarting netns@{NAMESPACE} moves every confined service into the new namespace"):
     old_namespace = home.succeed(in_namespace("readlink /proc/self/ns/net")).strip()

@@ -1,8 +1,10 @@
 # The NixOS VM tests: one pkgs.testers.runNixOSTest per scenario script of tests/scenarios (the
 # same scripts the lab runs), each on the whole test world of tests/topology.nix: internet,
-# gateway, home, remote and client. The test script is a prelude defining `topology` (the JSON of
-# tests/topology.nix), then the shared scripts (the lab's mail header parsers, which its driver
-# runs first too, and tests/scenarios/common.py), then the scenario.
+# gateway, home, remote and client; and vm-plain, the inbound and outbound scenarios against the
+# home without simple-nixos-mailserver (nodes/home-plain.nix, hosts/home-plain). The test script
+# is a prelude defining `topology` (the JSON of tests/topology.nix), then the shared scripts (the
+# lab's mail header parsers, which its driver runs first too, and tests/scenarios/common.py),
+# then the scenarios.
 {
   pkgs,
   self,
@@ -24,10 +26,14 @@ let
     )
   );
 
-  scenarioTest =
-    scenario:
+  worldTest =
+    {
+      name,
+      scenarios,
+      nodes ? import ./nodes,
+    }:
     pkgs.testers.runNixOSTest {
-      name = "home-mail-${scenario}";
+      name = "home-mail-${name}";
       node.specialArgs = {
         inherit world;
         homeMailModules = self.nixosModules;
@@ -48,11 +54,31 @@ let
           ];
           networking.useDHCP = false;
         };
-      nodes = import ./nodes;
+      inherit nodes;
       testScript =
         world.prelude
         + lib.concatMapStrings (script: builtins.readFile script + "\n") sharedScripts
-        + builtins.readFile (scenarioDirectory + "/${scenario}.py");
+        + lib.concatMapStringsSep "\n" (scenario: builtins.readFile (scenarioDirectory + "/${scenario}.py")) scenarios;
     };
 in
-lib.listToAttrs (map (scenario: lib.nameValuePair "vm-${scenario}" (scenarioTest scenario)) scenarioNames)
+lib.listToAttrs (
+  map (
+    scenario:
+    lib.nameValuePair "vm-${scenario}" (worldTest {
+      name = scenario;
+      scenarios = [ scenario ];
+    })
+  ) scenarioNames
+)
+// {
+  vm-plain = worldTest {
+    name = "plain";
+    scenarios = [
+      "inbound"
+      "outbound"
+    ];
+    nodes = import ./nodes // {
+      home = ./nodes/home-plain.nix;
+    };
+  };
+}

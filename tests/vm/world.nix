@@ -105,6 +105,13 @@ let
     };
     dkimSelector = "mail";
     dkimKey = domain: ./secrets + "/${domain}.mail.key";
+    # systemd.tmpfiles.rules putting that key where a mail server's rspamd signs with it (its
+    # DKIM key directory), so that the zone's record matches.
+    dkimKeyRules = directory: domain: [
+      "d ${directory} 0750 rspamd rspamd - -"
+      "C ${directory}/${domain}.mail.key - - - - ${./secrets + "/${domain}.mail.key"}"
+      "z ${directory}/${domain}.mail.key 0600 rspamd rspamd - -"
+    ];
     dkimPublicKey = domain: lib.removeSuffix "\n" (builtins.readFile (./secrets + "/${domain}.mail.txt"));
   };
 

@@ -7,6 +7,16 @@ let
     inherit name;
     outPath = "/nix/store/00000000000000000000000000000000-${name}";
   };
+  # pkgs.dovecot is Dovecot 2.4 in nixos-26.05, pkgs.dovecot_2_3 the older generation; each has
+  # the pigeonhole (sieve) plugin built for it.
+  fakeDovecot =
+    name: version:
+    fakePackage "${name}-${version}"
+    // {
+      pname = "dovecot";
+      inherit version;
+      passthru.dovecot_pigeonhole = fakePackage "dovecot-pigeonhole-for-${version}";
+    };
 in
 {
   _module.args = {
@@ -25,6 +35,8 @@ in
         "dovecot_pigeonhole"
       ] fakePackage
       // {
+        dovecot = fakeDovecot "dovecot" "2.4.2";
+        dovecot_2_3 = fakeDovecot "dovecot_2_3" "2.3.21";
         writeText = name: text: fakePackage name // { inherit text; };
         linkFarm = name: entries: fakePackage name // { inherit entries; };
       };

@@ -1,7 +1,8 @@
-# Stand-ins for the NixOS option declarations the modules of this flake set or read, with types
-# close to nixpkgs' (26.05), so `lib.evalModules` can evaluate the modules without nixpkgs itself.
-# Only declarations, plus the one nixpkgs behaviour the modules react to (knot-resolver's
-# mkDefault on networking.resolvconf.useLocalResolver, in services.nix).
+# Stand-ins for the NixOS option declarations the modules of this flake set or read, with the
+# types, defaults and assertions of nixpkgs' own modules (nixos-26.05), so `lib.evalModules` can
+# evaluate the modules without nixpkgs itself (tests/nix/test_stubs.py: they refuse what nixpkgs
+# refuses). Declarations and assertions, plus the one nixpkgs behaviour the modules react to
+# (knot-resolver's mkDefault on networking.resolvconf.useLocalResolver, in services.nix).
 [
   ./assertions.nix
   ./boot.nix
@@ -10,6 +11,8 @@
   ./wireguard.nix
   ./systemd.nix
   ./services.nix
+  ./dovecot.nix
+  ./system.nix
   ./acme.nix
   ./arguments.nix
 ]

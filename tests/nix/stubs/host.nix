@@ -19,7 +19,6 @@ in
 {
   options = {
     nixpkgs.hostPlatform = optional types.str "x86_64-linux";
-    system.stateVersion = optional types.str "26.05";
     networking = {
       hostName = optional types.str "nixos";
       domain = optional (types.nullOr types.str) null;
@@ -33,7 +32,6 @@ in
       users = optional (types.attrsOf (types.attrsOf types.anything)) { };
       groups = optional (types.attrsOf (types.attrsOf types.anything)) { };
     };
-    services.kresd.extraConfig = optional types.lines "";
     boot.loader.grub.device = optional types.str "";
     fileSystems = optional (types.attrsOf (
       types.submodule {
@@ -43,15 +41,7 @@ in
         };
       }
     )) { };
-    security.acme = {
-      acceptTerms = optional types.bool false;
-      defaults = {
-        email = optional (types.nullOr types.str) null;
-        server = optional (types.nullOr types.str) null;
-      };
-    };
     security.pki.certificateFiles = optional (types.listOf types.path) [ ];
-    environment.systemPackages = optional (types.listOf types.package) [ ];
     systemd.tmpfiles.rules = optional (types.listOf types.str) [ ];
     virtualisation = {
       memorySize = optional types.ints.positive 1024;

@@ -30,6 +30,19 @@ in
   config = lib.mkIf cfg.enable {
     services.postfix.enable = true;
     services.dovecot2.enable = true;
+    # What nixpkgs' dovecot module needs of it (simple-nixos-mailserver renders dovecot through
+    # settings on 2.4, or pins 2.3: the tests run both): the owner of the mail (its vmail user)
+    # and, on 2.4, the configuration and storage versions.
+    services.dovecot2.settings = lib.mkMerge [
+      {
+        mail_uid = lib.mkDefault "virtualMail";
+        mail_gid = lib.mkDefault "virtualMail";
+      }
+      (lib.mkIf (!lib.versionOlder config.services.dovecot2.package.version "2.4") {
+        dovecot_config_version = lib.mkDefault config.services.dovecot2.package.version;
+        dovecot_storage_version = lib.mkDefault config.services.dovecot2.package.version;
+      })
+    ];
     services.rspamd.enable = true;
     services.kresd.enable = lib.mkDefault cfg.localDnsResolver;
   };

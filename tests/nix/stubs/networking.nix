@@ -4,10 +4,11 @@
 let
   inherit (lib) mkOption types;
 
-  addressOptions = {
+  # An IPv4 prefix is at most 32 bits long, an IPv6 one 128.
+  addressOptions = bits: {
     options = {
       address = mkOption { type = types.str; };
-      prefixLength = mkOption { type = types.addCheck types.int (n: n >= 0 && n <= 128); };
+      prefixLength = mkOption { type = types.addCheck types.int (n: n >= 0 && n <= bits); };
     };
   };
   interfaceOptions = {
@@ -17,11 +18,11 @@ let
         default = null;
       };
       ipv4.addresses = mkOption {
-        type = types.listOf (types.submodule addressOptions);
+        type = types.listOf (types.submodule (addressOptions 32));
         default = [ ];
       };
       ipv6.addresses = mkOption {
-        type = types.listOf (types.submodule addressOptions);
+        type = types.listOf (types.submodule (addressOptions 128));
         default = [ ];
       };
     };
@@ -48,10 +49,8 @@ let
             "netdev"
           ];
         };
-        content = mkOption {
-          type = types.lines;
-          default = "";
-        };
+        # No default: nixpkgs requires the table's content.
+        content = mkOption { type = types.lines; };
       };
     };
 in

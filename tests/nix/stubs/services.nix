@@ -1,5 +1,5 @@
-# The mail services the home module looks at: nixos/modules/services/mail/{postfix,dovecot,
-# rspamd}.nix, networking/kresd.nix, databases/redis.nix (only the options it uses).
+# The mail services the home module looks at: nixos/modules/services/mail/{postfix,rspamd}.nix,
+# networking/kresd.nix, databases/redis.nix (only the options it uses; dovecot: ./dovecot.nix).
 { lib, config, ... }:
 let
   inherit (lib) mkEnableOption mkOption types;
@@ -28,18 +28,6 @@ let
       };
     };
 
-  fakeDovecot = version: {
-    pname = "dovecot";
-    inherit version;
-    outPath = "/nix/store/00000000000000000000000000000000-dovecot-${version}";
-    passthru.dovecot_pigeonhole = {
-      pname = "dovecot-pigeonhole";
-      outPath = "/nix/store/00000000000000000000000000000000-dovecot-pigeonhole-for-${version}";
-    };
-  };
-  dovecot = config.services.dovecot2;
-  dovecotPre24 = lib.versionOlder dovecot.package.version "2.4";
-
   rspamdFileOptions = {
     options = import ./file-options.nix { inherit lib; };
   };
@@ -48,49 +36,77 @@ in
   options.services = {
     postfix = {
       enable = mkEnableOption "postfix";
-      # main.cf is settings.main (NixOS 25.11 and later; services.postfix.config before).
+      # Tables compiled with postmap into /var/lib/postfix/conf/<name>.
+      mapFiles = mkOption {
+        type = types.attrsOf types.path;
+        default = { };
+      };
+      enableSubmissions = mkOption {
+        type = types.bool;
+        default = false;
+      };
+      # `-o name=value` of the submissions (465) service in master.cf.
+      submissionsOptions = mkOption {
+        type = types.attrsOf types.str;
+        default = {
+          smtpd_sasl_auth_enable = "yes";
+          smtpd_client_restrictions = "permit_sasl_authenticated,reject";
+          milter_macro_daemon_name = "ORIGINATING";
+        };
+      };
+      # main.cf is settings.main (NixOS 25.11 and later; services.postfix.config before): what
+      # main.cf can hold, a freeform submodule of these values (nixpkgs declares some of its
+      # settings as options too; these tests set none of those).
       settings = mkOption {
         type = types.submodule {
           freeformType = types.attrsOf types.anything;
           options.main = mkOption {
-            type = types.attrsOf types.anything;
+            type = types.submodule {
+              freeformType = types.attrsOf (
+                types.nullOr (
+                  types.oneOf [
+                    types.bool
+                    types.int
+                    types.path
+                    types.str
+                    (types.listOf types.str)
+                  ]
+                )
+              );
+            };
             default = { };
           };
         };
         default = { };
       };
     };
-    dovecot2 = {
-      enable = mkEnableOption "dovecot";
-      # nixpkgs 26.05: pkgs.dovecot (2.4) from system.stateVersion 26.05 on, else dovecot_2_3.
-      package = mkOption {
-        type = types.raw;
-        default = fakeDovecot "2.4.2";
+    # knot-resolver 5: units kresd@1 ... kresd@<instances>.
+    kresd = {
+      enable = mkEnableOption "knot-resolver 5";
+      extraConfig = mkOption {
+        type = types.lines;
+        default = "";
       };
-      # RFC 42 settings; a section is an attribute set ("protocol lmtp" = { ... }).
+      listenPlain = mkOption {
+        type = types.listOf types.str;
+        default = [
+          "[::1]:53"
+          "127.0.0.1:53"
+        ];
+      };
+      instances = mkOption {
+        type = types.ints.unsigned;
+        default = 1;
+      };
+    };
+    knot-resolver = {
+      enable = mkEnableOption "knot-resolver 6";
+      # Its YAML configuration as Nix values (RFC 42).
       settings = mkOption {
-        type = types.attrsOf types.anything;
-        default = { };
-      };
-      # Stage ("before", "after", ...) to the script's path, as nixpkgs declares it.
-      sieve.scripts = mkOption {
-        type = types.attrsOf types.path;
-        default = { };
-      };
-      mailPlugins.perProtocol = mkOption {
-        type = types.attrsOf (
-          types.submodule {
-            options.enable = mkOption {
-              type = types.listOf types.str;
-              default = [ ];
-            };
-          }
-        );
+        type = types.submodule { freeformType = types.attrsOf types.anything; };
         default = { };
       };
     };
-    kresd.enable = mkEnableOption "knot-resolver 5";
-    knot-resolver.enable = mkEnableOption "knot-resolver 6";
     rspamd = {
       enable = mkEnableOption "rspamd";
       locals = mkOption {
@@ -109,17 +125,5 @@ in
     networking.resolvconf.useLocalResolver = lib.mkIf (
       config.services.kresd.enable || config.services.knot-resolver.enable
     ) (lib.mkDefault true);
-
-    # nixpkgs' dovecot module (services/mail/dovecot.nix) refuses the 2.3-era options on 2.4.
-    assertions = lib.mkIf dovecot.enable [
-      {
-        assertion = dovecotPre24 || dovecot.sieve.scripts == { };
-        message = "services.dovecot2: Since Dovecot 2.4, the option 'services.dovecot2.sieve.scripts' is no longer valid, but it is set.";
-      }
-      {
-        assertion = dovecotPre24 || dovecot.mailPlugins.perProtocol == { };
-        message = "since Dovecot 2.4, the `mailPlugins` option is no longer used in the NixOS module, please use the `settings` option instead.";
-      }
-    ];
   };
 }

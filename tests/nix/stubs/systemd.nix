@@ -89,11 +89,37 @@ let
       postStop = script;
     };
   };
+  # Targets have the unit options of a service, without its commands.
+  targetOptions = {
+    options = {
+      inherit (serviceOptions.options)
+        enable
+        description
+        documentation
+        wantedBy
+        requiredBy
+        upheldBy
+        before
+        after
+        wants
+        requires
+        bindsTo
+        partOf
+        conflicts
+        unitConfig
+        ;
+    };
+  };
 in
 {
   options.systemd.services = mkOption {
     type = types.attrsOf (types.submodule serviceOptions);
     default = { };
     description = "systemd services.";
+  };
+  options.systemd.targets = mkOption {
+    type = types.attrsOf (types.submodule targetOptions);
+    default = { };
+    description = "systemd targets.";
   };
 }

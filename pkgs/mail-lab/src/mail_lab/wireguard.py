@@ -12,6 +12,11 @@ running for it to exist (killing it deletes the TUN). It runs as the lab's own s
 restarting the interface restarts it) and bound by it (BindsTo=: when wireguard-go dies, the
 interface unit stops). Its UAPI socket is /run/wireguard/<if>.sock in the machine's own /run, so
 each machine can use the plan's names (wg0).
+
+NixOS runs an interface's `preSetup` commands in the unit's own script, in the host's namespace,
+right before `ip link add`; here wireguard-go's start is that `ip link add`, so they are the
+wireguard-go unit's ExecStartPre (home's plan removes a leftover interface of the tunnel's name
+there, or refuses one of another type).
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ def tun_unit(wg: Mapping[str, Any]) -> Unit:
         name=tun_unit_name(interface),
         type="simple",
         description=f"wireguard-go for WireGuard interface {interface}",
+        exec_start_pre=[list(c) for c in wg.get("preSetup", [])],
         exec_start=[["wireguard-go", "--foreground", interface]],
         environment={"WG_PROCESS_FOREGROUND": "1", "LOG_LEVEL": "error"},
         network_namespace_path=namespace_file(_socket_namespace(wg)),
