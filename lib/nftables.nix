@@ -115,8 +115,8 @@ in
           ++ portRules "oifname ${wg} ip daddr @forwarded_ipv4 " ports "accept"
           ++ portRules "oifname ${wg} ip6 daddr @forwarded_ipv6 " ports "accept"
           ++ [
-            "oifname ${wg} icmp type ${setOf icmpTypes} accept"
-            "oifname ${wg} icmpv6 type ${setOf icmpv6Types} accept"
+            "oifname ${wg} ip daddr @forwarded_ipv4 icmp type ${setOf icmpTypes} accept"
+            "oifname ${wg} ip6 daddr @forwarded_ipv6 icmpv6 type ${setOf icmpv6Types} accept"
             "counter drop"
           ]
         );
