@@ -29,6 +29,9 @@ RECORDER_TABLE = "probe_recorder"
 OUTSIDE_LINK = {4: ("192.0.2.1", "192.0.2.2", 26), 6: ("2001:db8:ff00::1", "2001:db8:ff00::2", 64)}
 INSIDE_LINK = {4: ("192.0.2.65", "192.0.2.66", 26), 6: ("2001:db8:ff01::1", "2001:db8:ff01::2", 64)}
 SENT_MSS = 1460
+# A right ruleset lets a few dozen probes through; a broken one that lets all through fills the
+# sets, which still shows it, and listing a few thousand elements stays fast.
+RECORDED_AT_MOST = 4096
 
 
 class Arrival(NamedTuple):
@@ -63,7 +66,7 @@ def recorder_ruleset(hook: str, priority: str) -> str:
     keys = {
         "tcp4": ("ip saddr . ip daddr . tcp dport . tcp option maxseg size", "ip protocol tcp tcp flags syn"),
         "udp4": ("ip saddr . ip daddr . udp dport", "ip protocol udp"),
-        "icmp4": ("ip saddr . ip daddr . icmp type", "ip protocol icmp"),
+        "icmp4": ("ip saddr . ip daddr . icmp type", "ip protocol icmp icmp type echo-request"),
         "tcp6": (
             "ip6 saddr . ip6 daddr . tcp dport . tcp option maxseg size",
             "meta l4proto tcp tcp flags syn",
@@ -72,7 +75,7 @@ def recorder_ruleset(hook: str, priority: str) -> str:
         "icmp6": ("ip6 saddr . ip6 daddr . icmpv6 type", "meta l4proto ipv6-icmp icmpv6 type echo-request"),
     }
     sets = "".join(
-        f"\tset {name} {{ typeof {key}; flags dynamic; size 524288; }}\n" for name, (key, _) in keys.items()
+        f"\tset {name} {{ typeof {key}; flags dynamic; size {RECORDED_AT_MOST}; }}\n" for name, (key, _) in keys.items()
     )
     rules = "".join(f"\t\t{match} add @{name} {{ {key} }}\n" for name, (key, match) in keys.items())
     return (
@@ -220,6 +223,7 @@ def gateway_world(
         default_routes(inside, {version: pair[0] for version, pair in INSIDE_LINK.items()})
         for address in sorted(set(inside_sources)):
             add_address(inside, "tunnel", address)
+        through_the_tunnel_from(inside, sorted(set(inside_sources)))
         for address in sorted(set(routed_to_inside)):
             version = ipaddress.ip_address(address).version
             ip(
@@ -238,6 +242,19 @@ def gateway_world(
         record(outside, directory)
         record(inside, directory)
         yield GatewayWorld(outside, gateway, inside, mtu)
+
+
+def through_the_tunnel_from(inside: str, sources: list[str]) -> None:
+    """Packets the inside sends from `sources` leave by the tunnel even to the inside's own
+    addresses, as one home's packets to another home behind the same gateway do (the local
+    table, normally consulted first, is moved behind the rule)."""
+    for version in (4, 6):
+        ip(inside, f"-{version}", "rule", "add", "pref", "100", "lookup", "local")
+        ip(inside, f"-{version}", "rule", "del", "pref", "0")
+        ip(inside, f"-{version}", "route", "add", "default", "via", INSIDE_LINK[version][0], "table", "200")
+    for source in sources:
+        version = ipaddress.ip_address(source).version
+        ip(inside, f"-{version}", "rule", "add", "pref", "10", "from", source, "lookup", "200")
 
 
 @dataclass
