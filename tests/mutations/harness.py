@@ -29,6 +29,8 @@ REPO = Path(__file__).resolve().parents[2]
 NOT_COPIED = (".git", ".venv", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache", "results")
 RUN_TIMEOUT_SECONDS = 900
 LAB_LOCK = "/tmp/mail-lab.lock"
+# Lab machines get a private /tmp, /run and /var/tmp: a copy their units run from must be elsewhere.
+LAB_SCRATCH_PARENT = "/var/cache"
 
 
 class MutationError(Exception):
@@ -99,24 +101,33 @@ def run_tests(tree: Path, tests: Iterable[str], *, lab: bool = False) -> Outcome
     return Outcome(result.returncode, output=result.stdout + result.stderr, **counts)
 
 
-def tests_of(mutation: Mutation, lab: bool) -> tuple[str, ...]:
-    return mutation.fast_tests + (mutation.lab_tests if lab else ())
+def suites_of(mutation: Mutation, lab: bool) -> dict[str, tuple[str, ...]]:
+    """The mutation's fast tests and, with `lab`, its lab tests (tried on their own: the fast
+    ones, which fail first, must not hide a lab test that would not)."""
+    suites = {"fast": mutation.fast_tests}
+    if lab and mutation.lab_tests:
+        suites["lab"] = mutation.lab_tests
+    return suites
 
 
 def baseline(mutations: Iterable[Mutation], lab: bool, scratch: Path) -> Outcome:
     """The selected tests on an unmutated copy; they must pass (or skip, e.g. without root)."""
-    tests = sorted({test for mutation in mutations for test in tests_of(mutation, lab)})
+    tests = sorted(
+        {test for mutation in mutations for suite in suites_of(mutation, lab).values() for test in suite}
+    )
     outcome = run_tests(copy_of_repository(scratch), tests, lab=lab)
     if outcome.status != 0:
         raise MutationError(f"the selected tests fail without any mutation:\n{outcome.output[-4000:]}")
     return outcome
 
 
-def try_mutation(mutation: Mutation, lab: bool, scratch: Path) -> Outcome:
-    """Run the mutation's tests on a fresh mutated copy in `scratch`."""
+def try_mutation(mutation: Mutation, scratch: Path, *, lab: bool = False) -> dict[str, Outcome]:
+    """Each suite of the mutation (suites_of) run on one fresh mutated copy in `scratch`."""
     tree = copy_of_repository(scratch)
     apply(mutation, tree)
-    return run_tests(tree, tests_of(mutation, lab), lab=lab)
+    return {
+        suite: run_tests(tree, tests, lab=suite == "lab") for suite, tests in suites_of(mutation, lab).items()
+    }
 
 
 def caught(outcome: Outcome) -> bool:
@@ -135,17 +146,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     selected = [mutation for mutation in MUTATIONS if args.name in mutation.name]
     survivors: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="mutations-") as scratch:
+    parent = LAB_SCRATCH_PARENT if args.lab else None
+    with tempfile.TemporaryDirectory(prefix="home-mail-mutations-", dir=parent) as scratch:
         baseline(selected, args.lab, Path(scratch) / "baseline")
         for index, mutation in enumerate(selected):
-            outcome = try_mutation(mutation, args.lab, Path(scratch) / str(index))
-            verdict = "caught" if caught(outcome) else "NOT CAUGHT"
-            if outcome.all_skipped:
-                verdict = "not tried (its tests skipped)"
-            if verdict != "caught":
-                survivors.append(mutation.name)
-            print(f"{verdict:>12}  {mutation.name}", flush=True)
-    print(f"{len(selected) - len(survivors)} of {len(selected)} mutations caught")
+            for suite, outcome in try_mutation(mutation, Path(scratch) / str(index), lab=args.lab).items():
+                verdict = "caught" if caught(outcome) else "NOT CAUGHT"
+                if outcome.all_skipped:
+                    verdict = "not tried (its tests skipped)"
+                if verdict != "caught":
+                    survivors.append(f"{mutation.name} ({suite})")
+                print(f"{verdict:>12}  {suite:<4}  {mutation.name}", flush=True)
+    print(f"{len(selected)} mutations; not caught: {', '.join(survivors) or 'none'}")
     return 1 if survivors else 0
 
 

@@ -25,7 +25,7 @@ def unmutated(scratch: Path) -> Outcome:
 def test_the_mutation_is_caught(
     mutation: Mutation, unmutated: Outcome, scratch: Path, request: pytest.FixtureRequest
 ) -> None:
-    outcome = try_mutation(mutation, lab=False, scratch=scratch / request.node.callspec.id)
+    outcome = try_mutation(mutation, scratch / request.node.callspec.id)["fast"]
     if outcome.all_skipped:
         pytest.skip(f"its tests skipped here: {outcome.output.strip().splitlines()[-1]}")
     assert caught(outcome), f"no test caught {mutation.name!r}; its tests passed:\n{outcome.output[-3000:]}"
@@ -65,5 +65,5 @@ def test_a_mutation_no_test_notices_is_reported_as_not_caught(tmp_path: Path) ->
         "# The forward policy of the gateway.",
         ("tests/nix/test_parse.py",),
     )
-    outcome = try_mutation(harmless, lab=False, scratch=tmp_path)
+    outcome = try_mutation(harmless, tmp_path)["fast"]
     assert outcome.passed > 0 and not caught(outcome), outcome.output[-2000:]
