@@ -75,7 +75,8 @@ def recorder_ruleset(hook: str, priority: str) -> str:
         "icmp6": ("ip6 saddr . ip6 daddr . icmpv6 type", "meta l4proto ipv6-icmp icmpv6 type echo-request"),
     }
     sets = "".join(
-        f"\tset {name} {{ typeof {key}; flags dynamic; size {RECORDED_AT_MOST}; }}\n" for name, (key, _) in keys.items()
+        f"\tset {name} {{ typeof {key}; flags dynamic; size {RECORDED_AT_MOST}; }}\n"
+        for name, (key, _) in keys.items()
     )
     rules = "".join(f"\t\t{match} add @{name} {{ {key} }}\n" for name, (key, match) in keys.items())
     return (
