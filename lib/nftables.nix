@@ -108,15 +108,16 @@ in
             "ct state invalid drop"
             "ct state established,related accept"
             # A home may only send from its forwarded addresses. Which home owns which address is
-            # enforced by WireGuard itself: a peer's packets must come from its allowedIPs.
-            "iifname ${wg} ip saddr @forwarded_ipv4 accept"
-            "iifname ${wg} ip6 saddr @forwarded_ipv6 accept"
+            # enforced by WireGuard itself: a peer's packets must come from its allowedIPs. To
+            # another home behind the same tunnel it is the internet: the port rules below judge it.
+            "iifname ${wg} oifname != ${wg} ip saddr @forwarded_ipv4 accept"
+            "iifname ${wg} oifname != ${wg} ip6 saddr @forwarded_ipv6 accept"
           ]
           ++ portRules "oifname ${wg} ip daddr @forwarded_ipv4 " ports "accept"
           ++ portRules "oifname ${wg} ip6 daddr @forwarded_ipv6 " ports "accept"
           ++ [
-            "oifname ${wg} icmp type ${setOf icmpTypes} accept"
-            "oifname ${wg} icmpv6 type ${setOf icmpv6Types} accept"
+            "oifname ${wg} ip daddr @forwarded_ipv4 icmp type ${setOf icmpTypes} accept"
+            "oifname ${wg} ip6 daddr @forwarded_ipv6 icmpv6 type ${setOf icmpv6Types} accept"
             "counter drop"
           ]
         );

@@ -8,6 +8,11 @@ python3 security_probe.py smtp JOB_JSON
           "timeout", "commands": [[verb, argument], ...]}; the verb "DATA" sends the argument
           as the message and records the reply after the final dot.
 
+python3 security_probe.py knock ADDRESS PORT [SOURCE]
+    One TCP connection attempt that sends a single SYN (it gives up before the kernel would
+    retransmit it), from SOURCE if given; prints "open <the server's first line>", "refused" or
+    "timeout", so that a test can attribute exactly one dropped packet to each attempt.
+
 python3 security_probe.py serve PORT TAG READY_FILE LOG_FILE
     A TCP server on [::]:PORT (IPv4 and IPv6) that answers each connection with
     "TAG <peer address>" and appends the peer address to LOG_FILE, so a test can tell which
@@ -72,6 +77,31 @@ def smtp(job: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+# Below the kernel's initial retransmission timeout (1 s): one SYN per attempt.
+KNOCK_TIMEOUT_SECONDS = 0.8
+FIRST_LINE_TIMEOUT_SECONDS = 10.0
+
+
+def knock(address: str, port: int, source: str | None) -> str:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as connection:
+        if source:
+            connection.bind((source, 0))
+        connection.settimeout(KNOCK_TIMEOUT_SECONDS)
+        try:
+            connection.connect((address, port))
+        except TimeoutError:
+            return "timeout"
+        except ConnectionRefusedError:
+            return "refused"
+        connection.settimeout(FIRST_LINE_TIMEOUT_SECONDS)
+        try:
+            line = connection.recv(512).decode(errors="replace").splitlines()[0]
+        except (OSError, IndexError):
+            line = ""
+        return f"open {line}".strip()
+
+
 def serve(port: int, tag: str, ready_file: Path, log_file: Path) -> None:
     server = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -92,6 +122,8 @@ def serve(port: int, tag: str, ready_file: Path, log_file: Path) -> None:
 def main() -> None:
     if sys.argv[1] == "smtp":
         print(json.dumps(smtp(json.loads(sys.argv[2]))))
+    elif sys.argv[1] == "knock":
+        print(knock(sys.argv[2], int(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else None))
     elif sys.argv[1] == "serve":
         serve(int(sys.argv[2]), sys.argv[3], Path(sys.argv[4]), Path(sys.argv[5]))
     else:

@@ -11,16 +11,18 @@ listeners' server (standard library only).
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import re
 import shlex
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from lab_support import require_lab, wait_for
+from layers import Syn, knock, layer_off, syns_seen
 
 from mail_lab import mailflow
 from mail_lab.machine import Machine
@@ -298,6 +300,143 @@ def test_the_gateway_reaches_only_the_open_ports_of_home(lab: Lab, family: str) 
     assert connect(gateway, address, CLOSED_PORT) is None
     assert home_namespace_drops(lab) > dropped, "the namespace's input policy did not see the attempt"
     assert seen.split()[1] not in listener_log(home, "wg", CLOSED_PORT)
+
+
+# --- each layer alone --------------------------------------------------------------------------
+#
+# The gateway's forward policy and the namespace's input policy each stop what is not open on
+# their own: with the other layer off, every dropped attempt (one port, one SYN) is one increment
+# of the layer's drop counter, and a control with this layer off too shows it was what stopped it.
+
+GATEWAY_TABLE, GATEWAY_FORWARD, GATEWAY_MSS = "home_mail_gateway", "forward", "mss"
+NAMESPACE_TABLE, NAMESPACE_INPUT = "home_mail_netns", "input"
+# Not in openPorts (tcp 25 80 465 993): the listener's port, submission, ssh.
+UNOPENED_PORTS = (CLOSED_PORT, 587, 22)
+HEADER_BYTES = {"ipv4": 40, "ipv6": 60}
+
+
+def namespace_of(lab: Lab) -> str:
+    return str(lab.topology["plans"]["home"]["namespace"]["name"])
+
+
+def home_tunnel(lab: Lab) -> tuple[str, int]:
+    """Home's WireGuard interface (in the namespace) and its MTU, from the plan."""
+    wireguard = lab.topology["plans"]["home"]["wireguard"]
+    return str(wireguard["interface"]), int(wireguard["mtu"])
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_gateway_alone_stops_the_ports_it_does_not_forward(lab: Lab, family: str) -> None:
+    client, gateway, home = (lab.machines[name] for name in ("client", "gateway", "home"))
+    address, own = lab.home_address(family), lab.machine_address("client", family)
+    with layer_off(home, NAMESPACE_TABLE, NAMESPACE_INPUT, namespace_of(lab)):
+        for port in UNOPENED_PORTS:
+            dropped = gateway_drops(lab)
+            assert knock(client, address, port) == "timeout", port
+            assert gateway_drops(lab) == dropped + 1, f"port {port}: not one drop by the gateway"
+        # Control: with the gateway's policy off as well, the same attempt reaches `wg`'s listener.
+        with layer_off(gateway, GATEWAY_TABLE, GATEWAY_FORWARD):
+            assert knock(client, address, CLOSED_PORT) == f"open home-wg {own}"
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_namespace_alone_stops_the_ports_that_are_not_open(lab: Lab, family: str) -> None:
+    client, gateway, home = (lab.machines[name] for name in ("client", "gateway", "home"))
+    address, own = lab.home_address(family), lab.machine_address("client", family)
+    with layer_off(gateway, GATEWAY_TABLE, GATEWAY_FORWARD):
+        for port in UNOPENED_PORTS:
+            dropped = home_namespace_drops(lab)
+            assert knock(client, address, port) == "timeout", port
+            assert home_namespace_drops(lab) == dropped + 1, f"port {port}: not one drop in the namespace"
+        # Control: with the namespace's policy off as well, the same attempt reaches the listener.
+        with layer_off(home, NAMESPACE_TABLE, NAMESPACE_INPUT, namespace_of(lab)):
+            assert knock(client, address, CLOSED_PORT) == f"open home-wg {own}"
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_gateway_alone_lets_home_send_only_from_its_forwarded_addresses(lab: Lab, family: str) -> None:
+    """The other layers are the namespace (it holds only the forwarded addresses) and WireGuard
+    (a peer's packets must come from its allowed IPs): both are widened to an address next to the
+    forwarded one, and the gateway's forward policy still drops what home sends from it."""
+    gateway, home, remote = (lab.machines[name] for name in ("gateway", "home", "remote"))
+    namespace = namespace_of(lab)
+    home_key = lab.keys["home"]["public"]
+    length = 32 if family == "ipv4" else 128
+    forwarded = f"{lab.home_address('ipv4')}/32,{lab.home_address('ipv6')}/128"
+    spoofed = str(ipaddress.ip_address(lab.home_address(family)) + 88)
+    tunnel, _ = home_tunnel(lab)
+    target = lab.machine_address("remote", family)
+    try:
+        nodad = " nodad" if family == "ipv6" else ""
+        home.succeed(f"ip -n {namespace} address add {spoofed}/{length} dev {tunnel}{nodad}")
+        gateway.succeed(f"wg set wg0 peer {home_key} allowed-ips {forwarded},{spoofed}/{length}")
+        with syns_seen(remote) as seen:
+            dropped = gateway_drops(lab)
+            assert knock(home, target, 25, namespace, source=spoofed) == "timeout"
+            assert gateway_drops(lab) == dropped + 1, "not one drop by the gateway"
+            assert not {syn for syn in seen() if syn.source == spoofed}
+            # Control: with the gateway's policy off, the same SYN reaches the remote (whose answer
+            # has no way back to an address the gateway does not forward).
+            with layer_off(gateway, GATEWAY_TABLE, GATEWAY_FORWARD):
+                assert knock(home, target, 25, namespace, source=spoofed) == "timeout"
+            assert {syn.port for syn in seen() if syn.source == spoofed} == {25}
+        # From its forwarded address, home reaches the remote as always.
+        assert knock(home, target, 25, namespace, source=lab.home_address(family)).startswith("open 220 ")
+    finally:
+        gateway.succeed(f"wg set wg0 peer {home_key} allowed-ips {forwarded}")
+        home.execute(f"ip -n {namespace} address del {spoofed}/{length} dev {tunnel}")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_gateway_clamps_the_mss_both_ways(lab: Lab, family: str) -> None:
+    """SYNs cross the gateway with their MSS cut to what fits the tunnel (its MTU less the IP and
+    TCP headers). Inbound the client's link advertises 1460; outbound home's own tunnel MTU (the
+    other layer) is raised to 1500 so that home advertises 1460 too. Control: with the clamp off,
+    1460 arrives on both sides."""
+    client, gateway, home, remote = (lab.machines[name] for name in ("client", "gateway", "home", "remote"))
+    namespace = namespace_of(lab)
+    clamped = int(lab.topology["plans"]["gateway"]["wireguard"]["mtu"]) - HEADER_BYTES[family]
+    unclamped = 1500 - HEADER_BYTES[family]
+    address, client_address = lab.home_address(family), lab.machine_address("client", family)
+    target = lab.machine_address("remote", family)
+
+    def mss_at_home(seen: Callable[[], set[Syn]]) -> set[int]:
+        assert knock(client, address, OPEN_PORT) == f"open home-wg {client_address}"
+        return {syn.mss for syn in seen() if syn.source == client_address and syn.port == OPEN_PORT}
+
+    def mss_at_remote(seen: Callable[[], set[Syn]]) -> set[int]:
+        assert knock(home, target, 25, namespace).startswith("open 220 ")
+        return {syn.mss for syn in seen() if syn.source == address and syn.port == 25}
+
+    with syns_seen(home, namespace) as seen:
+        assert mss_at_home(seen) == {clamped}
+    with syns_seen(home, namespace) as seen, layer_off(gateway, GATEWAY_TABLE, GATEWAY_MSS):
+        assert mss_at_home(seen) == {unclamped}
+    tunnel, tunnel_mtu = home_tunnel(lab)
+    try:
+        home.succeed(f"ip -n {namespace} link set {tunnel} mtu 1500")
+        with syns_seen(remote) as seen:
+            assert mss_at_remote(seen) == {clamped}
+        with syns_seen(remote) as seen, layer_off(gateway, GATEWAY_TABLE, GATEWAY_MSS):
+            assert mss_at_remote(seen) == {unclamped}
+    finally:
+        home.succeed(f"ip -n {namespace} link set {tunnel} mtu {tunnel_mtu}")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_kresd_alone_answers_no_one_outside_the_namespace(lab: Lab, family: str) -> None:
+    """With both policies off, DNS to the public address still gets no answer: kresd listens on
+    `wg`'s loopback only. Control: the same path reaches the listener on 8080."""
+    client, gateway, home = (lab.machines[name] for name in ("client", "gateway", "home"))
+    address, own = lab.home_address(family), lab.machine_address("client", family)
+    domain = lab.topology["world"]["domains"]["home"]
+    with (
+        layer_off(gateway, GATEWAY_TABLE, GATEWAY_FORWARD),
+        layer_off(home, NAMESPACE_TABLE, NAMESPACE_INPUT, namespace_of(lab)),
+    ):
+        assert knock(client, address, CLOSED_PORT) == f"open home-wg {own}"
+        for transport in ("+notcp", "+tcp"):
+            client.fail(f"kdig {transport} +timeout=2 +retry=0 @{address} {domain} MX")
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -35,15 +35,27 @@ def run(argv: list[str]) -> subprocess.CompletedProcess[str]:
 
 
 @contextmanager
-def throwaway_namespace() -> Iterator[str]:
-    name = NAMESPACE_PREFIX + secrets.token_hex(4)
-    created = run(["ip", "netns", "add", name])
-    if created.returncode != 0:
-        raise RuntimeError(f"ip netns add {name} failed: {created.stderr.strip()}")
+def throwaway_namespaces(count: int) -> Iterator[list[str]]:
+    """`count` new namespaces with loopback up, all deleted on exit (veths in them go too)."""
+    names: list[str] = []
     try:
-        yield name
+        for _ in range(count):
+            name = NAMESPACE_PREFIX + secrets.token_hex(4)
+            created = run(["ip", "netns", "add", name])
+            if created.returncode != 0:
+                raise RuntimeError(f"ip netns add {name} failed: {created.stderr.strip()}")
+            names.append(name)
+            run(["ip", "-n", name, "link", "set", "lo", "up"])
+        yield names
     finally:
-        run(["ip", "netns", "delete", name])
+        for name in names:
+            run(["ip", "netns", "delete", name])
+
+
+@contextmanager
+def throwaway_namespace() -> Iterator[str]:
+    with throwaway_namespaces(1) as (name,):
+        yield name
 
 
 def nft_in(namespace: str, *arguments: str) -> subprocess.CompletedProcess[str]:
@@ -76,3 +88,30 @@ def objects_of_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[
 
 def rules_of_chain(objects: list[dict[str, Any]], chain: str) -> list[dict[str, Any]]:
     return [item["rule"] for item in objects if "rule" in item and item["rule"]["chain"] == chain]
+
+
+# Plans whose rulesets the tests load: the test world and overrides of it (tests/topology.nix).
+GATEWAY_VARIANTS: dict[str, dict[str, Any]] = {
+    "test-world": {},
+    "no-mss-clamp-udp-and-two-homes": {
+        "gateway": {
+            "mssClamp": False,
+            "forwardedPorts": {"udp": [53, 443]},
+            "homes": {
+                "cabin": {
+                    "publicKey": "QmCf7x1KICML83RoIwQsebnJN5X8FtNNXtAnAsbQq0c=",
+                    "addresses": ["203.0.113.77/32", "2001:db8:4::77/128"],
+                }
+            },
+        }
+    },
+    "ipv4-only-no-ports-dotted-uplink": {
+        "home": {"addresses": ["198.51.100.11/32"], "openPorts": {"tcp": []}},
+        "gateway": {"uplink": {"interface": "ens3.100"}, "wireguard": {"interface": "wg-home", "mtu": 1280}},
+    },
+}
+
+HOME_VARIANTS: dict[str, dict[str, Any]] = {
+    "test-world": {},
+    "udp-only": {"home": {"openPorts": {"tcp": [], "udp": [53, 443]}}},
+}

@@ -22,6 +22,8 @@ from nixeval import (
 )
 from plan_cases import ALL_CASES, Case
 from plan_nft import (
+    GATEWAY_VARIANTS,
+    HOME_VARIANTS,
     RulesetRejectedError,
     load_ruleset,
     missing_requirement,
@@ -667,31 +669,6 @@ def test_nix_string_round_trips_awkward_text() -> None:
 
 
 # --- rulesets loaded by nft ---------------------------------------------------------------------
-
-GATEWAY_VARIANTS: dict[str, dict[str, Any]] = {
-    "test-world": {},
-    "no-mss-clamp-udp-and-two-homes": {
-        "gateway": {
-            "mssClamp": False,
-            "forwardedPorts": {"udp": [53, 443]},
-            "homes": {
-                "cabin": {
-                    "publicKey": "QmCf7x1KICML83RoIwQsebnJN5X8FtNNXtAnAsbQq0c=",
-                    "addresses": ["203.0.113.77/32", "2001:db8:4::77/128"],
-                }
-            },
-        }
-    },
-    "ipv4-only-no-ports-dotted-uplink": {
-        "home": {"addresses": ["198.51.100.11/32"], "openPorts": {"tcp": []}},
-        "gateway": {"uplink": {"interface": "ens3.100"}, "wireguard": {"interface": "wg-home", "mtu": 1280}},
-    },
-}
-
-HOME_VARIANTS: dict[str, dict[str, Any]] = {
-    "test-world": {},
-    "udp-only": {"home": {"openPorts": {"tcp": [], "udp": [53, 443]}}},
-}
 
 
 @pytest.fixture
