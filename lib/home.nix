@@ -180,6 +180,8 @@ let
             value = {
               bindsTo = [ (confine.netnsUnitName namespaceName) ];
               after = [ (confine.netnsUnitName namespaceName) ];
+              # A start of the namespace unit brings the tunnel back (BindsTo= only stops it).
+              wantedBy = [ (confine.netnsUnitName namespaceName) ];
             };
           }
         ]
@@ -188,6 +190,7 @@ let
           name = service;
           value = confine.moveNs {
             namespace = namespaceName;
+            inherit service;
             after = [ "${wireguardUnit}.service" ];
             wants = [ "${wireguardUnit}.service" ];
           };

@@ -70,7 +70,7 @@ let
     services = [
       "postfix"
       "dovecot"
-      "kresd@"
+      "kresd@1"
       "acme-order-renew-mail.example.org"
     ];
   } (overrides.home or { });

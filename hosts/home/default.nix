@@ -35,7 +35,7 @@
       465
       993
     ];
-    # postfix, dovecot, kresd@ and the ACME order of mailserver.x509.useACMEHost are confined
+    # postfix, dovecot, kresd@1 and the ACME order of mailserver.x509.useACMEHost are confined
     # automatically.
   };
 

@@ -171,7 +171,7 @@ def test_the_vm_gateway_and_home_run_the_plans_of_the_script_topology() -> None:
     assert vm_node("gateway", "virtualisation.interfaces") == {"eth1": {"vlan": 1, "assignIP": False}}
     assert vm_node("home", "virtualisation.interfaces") == {"eth1": {"vlan": 2, "assignIP": False}}
     confined = vm_node("home", "homeMail.home.confinedServices")
-    assert confined == ["postfix", "dovecot", "kresd@", "acme-order-renew-mail.example.org"]
+    assert confined == ["postfix", "dovecot", "kresd@1", "acme-order-renew-mail.example.org"]
 
 
 @needs_nixpkgs_lib
@@ -230,7 +230,7 @@ def test_the_example_hosts_pass_their_assertions_and_agree() -> None:
     assert outputs(f"{home}.homeMail.home.confinedServices") == [
         "postfix",
         "dovecot",
-        "kresd@",
+        "kresd@1",
         "acme-order-renew-mail.example.org",
     ]
     assert outputs(f'{home}.security.acme.certs."mail.example.org".listenHTTP') == ":80"

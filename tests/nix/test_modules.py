@@ -117,7 +117,7 @@ def test_home_plan_is_the_test_worlds_plan() -> None:
     assert config_of(HOME_MODULE, HOME, ACME_HOME, attribute="homeMail.home.confinedServices") == [
         "postfix",
         "dovecot",
-        "kresd@",
+        "kresd@1",
         "acme-order-renew-mail.example.org",
     ]
 
@@ -140,7 +140,7 @@ def test_home_units_are_the_plans_units() -> None:
     services = config_of(HOME_MODULE, HOME, ACME_HOME, attribute="systemd.services")
     unit_names = eval_json(f"builtins.attrNames {WORLD_HOME_PLAN}.units")
     assert set(unit_names) == {
-        *("netns@", "netns@wg", "wireguard-wg0", "postfix", "dovecot", "kresd@"),
+        *("netns@", "netns@wg", "wireguard-wg0", "postfix", "dovecot", "kresd@1"),
         "acme-order-renew-mail.example.org",
     }
     for name in unit_names:
@@ -151,16 +151,30 @@ def test_home_units_are_the_plans_units() -> None:
 
 def test_confined_services_run_in_the_namespace() -> None:
     services = config_of(HOME_MODULE, HOME, attribute="systemd.services")
-    for name in ("postfix", "dovecot", "kresd@"):
+    for name in ("postfix", "dovecot", "kresd@1"):
         unit = services[name]
         assert unit["serviceConfig"]["NetworkNamespacePath"] == "/run/netns/wg"
         assert unit["serviceConfig"]["BindReadOnlyPaths"] == ["/etc/netns/wg/resolv.conf:/etc/resolv.conf"]
         assert unit["serviceConfig"]["InaccessiblePaths"] == ["-/run/nscd"]
         assert unit["bindsTo"] == ["netns@wg.service"]
         assert unit["after"] == ["netns@wg.service", "wireguard-wg0.service"]
+        # Starting the namespace unit starts them again (BindsTo= only carries stop and restart).
+        assert "netns@wg.service" in unit["wantedBy"]
     # 26.05 renamed dovecot2.service and asserts that nothing configures the old name.
     assert "dovecot2" not in services
     assert services["wireguard-wg0"]["bindsTo"] == ["netns@wg.service"]
+    assert "netns@wg.service" in services["wireguard-wg0"]["wantedBy"]
+
+
+def test_every_kresd_instance_is_confined_as_a_drop_in_and_started_with_the_namespace() -> None:
+    two = "{ services.kresd.instances = 2; }"
+    confined = config_of(HOME_MODULE, HOME, two, attribute="homeMail.home.confinedServices")
+    assert [s for s in confined if s.startswith("kresd")] == ["kresd@1", "kresd@2"]
+    services = config_of(HOME_MODULE, HOME, two, attribute="systemd.services")
+    for instance in ("kresd@1", "kresd@2"):
+        # A unit file of its own would replace the kresd@.service of the knot-resolver package.
+        assert services[instance]["overrideStrategy"] == "asDropin"
+        assert services[instance]["wantedBy"] == ["netns@wg.service"]
 
 
 def test_namespace_unit_commands_create_the_namespace_and_apply_its_settings() -> None:
@@ -223,7 +237,7 @@ def test_without_knot_resolver_nothing_resolves_on_the_namespace_loopback() -> N
     no_kresd = "{ services.kresd.enable = lib.mkForce false; }"
     module = f"{{ lib, ... }}: {no_kresd}"
     services = config_of(HOME_MODULE, HOME, module, attribute="homeMail.home.confinedServices")
-    assert "kresd@" not in services
+    assert not [service for service in services if service.startswith("kresd@")]
     warnings = config_of(HOME_MODULE, HOME, module, attribute="warnings")
     assert any(warning.startswith("homeMail.home.nameservers: 127.0.0.1") for warning in warnings), warnings
 
@@ -334,7 +348,7 @@ def test_knot_resolver_6_is_confined_like_kresd() -> None:
         "{ lib, ... }: { services.kresd.enable = lib.mkForce false; services.knot-resolver.enable = true; }"
     )
     confined = config_of(HOME_MODULE, HOME, resolver6, attribute="homeMail.home.confinedServices")
-    assert "knot-resolver" in confined and "kresd@" not in confined
+    assert "knot-resolver" in confined and "kresd@1" not in confined
     unit = config_of(HOME_MODULE, HOME, resolver6, attribute='systemd.services."knot-resolver"')
     assert unit["serviceConfig"]["NetworkNamespacePath"] == "/run/netns/wg"
     # Its mkDefault true would leave the host asking a resolver that now listens in `wg`.

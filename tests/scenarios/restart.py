@@ -1,13 +1,29 @@
-# Restart: recreating the namespace restarts every confined service into the new namespace.
+# Restart, stop and start of the namespace: every confined service ends up in the new namespace.
 wait_for_world()
 
-# The long-running confined daemons (the ACME order is a oneshot started by its timer).
-CONFINED_UNITS = ["postfix.service", "dovecot.service", "kresd@1.service"]
+NAMESPACE_UNIT = HOME_PLAN["namespace"]["unit"]
+WIREGUARD_UNIT = f"wireguard-{WG_INTERFACE}.service"
 
-with subtest(f"restarting netns@{NAMESPACE} moves every confined service into the new namespace"):
-    old_namespace = home.succeed(in_namespace("readlink /proc/self/ns/net")).strip()
-    home.succeed(f"systemctl restart netns@{NAMESPACE}.service")
-    for unit in CONFINED_UNITS:
+
+def long_running_confined_units() -> list[str]:
+    """The plan's confined units that have a main process (an ACME order is a oneshot)."""
+    confined = [
+        f"{name}.service"
+        for name, unit in HOME_PLAN["units"].items()
+        if "NetworkNamespacePath" in unit.get("serviceConfig", {}) and not name.endswith("@")
+    ]
+    return [
+        unit
+        for unit in confined
+        if home.succeed(f"systemctl show --property Type --value {shlex.quote(unit)}").strip() != "oneshot"
+    ]
+
+
+CONFINED_UNITS = long_running_confined_units()
+
+
+def assert_all_in_a_new_namespace(old_namespace: str) -> None:
+    for unit in [*CONFINED_UNITS, WIREGUARD_UNIT]:
         home.wait_for_unit(unit)
     new_namespace = home.succeed(in_namespace("readlink /proc/self/ns/net")).strip()
     assert new_namespace != old_namespace, "the namespace was not recreated"
@@ -20,9 +36,36 @@ with subtest(f"restarting netns@{NAMESPACE} moves every confined service into th
     )
     assert stale.strip() == "", f"processes left in the old namespace: {stale}"
 
-with subtest("mail flows again after the restart"):
+
+def assert_mail_flows(tag: str) -> None:
     wait_for_world()
-    message_id = send_smtp(
-        remote, address=PUBLIC_IPV4, sender=BOB, recipient=ALICE, tag="after-restart", helo=REMOTE_FQDN
-    )
-    imap_fetch(client, address=PUBLIC_IPV4, account=ALICE, message_id=message_id)
+    for family, address in PUBLIC_ADDRESSES.items():
+        message_id = send_smtp(
+            remote, address=address, sender=BOB, recipient=ALICE, tag=f"{tag}-{family}", helo=REMOTE_FQDN
+        )
+        imap_fetch(client, address=address, account=ALICE, message_id=message_id)
+
+
+assert CONFINED_UNITS, "the plan confines no long-running unit"
+
+with subtest(f"restarting {NAMESPACE_UNIT} moves every confined service into the new namespace"):
+    old_namespace = home.succeed(in_namespace("readlink /proc/self/ns/net")).strip()
+    home.succeed(f"systemctl restart {NAMESPACE_UNIT}")
+    assert_all_in_a_new_namespace(old_namespace)
+
+with subtest("mail flows again after the restart, over IPv4 and IPv6"):
+    assert_mail_flows("after-restart")
+
+with subtest(f"stopping {NAMESPACE_UNIT} stops every confined unit and the tunnel"):
+    old_namespace = home.succeed(in_namespace("readlink /proc/self/ns/net")).strip()
+    home.succeed(f"systemctl stop {NAMESPACE_UNIT}")
+    for unit in [*CONFINED_UNITS, WIREGUARD_UNIT]:
+        state = home.succeed(f"systemctl show --property ActiveState --value {shlex.quote(unit)}").strip()
+        assert state in ("inactive", "failed"), f"{unit} is {state} with its namespace stopped"
+
+with subtest(f"starting {NAMESPACE_UNIT} again starts every confined unit in the new namespace"):
+    home.succeed(f"systemctl start {NAMESPACE_UNIT}")
+    assert_all_in_a_new_namespace(old_namespace)
+
+with subtest("mail flows again after the stop and the start, over IPv4 and IPv6"):
+    assert_mail_flows("after-stop-start")

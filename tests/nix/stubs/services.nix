@@ -90,6 +90,10 @@ in
       };
     };
     kresd.enable = mkEnableOption "knot-resolver 5";
+    kresd.instances = mkOption {
+      type = types.int;
+      default = 1;
+    };
     knot-resolver.enable = mkEnableOption "knot-resolver 6";
     rspamd = {
       enable = mkEnableOption "rspamd";
