@@ -134,4 +134,14 @@
     inherit assertion;
     message = "${path}: ${message}";
   };
+
+  # A dovecot.conf section (Dovecot 2.3's services.dovecot2.extraConfig); booleans are yes/no.
+  dovecotSection =
+    name: settings:
+    let
+      render = value: if value == true then "yes" else if value == false then "no" else toString value;
+    in
+    "${name} {\n"
+    + lib.concatStrings (lib.mapAttrsToList (key: value: "  ${key} = ${render value}\n") settings)
+    + "}\n";
 }

@@ -375,6 +375,14 @@ in
         type = duplicateFilter.stage;
         path = duplicateFilterFile;
       };
+      services.dovecot2.settings."protocol lmtp" = lib.mapAttrs (_: mkDefault) plan.delivery.dovecotLmtp;
+    })
+
+    # Dovecot 2.3: a `protocol lmtp` section of its own (dovecot merges sections of one name).
+    (mkIf (filterDuplicates && !dovecot24) {
+      services.dovecot2 = lib.optionalAttrs (options.services.dovecot2 ? extraConfig) {
+        extraConfig = helpers.dovecotSection "protocol lmtp" plan.delivery.dovecotLmtp;
+      };
     })
 
     (mkIf (filterDuplicates && !mailserver.enable) (mkMerge [

@@ -10,20 +10,25 @@ from pathlib import Path
 
 import pytest
 
+from mail_lab import daemon_logs
 from mail_lab.driver import SHARED_SCRIPTS
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 SCENARIO_FILES = sorted(path for path in SCENARIOS.glob("*.py") if path.name != "common.py")
+# The VM tests' last step and the rules it runs (before common.py): see tests/vm/default.nix.
+VM_LOG_CHECK = Path(__file__).parent / "vm" / "daemon_logs.py"
+DAEMON_LOG_RULES = Path(daemon_logs.__file__)
 HEADER = "from driver_symbols import *  # noqa: F403\n"
 
 
 def assembled_script(scenario: Path) -> str:
-    """What a driver runs: the shared scripts (mail_headers.py, common.py), then one scenario."""
-    shared = [*SHARED_SCRIPTS, SCENARIOS / "common.py"]
+    """What a VM test runs: the shared scripts (mail_headers.py, the daemon log rules, common.py),
+    then one scenario (or the check of the daemons' journals)."""
+    shared = [*SHARED_SCRIPTS, DAEMON_LOG_RULES, SCENARIOS / "common.py"]
     return "".join(path.read_text() + "\n" for path in shared) + scenario.read_text()
 
 
-@pytest.fixture(params=SCENARIO_FILES, ids=lambda path: path.stem)
+@pytest.fixture(params=[*SCENARIO_FILES, VM_LOG_CHECK], ids=lambda path: f"{path.parent.name}-{path.stem}")
 def script_file(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     scenario: Path = request.param
     path = tmp_path / f"{scenario.stem}_script.py"

@@ -32,6 +32,7 @@ in self)"""
 # The test world the VM tests run: tests/topology.nix with the VM's uplink name (tests/vm/world.nix).
 VM_TOPOLOGY = '(import ./tests/topology.nix { overrides.gateway.uplink.interface = "eth1"; })'
 SCENARIOS = REPO / "tests" / "scenarios"
+DAEMON_LOG_RULES = REPO / "pkgs" / "mail-lab" / "src" / "mail_lab" / "daemon_logs.py"
 MAIL_HEADERS = REPO / "pkgs" / "mail-lab" / "src" / "mail_lab" / "mail_headers.py"
 SCENARIO_NAMES = sorted(path.stem for path in SCENARIOS.glob("*.py") if path.name != "common.py")
 CHEAP_CHECKS = {"plans", "example-hosts", "mail-lab"}
@@ -116,9 +117,15 @@ def test_a_vm_test_runs_the_shared_scenario_on_the_test_world(scenario: str) -> 
     assert outputs(f"{arguments}.name") == f"home-mail-{scenario}"
     assert attribute_names(f"{arguments}.nodes") == ["client", "gateway", "home", "internet", "remote"]
     script: str = outputs(f"{arguments}.testScript")
-    # The scripts the lab's driver runs first too (mail_lab.driver.SHARED_SCRIPTS), then common.py.
-    shared = [MAIL_HEADERS, SCENARIOS / "common.py"]
-    tail = "".join(path.read_text() + "\n" for path in shared) + (SCENARIOS / f"{scenario}.py").read_text()
+    # The scripts the lab's driver runs first too (mail_lab.driver.SHARED_SCRIPTS), the daemon log
+    # rules, common.py; the scenario; then the check of the daemons' journals.
+    shared = [MAIL_HEADERS, DAEMON_LOG_RULES, SCENARIOS / "common.py"]
+    tail = (
+        "".join(path.read_text() + "\n" for path in shared)
+        + (SCENARIOS / f"{scenario}.py").read_text()
+        + "\n"
+        + (REPO / "tests" / "vm" / "daemon_logs.py").read_text()
+    )
     assert script.endswith(tail)
     prelude = script[: -len(tail)]
     # The prelude defines `topology`: exactly the test world's JSON.

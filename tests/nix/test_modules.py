@@ -293,7 +293,8 @@ def test_dovecot_24_drops_retried_copies_with_the_plans_sieve_script() -> None:
         "type": "before",
         "path": duplicate_filter_file(),
     }
-    assert settings["protocol lmtp"] == {"mail_plugins": {"sieve": True}}
+    # The quota check at RCPT creates a new mailbox's home before the filter writes its marks there.
+    assert settings["protocol lmtp"] == {"mail_plugins": {"sieve": True}, "lmtp_rcpt_check_quota": True}
     # The stand-in of nixpkgs' dovecot module asserts these are unset on 2.4.
     assert config_of(HOME_MODULE, HOME, attribute="services.dovecot2.sieve.scripts") == {}
     assert config_of(HOME_MODULE, HOME, attribute="services.dovecot2.mailPlugins.perProtocol") == {}
@@ -316,6 +317,8 @@ def test_dovecot_23_drops_retried_copies_with_the_plans_sieve_script() -> None:
     plugins = config_of(HOME_MODULE, HOME, DOVECOT_23, attribute="services.dovecot2.mailPlugins.perProtocol")
     assert plugins["lmtp"]["enable"] == ["sieve"]
     assert config_of(HOME_MODULE, HOME, DOVECOT_23, attribute="services.dovecot2.settings") == {}
+    extra = config_of(HOME_MODULE, HOME, DOVECOT_23, attribute="services.dovecot2.extraConfig")
+    assert extra == "protocol lmtp {\n  lmtp_rcpt_check_quota = yes\n}\n"
     assert failing_messages(HOME_MODULE, HOME, DOVECOT_23) == []
 
 
@@ -325,6 +328,7 @@ def test_duplicate_filter_is_left_out_when_turned_off_or_mailserver_loads_sieve(
     off = "{ homeMail.home.dropDuplicateDeliveries = false; }"
     for attribute in ("sieve.scripts", "mailPlugins.perProtocol", "settings"):
         assert config_of(HOME_MODULE, HOME, version, off, attribute=f"services.dovecot2.{attribute}") == {}
+    assert config_of(HOME_MODULE, HOME, version, off, attribute="services.dovecot2.extraConfig") == ""
     assert config_of(HOME_MODULE, HOME, version, off, attribute="services.postfix.settings.main") == {}
     assert config_of(HOME_MODULE, HOME, version, off, attribute="environment.systemPackages") == []
     # simple-nixos-mailserver loads the sieve plugin for LMTP itself; the script is still added.
@@ -335,7 +339,7 @@ def test_duplicate_filter_is_left_out_when_turned_off_or_mailserver_loads_sieve(
 
     assert with_mailserver("mailPlugins.perProtocol") == {}
     if dovecot == "2.4":
-        assert set(with_mailserver("settings")) == {"sieve_script home_mail_drop_duplicates"}
+        assert set(with_mailserver("settings")) == {"sieve_script home_mail_drop_duplicates", "protocol lmtp"}
     else:
         assert set(with_mailserver("sieve.scripts")) == {"before"}
     assert config_of(HOME_MODULE, HOME, version, mailserver, attribute="environment.systemPackages") == []

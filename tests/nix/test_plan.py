@@ -314,10 +314,12 @@ def test_home_plan_drops_retried_deliveries_unless_told_not_to(home_plan: Json) 
     assert duplicate_filter["script"] == (REPO / "lib" / "drop-duplicates.sieve").read_text()
     # One LMTP delivery at a time: dovecot's duplicate database loses marks of parallel ones.
     assert home_plan["delivery"]["postfixMain"] == {"lmtp_destination_concurrency_limit": 1}
+    # A new mailbox's home exists (made by the INBOX the quota check opens) before the marks go there.
+    assert home_plan["delivery"]["dovecotLmtp"] == {"lmtp_rcpt_check_quota": True}
     keep_all = eval_json(
         f"({LIB}.homePlanStrict ({topology()}.homeIntent // {{ dropDuplicateDeliveries = false; }})).delivery"
     )
-    assert keep_all == {"duplicateFilter": None, "postfixMain": {}}
+    assert keep_all == {"duplicateFilter": None, "postfixMain": {}, "dovecotLmtp": {}}
 
 
 def test_netns_template_and_drop_in(home_intent: Json, home_plan: Json) -> None:

@@ -2,7 +2,8 @@
 # same scripts the lab runs), each on the whole test world of tests/topology.nix: internet,
 # gateway, home, remote and client. The test script is a prelude defining `topology` (the JSON of
 # tests/topology.nix), then the shared scripts (the lab's mail header parsers, which its driver
-# runs first too, and tests/scenarios/common.py), then the scenario.
+# runs first too, the daemon log rules, and tests/scenarios/common.py), then the scenario, then
+# the check of the daemons' journals (daemon_logs.py).
 {
   pkgs,
   self,
@@ -14,8 +15,11 @@ let
   scenarioDirectory = ../scenarios;
   sharedScripts = [
     ../../pkgs/mail-lab/src/mail_lab/mail_headers.py
+    ../../pkgs/mail-lab/src/mail_lab/daemon_logs.py
     (scenarioDirectory + "/common.py")
   ];
+  # Run after the scenario: fails on error and warning lines of the daemons' journals.
+  logCheck = ./daemon_logs.py;
   scenarioNames = lib.sort lib.lessThan (
     map (lib.removeSuffix ".py") (
       lib.filter (name: lib.hasSuffix ".py" name && name != "common.py") (
@@ -52,7 +56,9 @@ let
       testScript =
         world.prelude
         + lib.concatMapStrings (script: builtins.readFile script + "\n") sharedScripts
-        + builtins.readFile (scenarioDirectory + "/${scenario}.py");
+        + builtins.readFile (scenarioDirectory + "/${scenario}.py")
+        + "\n"
+        + builtins.readFile logCheck;
     };
 in
 lib.listToAttrs (map (scenario: lib.nameValuePair "vm-${scenario}" (scenarioTest scenario)) scenarioNames)

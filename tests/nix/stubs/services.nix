@@ -72,6 +72,11 @@ in
         type = types.attrsOf types.anything;
         default = { };
       };
+      # Verbatim dovecot.conf lines (the Dovecot 2.3 face of the module).
+      extraConfig = mkOption {
+        type = types.lines;
+        default = "";
+      };
       # Stage ("before", "after", ...) to the script's path, as nixpkgs declares it.
       sieve.scripts = mkOption {
         type = types.attrsOf types.path;
