@@ -211,10 +211,43 @@ def test_the_internet_routes_blocks_port_25_at_home_and_serves_the_zones() -> No
     assert {entry["address"] for entry in edge} == {"192.0.2.1", "192.0.2.53", "192.0.2.54"}
 
 
+def zone_records(texts: dict[str, str]) -> set[tuple[str, str, str, str]]:
+    """(zone, name, type, data) of zone files, without what differs by design: the SOA (serial) and
+    the DKIM keys (the VM tests' are fixed files, the lab generates its own)."""
+    import dns.zone  # noqa: PLC0415 - only this test needs dnspython
+
+    records = set()
+    for name, text in texts.items():
+        zone = dns.zone.from_text(text, origin=name, relativize=False)
+        for owner, rdataset in zone.iterate_rdatasets():
+            kind = dns.rdatatype.to_text(rdataset.rdtype)
+            if kind == "SOA" or "._domainkey." in owner.to_text():
+                continue
+            records |= {(name, owner.to_text(), kind, rdata.to_text()) for rdata in rdataset}
+    return records
+
+
+@needs_nixpkgs_lib
+def test_the_vm_zones_are_the_labs_zones(tmp_path: Path) -> None:
+    """tests/vm/zones.nix and the lab's zones.py read the test world the same way (record for record,
+    every remote domain in a zone of its own)."""
+    from mail_lab.services.dkim import dkim_key  # noqa: PLC0415
+    from mail_lab.services.world import MailWorld  # noqa: PLC0415
+    from mail_lab.services.zones import zone_texts  # noqa: PLC0415
+
+    vm = eval_json("(import ./tests/vm/world.nix { lib = import <nixpkgs/lib>; }).zones")
+    world = MailWorld.from_topology(eval_json(f"{{ inherit ({VM_TOPOLOGY}) world plans; }}"))
+    lab = zone_texts(world, {host.domain: dkim_key(tmp_path, host.domain) for host in world.hosts}, serial=1)
+    assert set(vm) == set(lab)
+    assert zone_records(vm) == zone_records(lab)
+    assert {"v4.example.net", "v6.example.net", "example.com"} <= set(vm)
+
+
 @needs_nixpkgs_lib
 def test_the_remote_delivers_bob_into_the_maildir_the_scenarios_read() -> None:
     main = vm_node("remote", "services.postfix.settings.main")
-    assert main["virtual_mailbox_domains"] == ["example.net", "v4.example.net", "v6.example.net"]
+    # example.net and every domain of world.remoteDomains.
+    assert main["virtual_mailbox_domains"] == ["example.net", "example.com", "v4.example.net", "v6.example.net"]
     assert main["virtual_mailbox_base"] == "/var/mail"
     assert vm_node("remote", "services.rspamd.postfix.enable") is True
     assert vm_node("remote", "systemd.tmpfiles.rules") == ["d /var/mail/bob 0700 vmail vmail - -"]

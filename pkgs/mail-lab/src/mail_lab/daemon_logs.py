@@ -82,6 +82,13 @@ ALLOWED_LOG_LINES: list[tuple[str, str, str]] = [
         "rspamd's note that the line before it came again; that line is judged by itself",
     ),
     (
+        "dovecot",
+        r"auth: Error: (read\(anvil-auth-penalty\) failed: EOF"
+        r"|net_connect_unix\(anvil-auth-penalty\) failed: Permission denied)$",
+        "when dovecot stops, its anvil process exits before auth, which loses its connection to it"
+        " (EOF) and, no longer privileged, cannot open it again; auth stops right after",
+    ),
+    (
         "redis",
         r"# (oO0OoO0OoO0Oo Redis is starting oO0OoO0OoO0Oo|Redis version=[^ ]+, .*just started"
         r"|Configuration loaded|Server initialized|User requested shutdown\.\.\."

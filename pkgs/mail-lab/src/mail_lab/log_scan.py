@@ -7,11 +7,13 @@ is kept in `logs/<machine>/var-log` when it is torn down (mail_lab.teardown).
 
 A LogScan remembers how far it read each log, so every call reports only lines written since the
 previous one, whether the lab is still up, was torn down, or built anew (a file whose first bytes
-changed is a new file and is read from its start).
+changed is a new file and is read from its start). A test that provokes an error on purpose (a
+wrong password, a daemon it stops) says so with `expect`, naming the line and why it comes.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,11 +74,33 @@ def daemon_logs(base: Path = STATE_BASE) -> Iterator[DaemonLog]:
                         yield DaemonLog(root.name, machine, daemon, relative, var_log / relative)
 
 
+@dataclass(frozen=True)
+class ExpectedLine:
+    """A line a test makes a daemon log on purpose."""
+
+    daemon: str
+    pattern: str
+    why: str
+
+    def matches(self, daemon: str, line: str) -> bool:
+        return daemon == self.daemon and re.search(self.pattern, line) is not None
+
+
 @dataclass
 class LogScan:
     base: Path = STATE_BASE
+    expected: list[ExpectedLine] = field(default_factory=list)
     # DaemonLog.key -> (bytes read, the file's first bytes then: at most HEAD_BYTES of them).
     read: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+
+    def expect(self, daemon: str, pattern: str, why: str) -> None:
+        """Lines of `daemon` matching `pattern` (re.search) are no problem until `forget_expected`."""
+        if daemon not in PROBLEM_MARKERS:
+            raise ValueError(f"unknown daemon {daemon!r}: one of {', '.join(PROBLEM_MARKERS)}")
+        self.expected.append(ExpectedLine(daemon, pattern, why))
+
+    def forget_expected(self) -> None:
+        self.expected.clear()
 
     def skip_to_end(self) -> None:
         """Treat everything logged so far as read."""
@@ -92,6 +116,7 @@ class LogScan:
             found += [
                 f"{log.prefix} {log.machine} {log.daemon} {log.name}: {line}"
                 for line in log_problems(log.daemon, lines)
+                if not any(expected.matches(log.daemon, line) for expected in self.expected)
             ]
         return found
 
