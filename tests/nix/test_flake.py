@@ -247,7 +247,12 @@ def test_the_vm_zones_are_the_labs_zones(tmp_path: Path) -> None:
 def test_the_remote_delivers_bob_into_the_maildir_the_scenarios_read() -> None:
     main = vm_node("remote", "services.postfix.settings.main")
     # example.net and every domain of world.remoteDomains.
-    assert main["virtual_mailbox_domains"] == ["example.net", "example.com", "v4.example.net", "v6.example.net"]
+    assert main["virtual_mailbox_domains"] == [
+        "example.net",
+        "example.com",
+        "v4.example.net",
+        "v6.example.net",
+    ]
     assert main["virtual_mailbox_base"] == "/var/mail"
     assert vm_node("remote", "services.rspamd.postfix.enable") is True
     assert vm_node("remote", "systemd.tmpfiles.rules") == ["d /var/mail/bob 0700 vmail vmail - -"]
