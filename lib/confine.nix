@@ -99,15 +99,33 @@ rec {
       ];
     };
 
-  # systemd.services.<unit> attributes that run a service inside namespace `namespace`.
+  # What a systemd.services attribute name is: "kresd@" a template, "kresd@1" an instance of
+  # one, "postfix" a plain service.
+  serviceKind =
+    service:
+    if match ".*@" service != null then
+      "template"
+    else if match ".+@.+" service != null then
+      "instance"
+    else
+      "service";
+
+  # systemd.services.<service> attributes that run a service inside namespace `namespace`.
+  # Stop and restart reach it through BindsTo=; a start of the namespace unit starts it again
+  # through wantedBy (the namespace unit Wants= it; BindsTo= alone starts nothing). A template
+  # ("kresd@") confines every instance but is started by none: a template in a `.wants/`
+  # directory of netns@<name> would mean its instance <name>, so list the instances to have them
+  # started. An instance ("kresd@1") is a drop-in over its template's unit.
   moveNs =
     {
       namespace,
+      service ? "",
       after ? [ ],
       wants ? [ ],
     }:
     let
       unit = netnsUnitName namespace;
+      kind = serviceKind service;
     in
     {
       # A recreated namespace is a new one: BindsTo= restarts us with it.
@@ -121,7 +139,9 @@ rec {
         # glibc would ask the host's nscd, i.e. resolve outside the namespace.
         InaccessiblePaths = [ "-/run/nscd" ];
       };
-    };
+    }
+    // (if kind == "template" then { } else { wantedBy = [ unit ]; })
+    // (if kind == "instance" then { overrideStrategy = "asDropin"; } else { });
 
   # One command as a systemd Exec line: `programs` maps bare program names to executables
   # (e.g. { ip = "${pkgs.iproute2}/bin/ip"; }). The program is the first argument and the one

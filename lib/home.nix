@@ -203,6 +203,8 @@ let
             value = {
               bindsTo = [ (confine.netnsUnitName namespaceName) ];
               after = [ (confine.netnsUnitName namespaceName) ];
+              # A start of the namespace unit brings the tunnel back (BindsTo= only stops it).
+              wantedBy = [ (confine.netnsUnitName namespaceName) ];
             };
           }
         ]
@@ -211,6 +213,7 @@ let
           name = service;
           value = confine.moveNs {
             namespace = namespaceName;
+            inherit service;
             after = [ "${wireguardUnit}.service" ];
             wants = [ "${wireguardUnit}.service" ];
           };
@@ -231,11 +234,18 @@ let
             # rewritten whole by each delivery, so parallel deliveries to a mailbox lose each
             # other's marks (dovecot 2.3 kept 56 of 200 in the lab) and a retry gets through.
             postfixMain.lmtp_destination_concurrency_limit = 1;
+            # dovecot's `protocol lmtp` settings. The filter's marks live in the mailbox's home
+            # (~/.dovecot.lda-dupes), which dovecot only creates when it stores the first message,
+            # after the filter wrote them: the first delivery to a new mailbox logged "duplicate
+            # db: transaction: file_dotlock_open(...) failed". The quota check at RCPT opens the
+            # INBOX, which creates the mailbox and its home first.
+            dovecotLmtp.lmtp_rcpt_check_quota = true;
           }
         else
           {
             duplicateFilter = null;
             postfixMain = { };
+            dovecotLmtp = { };
           };
     };
 in

@@ -48,7 +48,12 @@ let
   # knot-resolver 5 is services.kresd (kresd@<n>.service); knot-resolver 6 is
   # services.knot-resolver (knot-resolver.service). Both point the host's resolv.conf at 127.0.0.1.
   knotResolver6 = options.services ? knot-resolver && config.services.knot-resolver.enable;
-  resolverUnits = optional config.services.kresd.enable "kresd@" ++ optional knotResolver6 "knot-resolver";
+  # The kresd instances, not the template: a start of the namespace unit starts what it names.
+  resolverUnits =
+    optionals config.services.kresd.enable (
+      map (instance: "kresd@${toString instance}") (lib.range 1 config.services.kresd.instances)
+    )
+    ++ optional knotResolver6 "knot-resolver";
 
   confinedServices = unique (
     optional config.services.postfix.enable "postfix"
@@ -244,7 +249,8 @@ in
       description = ''
         More `systemd.services` attribute names to run inside the namespace, besides those
         confined automatically: `postfix` (services.postfix.enable), `${unitNames.dovecot}`
-        (services.dovecot2.enable), `kresd@` (services.kresd.enable), `knot-resolver`
+        (services.dovecot2.enable), `kresd@1` ... `kresd@<services.kresd.instances>`
+        (services.kresd.enable), `knot-resolver`
         (services.knot-resolver.enable) and the ACME orders of `acmeCertificates`.
       '';
     };
@@ -386,6 +392,11 @@ in
         type = duplicateFilter.stage;
         path = duplicateFilterFile;
       };
+    })
+
+    # Both generations: nixpkgs renders dovecot.conf from `settings` for 2.3 too.
+    (mkIf filterDuplicates {
+      services.dovecot2.settings."protocol lmtp" = lib.mapAttrs (_: mkDefault) plan.delivery.dovecotLmtp;
     })
 
     (mkIf (filterDuplicates && !mailserver.enable) (mkMerge [

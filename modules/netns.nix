@@ -90,13 +90,16 @@ let
           example = [
             "postfix"
             "dovecot"
-            "kresd@"
+            "kresd@1"
           ];
           description = ''
-            Attribute names of `systemd.services` (without `.service`; templates end in `@`) to
-            run inside this namespace: they get `NetworkNamespacePath=/run/netns/${name}`, the
-            namespace's resolv.conf, no access to the host's nscd, and `BindsTo=`/`After=`
-            `netns@${name}.service`.
+            Attribute names of `systemd.services` (without `.service`) to run inside this
+            namespace: they get `NetworkNamespacePath=/run/netns/${name}`, the namespace's
+            resolv.conf, no access to the host's nscd, `BindsTo=`/`After=` `netns@${name}.service`
+            (stopping or restarting the namespace stops or restarts them) and are wanted by it
+            (starting it starts them). A template (`kresd@`) confines all its instances but is
+            started by nothing here; name the instances (`kresd@1`, a drop-in over the template)
+            to have them started with the namespace.
           '';
         };
         dependencies = mkOption {
@@ -160,7 +163,7 @@ in
       {
         wg = {
           resolvConf = "nameserver 127.0.0.1\n";
-          services = [ "postfix" "dovecot" "kresd@" ];
+          services = [ "postfix" "dovecot" "kresd@1" ];
           dependencies = [ "wireguard-wg0.service" ];
         };
       }
@@ -192,7 +195,7 @@ in
       }) cfg
       ++ map (pair: {
         ${pair.service} = homeMailLib.moveNs {
-          inherit (pair) namespace;
+          inherit (pair) namespace service;
           after = cfg.${pair.namespace}.dependencies;
           wants = cfg.${pair.namespace}.dependencies;
         };

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from mail_lab import daemon_logs
 from mail_lab.driver import SHARED_SCRIPTS
 
 SCENARIOS = Path(__file__).parent / "scenarios"
@@ -19,14 +20,18 @@ SCENARIO_FILES = sorted(path for path in SCENARIOS.glob("*.py") if path.name != 
 SCRIPTS = {path.stem: [path] for path in SCENARIO_FILES} | {
     "plain": [SCENARIOS / "inbound.py", SCENARIOS / "outbound.py"]
 }
+# The VM tests' last step and the rules it runs (before common.py): see tests/vm/default.nix.
+VM_LOG_CHECK = Path(__file__).parent / "vm" / "daemon_logs.py"
+DAEMON_LOG_RULES = Path(daemon_logs.__file__)
 HEADER = "from driver_symbols import *  # noqa: F403\n"
 
 
 def assembled_script(scenarios: list[Path]) -> str:
-    """What a driver runs: the shared scripts (mail_headers.py, common.py), then the scenarios."""
-    shared = [*SHARED_SCRIPTS, SCENARIOS / "common.py"]
+    """What a VM test runs: the shared scripts (mail_headers.py, the daemon log rules, common.py),
+    then the scenarios, then the check of the daemons' journals."""
+    shared = [*SHARED_SCRIPTS, DAEMON_LOG_RULES, SCENARIOS / "common.py"]
     return "".join(path.read_text() + "\n" for path in shared) + "\n".join(
-        scenario.read_text() for scenario in scenarios
+        path.read_text() for path in [*scenarios, VM_LOG_CHECK]
     )
 
 

@@ -70,7 +70,7 @@ let
     services = [
       "postfix"
       "dovecot"
-      "kresd@"
+      "kresd@1"
       "acme-order-renew-mail.example.org"
     ];
   } (overrides.home or { });
@@ -175,16 +175,26 @@ let
       "alice@example.org" = "alice-scenario-password";
       "bob@example.net" = "bob-scenario-password";
     };
-    # Recipient domains of the remote whose MX has only an A record (ipv4) or only an AAAA record
-    # (ipv6), so a scenario can make home deliver over one family without reconfiguring home.
-    remoteFamilyDomains = {
-      ipv4 = {
-        domain = "v4.example.net";
-        mx = "mx4.example.net";
+    # More recipient domains of the remote, any number: each is a zone of its own on the
+    # internet's name server, whose MX host has the remote's addresses of `families` only
+    # ("ipv4", "ipv6" or both), so a scenario can make home deliver over one family (or let it
+    # choose) without reconfiguring home. Read the same way by the lab
+    # (pkgs/mail-lab/src/mail_lab/services/world.py) and the VM tests (tests/vm/zones.nix).
+    remoteDomains = {
+      "v4.example.net" = {
+        mx = "mx.v4.example.net";
+        families = [ "ipv4" ];
       };
-      ipv6 = {
-        domain = "v6.example.net";
-        mx = "mx6.example.net";
+      "v6.example.net" = {
+        mx = "mx.v6.example.net";
+        families = [ "ipv6" ];
+      };
+      "example.com" = {
+        mx = "mx.example.com";
+        families = [
+          "ipv4"
+          "ipv6"
+        ];
       };
     };
     inherit keys;

@@ -1,7 +1,12 @@
-"""The full lab with its mail daemons, brought up once per test session and shared.
+"""The full lab with its mail daemons, brought up once per test session and shared, and the scan
+of the daemons' logs.
 
 Tests that only read or send mail use `mail_world`; the scenario tests (test_scenarios.py) run
 last among its users because they restart the namespace and order certificates.
+
+After each test module (and once more after the shared lab is torn down), the error and warning
+lines the daemons logged meanwhile, in any lab, fail it unless the allow-list of
+mail_lab.daemon_logs explains them (`daemon_log_scan`: what the module's scan has read so far).
 """
 
 from __future__ import annotations
@@ -11,11 +16,45 @@ from collections.abc import Iterator
 import pytest
 from lab_support import require_lab
 
+from mail_lab.log_scan import LogScan
 from mail_lab.world import World
 
 MAIL_WORLD_PREFIX = "mlb-"
 # Run after the other users of `mail_world`: they restart the namespace and order certificates.
 DISRUPTIVE_MODULES = ("test_scenarios.py",)
+
+
+# One scan for the session: what a module's scan read, the next one does not report again.
+LOG_SCAN = LogScan()
+
+
+def _fail_on_log_problems(when: str) -> None:
+    problems = LOG_SCAN.problems()
+    if problems:
+        pytest.fail(
+            f"the daemons logged errors or warnings {when} that mail_lab.daemon_logs does not allow:\n"
+            + "\n".join(problems),
+            pytrace=False,
+        )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def daemon_logs_clean_at_the_end() -> Iterator[None]:
+    """The shared lab's teardown comes after the last module's scan: scan once more after it."""
+    yield
+    _fail_on_log_problems("while the shared lab was torn down")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def daemon_log_scan(request: pytest.FixtureRequest) -> Iterator[LogScan]:
+    """Fails the module on the daemons' error and warning lines logged while it ran (but those its
+    tests provoke on purpose and declare with `LogScan.expect`)."""
+    LOG_SCAN.skip_to_end()
+    yield LOG_SCAN
+    try:
+        _fail_on_log_problems(f"during {request.node.name}")
+    finally:
+        LOG_SCAN.forget_expected()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

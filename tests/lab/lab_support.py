@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import pytest
 
 from mail_lab import preflight
+from mail_lab.log_scan import LogScan
 from mail_lab.machine import Machine
 from mail_lab.units import Unit
 
@@ -106,3 +107,12 @@ def main_pid(machine: Machine, unit: str) -> int:
     pid = int(machine.succeed(f"systemctl show --property MainPID --value {unit}").strip())
     assert pid > 0, f"{unit} has no main process"
     return pid
+
+
+def expect_milter_down(scan: LogScan) -> None:
+    """The test stops rspamd: postfix warns that its milter cannot be reached, as it should."""
+    scan.expect(
+        "postfix",
+        r"warning: connect to Milter service \S+: (Connection refused|No such file or directory)",
+        "the test stops rspamd, postfix's milter",
+    )

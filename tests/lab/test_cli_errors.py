@@ -12,16 +12,21 @@ Each case runs the installed CLI as a subprocess with its own lab prefix (mlsc-)
   in use" line. Provoked with a topology (MAIL_LAB_REPO) whose ACME server's management port is its
   API port: pebble's second listener finds the port taken.
 - a stale lab: a record whose `mail-lab up` died, or namespaces of the prefix left without a
-  record. `status` says so and what to do (exit 3), `shell`/`run` refuse, `up` removes it and
-  builds anew, `down` removes it. A lab whose owner is alive is not stale: `up` refuses it.
+  record, or a kept lab whose `mail-lab up --keep` was killed before its bring-up finished.
+  `status` says so and what to do (exit 3), `shell`/`run`/`demo` refuse, `up` removes it and
+  builds anew, `down` removes it. A lab whose owner is alive is not stale: `up` refuses it; nor
+  is a kept lab, which `up` refuses to replace (it holds mail).
+- a machine that is down: a script that uses it ends in one line, not a traceback.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -222,7 +227,8 @@ def test_a_lab_whose_owner_died_is_reported_refused_and_replaced(clean: LabConfi
     up = mail_lab("up", "--keep", "--no-services")
     assert up.returncode == 0, up.stderr
     assert "Traceback" not in up.stderr
-    assert f"mail-lab: removing the previous lab {PREFIX!r} ({reason})" in up.stderr.splitlines()
+    removing = f"mail-lab: removing the previous lab {PREFIX!r} ({reason}) and any mail in it"
+    assert removing in up.stderr.splitlines()
     record = LabRecord.load(clean)
     assert record is not None and record.owner is None and all(record.anchors.values())
     assert mail_lab("status").returncode == 0
@@ -243,3 +249,70 @@ def test_a_lab_whose_owner_lives_is_not_stale(clean: LabConfig) -> None:
     finally:
         owner.kill()
         owner.wait(timeout=10)
+
+
+# --- a kept lab ---------------------------------------------------------------------------------
+
+
+def wait_for_unfinished_record(config: LabConfig, builder: subprocess.Popen[str]) -> None:
+    """Until `builder` (a `mail-lab up`) has written its record and not yet finished its bring-up."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        record = LabRecord.load(config)
+        if record is not None and record.builder is not None and record.builder.pid == builder.pid:
+            assert not record.complete, "the bring-up finished before the test could kill it"
+            return
+        assert builder.poll() is None, builder.communicate(timeout=10)
+        time.sleep(0.01)
+    raise AssertionError("`mail-lab up --keep` wrote no record within 60 s")
+
+
+def test_a_kept_lab_killed_during_its_bring_up_is_stale_and_refused(clean: LabConfig, tmp_path: Path) -> None:
+    builder = subprocess.Popen(
+        [*CLI, "up", "--keep", "--no-services"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "MAIL_LAB_PREFIX": PREFIX},
+        cwd="/",
+    )
+    try:
+        wait_for_unfinished_record(clean, builder)
+    finally:
+        builder.send_signal(signal.SIGKILL)
+        builder.communicate(timeout=30)
+    reason = f"its bring-up did not finish: its `mail-lab up` (pid {builder.pid}) ended first"
+    status = mail_lab("status")
+    assert (status.returncode, status.stdout.strip()) == (3, stale_message(reason)), status.stderr
+    script = tmp_path / "script.py"
+    script.write_text("raise SystemExit('a stale lab must not run scripts')\n")
+    assert one_line_error(mail_lab("run", str(script))) == "mail-lab: " + stale_message(reason)
+    assert one_line_error(mail_lab("demo")) == "mail-lab: " + stale_message(reason)
+    assert mail_lab("down").returncode == 0
+    assert namespaces() == [] and not clean.lab_file.exists()
+
+
+SHUT_DOWN_THEN_USE = "client.shutdown()\nclient.succeed('true')\n"
+
+
+def test_a_kept_lab_is_not_replaced_and_a_machine_that_is_down_is_one_line(
+    clean: LabConfig, tmp_path: Path
+) -> None:
+    up = mail_lab("up", "--keep", "--no-services")
+    assert up.returncode == 0, up.stderr
+    again = one_line_error(mail_lab("up", "--keep", "--no-services"))
+    assert again == (
+        f"mail-lab: lab {PREFIX!r} is up, kept (--keep), with the mail in it;"
+        " `mail-lab down` removes it and its mail, then `mail-lab up` builds a new one"
+    )
+    record = LabRecord.load(clean)
+    assert record is not None and record.complete and all(record.anchors.values()), "the kept lab was touched"
+    script = tmp_path / "script.py"
+    script.write_text(SHUT_DOWN_THEN_USE)
+    assert one_line_error(mail_lab("run", str(script))) == (
+        "mail-lab: client is not running; cannot run `true` (`mail-lab status` shows the lab's machines)"
+    )
+    status = mail_lab("status")
+    assert status.returncode == 3 and "client: DOWN" in status.stdout.splitlines(), status.stdout
+    assert mail_lab("down").returncode == 0
+    assert namespaces() == []

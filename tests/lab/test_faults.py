@@ -18,8 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from lab_support import require_lab
+from lab_support import expect_milter_down, require_lab
 
+from mail_lab.log_scan import LogScan
 from mail_lab.machine import Machine
 from mail_lab.services import dovecot, postfix
 from mail_lab.world import World
@@ -160,8 +161,15 @@ def test_fault_gateway_crash_recovers_from_the_endpoint_saved_while_it_ran(fault
     faults.wait_for_burst("gateway-crash")
 
 
-def test_without_the_saved_endpoint_the_gateway_cannot_reach_home(faults: Faults) -> None:
+def test_without_the_saved_endpoint_the_gateway_cannot_reach_home(
+    faults: Faults, daemon_log_scan: LogScan
+) -> None:
     """The control: forgetting the endpoint leaves inbound dead until home's next handshake."""
+    daemon_log_scan.expect(
+        "wireguard",
+        r"Failed to send handshake initiation: no known endpoint for peer",
+        "the test removes the endpoint the gateway would reach home at",
+    )
     faults.gateway.succeed(
         f"systemctl stop {faults.gateway_wireguard}", "rm -f /var/lib/home-mail/*-endpoints"
     )
@@ -208,10 +216,13 @@ def test_a_session_cut_by_a_namespace_restart_ends_at_once(faults: Faults) -> No
     assert result["outcome"] in ("closed", "reset", "eof"), result
 
 
-def test_postfix_starts_after_a_crash_left_a_half_written_queue_file(faults: Faults) -> None:
+def test_postfix_starts_after_a_crash_left_a_half_written_queue_file(
+    faults: Faults, daemon_log_scan: LogScan
+) -> None:
     """A cleanup(8) killed mid-message leaves `incoming/<inode>.<pid>` behind (seen after a
     namespace restart in CI); `postfix check` warns about it, and the warning must not keep
     postfix down."""
+    daemon_log_scan.expect("postfix", r"warning: bogus file name: incoming/", "the test leaves that file")
     faults.home.succeed("systemctl stop postfix.service")
     faults.home.succeed(
         "install -o postfix -g postfix -m 0600 /dev/null /var/spool/postfix/incoming/132542.4065"
@@ -228,8 +239,11 @@ def test_fault_home_wireguard_restart(faults: Faults) -> None:
     faults.wait_for_burst("home-wireguard-restart")
 
 
-def test_fault_rspamd_down_defers_and_nothing_goes_unscanned(faults: Faults) -> None:
+def test_fault_rspamd_down_defers_and_nothing_goes_unscanned(
+    faults: Faults, daemon_log_scan: LogScan
+) -> None:
     """Policy: without its milter, home's postfix answers 4xx; the sender keeps the mail and retries."""
+    expect_milter_down(daemon_log_scan)
     faults.home.succeed("systemctl stop rspamd.service")
     try:
         faults.burst("rspamd-down", count=BURST)

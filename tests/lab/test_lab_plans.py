@@ -56,7 +56,7 @@ def test_the_netns_instance_is_built_from_template_and_drop_in(topology: dict[st
     wireguard = units["wireguard-wg0.service"]
     assert "netns@wg.service" in wireguard.binds_to and "netns@wg.service" in wireguard.after
     # Confined services the lab does not run (no services here) are reported, not invented.
-    assert set(merged.unmatched) == {"postfix", "dovecot", "kresd@", "acme-order-renew-mail.example.org"}
+    assert set(merged.unmatched) == {"postfix", "dovecot", "kresd@1", "acme-order-renew-mail.example.org"}
 
 
 def test_a_service_only_the_plan_defines_is_built_and_wanted_by_its_interface(

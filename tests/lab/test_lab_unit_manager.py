@@ -170,3 +170,32 @@ def test_confinement_settings_apply_to_the_process(client: Machine) -> None:
     assert " /etc/resolv.conf ro," in mounts
     client.units.stop("c-confined")
     client.succeed("ip netns delete inner")
+
+
+def test_a_bound_and_wanted_unit_follows_stop_start_and_restart_of_the_unit_it_is_bound_to(
+    client: Machine,
+) -> None:
+    """The home plan's wiring of confined units (BindsTo= + After= netns@<ns>, wanted by it):
+    stop stops them, start starts them again, restart also starts one that was stopped before.
+    BindsTo= alone (t-bound-only) follows the stop but not the start, as in systemd."""
+    client.units.add(
+        [
+            Unit(
+                name="t-ns", type="oneshot", remain_after_exit=True, exec_start=[["true"]], wants=["t-bound"]
+            ),
+            Unit(name="t-bound", exec_start=SLEEP, binds_to=["t-ns"], after=["t-ns"]),
+            Unit(name="t-bound-only", exec_start=SLEEP, binds_to=["t-ns"], after=["t-ns"]),
+        ]
+    )
+    client.units.start("t-ns", "t-bound-only")
+    assert client.units.is_active("t-bound") and client.units.is_active("t-bound-only")
+    client.units.stop("t-ns")
+    assert not client.units.is_active("t-bound") and not client.units.is_active("t-bound-only")
+    client.units.start("t-ns")
+    assert client.units.is_active("t-bound"), "a start of the unit it is bound to and wanted by starts it"
+    assert not client.units.is_active("t-bound-only"), "BindsTo= alone starts nothing"
+    first = pid_of(client, "t-bound")
+    client.units.stop("t-bound")
+    client.units.restart("t-ns")
+    assert client.units.is_active("t-bound") and pid_of(client, "t-bound") != first
+    client.units.stop("t-ns")

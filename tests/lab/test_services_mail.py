@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lab_support import expect_milter_down
 
 from mail_lab import mailflow
+from mail_lab.log_scan import LogScan
 from mail_lab.services import dovecot, kresd, redis, rspamd
 from mail_lab.services.accounts import Account, load_accounts
 from mail_lab.services.world import MailWorld
@@ -141,7 +143,12 @@ def test_port_25_offers_starttls_but_never_auth(lab: Lab) -> None:
         assert "size" in reply["keywords"]
 
 
-def test_submissions_465_is_tls_with_auth_and_refuses_bad_passwords(lab: Lab) -> None:
+def test_submissions_465_is_tls_with_auth_and_refuses_bad_passwords(
+    lab: Lab, daemon_log_scan: LogScan
+) -> None:
+    daemon_log_scan.expect(
+        "postfix", r"warning: .*SASL (PLAIN|LOGIN) authentication failed", "a wrong password"
+    )
     client, world, alice = lab.machines["client"], lab.world, lab.account("home")
     address = str(world.home.ipv4[0])
     reply = mailflow.ehlo(client, server=address, port=465, security="tls", tls_name=world.home.fqdn)
@@ -180,7 +187,7 @@ def test_imaps_refuses_a_wrong_password(lab: Lab) -> None:
 def test_outbound_is_signed_and_passes_spf_dkim_dmarc_at_remote(lab: Lab, family: str) -> None:
     client, remote, world = lab.machines["client"], lab.machines["remote"], lab.world
     alice, bob = lab.account("home"), lab.account("remote")
-    domain = next(entry.domain for entry in world.family_domains if entry.family == family)
+    domain = world.single_family_domain(family).domain
     message_id = mailflow.send(
         client,
         server=str(world.home.ipv4[0]),
@@ -265,9 +272,10 @@ def test_no_open_relay(lab: Lab) -> None:
         assert not attempt.accepted and attempt.code == 554 and "Relay access denied" in attempt.text, attempt
 
 
-def test_rspamd_down_means_tempfail_not_unscanned_mail(lab: Lab) -> None:
+def test_rspamd_down_means_tempfail_not_unscanned_mail(lab: Lab, daemon_log_scan: LogScan) -> None:
     home, remote, world = lab.machines["home"], lab.machines["remote"], lab.world
     alice, bob = lab.account("home"), lab.account("remote")
+    expect_milter_down(daemon_log_scan)
 
     def bob_to_alice() -> mailflow.Submission:
         return mailflow.submit(

@@ -101,21 +101,41 @@ def test_mail_records_follow_the_forwarded_addresses(tmp_path: Path) -> None:
     assert answer(moved, "11.100.51.198.in-addr.arpa.", "PTR") == []
 
 
-def test_remote_and_its_single_family_mx_hosts(tmp_path: Path) -> None:
+def test_remote_and_the_mx_hosts_of_its_other_domains(tmp_path: Path) -> None:
     zones = zones_of(MailWorld.from_topology(topology()), tmp_path)
     assert txt(zones, "example.net.") == ["v=spf1 ip4:192.0.2.10 ip6:2001:db8:3::10 -all"]
     assert answer(zones, "10.2.0.192.in-addr.arpa.", "PTR") == ["mx.example.net."]
     v6_ptr = "0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.3.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa."
     assert answer(zones, v6_ptr, "PTR") == ["mx.example.net."]
-    assert answer(zones, "v4.example.net.", "MX") == ["10 mx4.example.net."]
-    assert (answer(zones, "mx4.example.net.", "A"), answer(zones, "mx4.example.net.", "AAAA")) == (
-        ["192.0.2.10"],
-        [],
-    )
-    assert (answer(zones, "mx6.example.net.", "A"), answer(zones, "mx6.example.net.", "AAAA")) == (
-        [],
-        ["2001:db8:3::10"],
-    )
+    # Each domain of world.remoteDomains is a zone of its own; its MX host has its families only.
+    expected = {
+        "v4.example.net": (["192.0.2.10"], []),
+        "v6.example.net": ([], ["2001:db8:3::10"]),
+        "example.com": (["192.0.2.10"], ["2001:db8:3::10"]),
+    }
+    assert {domain for domain in zones if not domain.endswith(".arpa")} >= set(expected)
+    for domain, addresses in expected.items():
+        assert answer(zones, f"{domain}.", "MX") == [f"10 mx.{domain}."]
+        mx = f"mx.{domain}."
+        assert (answer(zones, mx, "A"), answer(zones, mx, "AAAA")) == addresses, domain
+
+
+def test_any_number_of_remote_domains_each_in_its_own_zone(tmp_path: Path) -> None:
+    world = topology()
+    world["world"]["remoteDomains"]["example.edu"] = {"mx": "mail.example.edu", "families": ["ipv6"]}
+    zones = zones_of(MailWorld.from_topology(world), tmp_path)
+    assert {"example.edu", "example.com", "v4.example.net", "v6.example.net"} <= set(zones)
+    assert answer({"example.edu": zones["example.edu"]}, "mail.example.edu.", "AAAA") == ["2001:db8:3::10"]
+    assert answer(zones, "example.edu.", "MX") == ["10 mail.example.edu."]
+    assert answer(zones, "mail.example.edu.", "AAAA") == ["2001:db8:3::10"]
+    assert answer(zones, "mail.example.edu.", "A") == []
+
+
+def test_a_remote_domain_without_a_known_family_is_refused() -> None:
+    world = topology()
+    world["world"]["remoteDomains"]["example.edu"] = {"mx": "mail.example.edu", "families": ["ipv5"]}
+    with pytest.raises(ValueError, match=r"world\.remoteDomains\.example\.edu\.families is \['ipv5'\]"):
+        MailWorld.from_topology(world)
 
 
 def test_dkim_records_publish_the_signing_keys_and_dmarc_rejects(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ in self)"""
 # The test world the VM tests run: tests/topology.nix with the VM's uplink name (tests/vm/world.nix).
 VM_TOPOLOGY = '(import ./tests/topology.nix { overrides.gateway.uplink.interface = "eth1"; })'
 SCENARIOS = REPO / "tests" / "scenarios"
+DAEMON_LOG_RULES = REPO / "pkgs" / "mail-lab" / "src" / "mail_lab" / "daemon_logs.py"
 MAIL_HEADERS = REPO / "pkgs" / "mail-lab" / "src" / "mail_lab" / "mail_headers.py"
 SCENARIO_NAMES = sorted(path.stem for path in SCENARIOS.glob("*.py") if path.name != "common.py")
 CHEAP_CHECKS = {"plans", "example-hosts", "mail-lab"}
@@ -111,6 +112,19 @@ def test_there_is_one_vm_test_per_scenario_and_the_cheap_checks() -> None:
     assert set(attribute_names("checks.aarch64-linux")) == vm_tests | CHEAP_CHECKS
 
 
+def vm_script_tail(scenarios: list[str]) -> str:
+    """A VM test's script after its prelude: the scripts the lab's driver runs first too
+    (mail_lab.driver.SHARED_SCRIPTS), the daemon log rules, common.py; the scenarios; then the
+    check of the daemons' journals."""
+    shared = [MAIL_HEADERS, DAEMON_LOG_RULES, SCENARIOS / "common.py"]
+    return (
+        "".join(path.read_text() + "\n" for path in shared)
+        + "\n".join((SCENARIOS / f"{name}.py").read_text() for name in scenarios)
+        + "\n"
+        + (REPO / "tests" / "vm" / "daemon_logs.py").read_text()
+    )
+
+
 @needs_nixpkgs_lib
 @pytest.mark.parametrize("scenario", SCENARIO_NAMES)
 def test_a_vm_test_runs_the_shared_scenario_on_the_test_world(scenario: str) -> None:
@@ -118,9 +132,7 @@ def test_a_vm_test_runs_the_shared_scenario_on_the_test_world(scenario: str) -> 
     assert outputs(f"{arguments}.name") == f"home-mail-{scenario}"
     assert attribute_names(f"{arguments}.nodes") == ["client", "gateway", "home", "internet", "remote"]
     script: str = outputs(f"{arguments}.testScript")
-    # The scripts the lab's driver runs first too (mail_lab.driver.SHARED_SCRIPTS), then common.py.
-    shared = [MAIL_HEADERS, SCENARIOS / "common.py"]
-    tail = "".join(path.read_text() + "\n" for path in shared) + (SCENARIOS / f"{scenario}.py").read_text()
+    tail = vm_script_tail([scenario])
     assert script.endswith(tail)
     prelude = script[: -len(tail)]
     # The prelude defines `topology`: exactly the test world's JSON.
@@ -138,9 +150,7 @@ def test_vm_plain_runs_inbound_and_outbound_against_the_home_without_simple_nixo
         REPO / "tests/vm/nodes/home-plain.nix"
     )
     script: str = outputs(f"{arguments}.testScript")
-    shared = "".join(path.read_text() + "\n" for path in [MAIL_HEADERS, SCENARIOS / "common.py"])
-    scenarios = "\n".join((SCENARIOS / f"{name}.py").read_text() for name in PLAIN_SCENARIOS)
-    assert script.endswith(shared + scenarios)
+    assert script.endswith(vm_script_tail(PLAIN_SCENARIOS))
 
 
 @needs_nixpkgs_lib
@@ -154,7 +164,7 @@ def test_the_vm_plain_home_runs_the_plan_with_nixos_own_mail_services() -> None:
     assert vm_node("home-plain", "homeMail.home.confinedServices") == [
         "postfix",
         "dovecot",
-        "kresd@",
+        "kresd@1",
         "acme-order-renew-mail.example.org",
     ]
     settings = vm_node("home-plain", "services.dovecot2.settings")
@@ -227,7 +237,7 @@ def test_the_vm_gateway_and_home_run_the_plans_of_the_script_topology() -> None:
     assert vm_node("gateway", "virtualisation.interfaces") == {"eth1": {"vlan": 1, "assignIP": False}}
     assert vm_node("home", "virtualisation.interfaces") == {"eth1": {"vlan": 2, "assignIP": False}}
     confined = vm_node("home", "homeMail.home.confinedServices")
-    assert confined == ["postfix", "dovecot", "kresd@", "acme-order-renew-mail.example.org"]
+    assert confined == ["postfix", "dovecot", "kresd@1", "acme-order-renew-mail.example.org"]
 
 
 @needs_nixpkgs_lib
@@ -260,10 +270,48 @@ def test_the_internet_routes_blocks_port_25_at_home_and_serves_the_zones() -> No
     assert {entry["address"] for entry in edge} == {"192.0.2.1", "192.0.2.53", "192.0.2.54"}
 
 
+def zone_records(texts: dict[str, str]) -> set[tuple[str, str, str, str]]:
+    """(zone, name, type, data) of zone files, without what differs by design: the SOA (serial) and
+    the DKIM keys (the VM tests' are fixed files, the lab generates its own)."""
+    import dns.zone  # noqa: PLC0415 - only this test needs dnspython
+
+    records = set()
+    for name, text in texts.items():
+        zone = dns.zone.from_text(text, origin=name, relativize=False)
+        for owner, rdataset in zone.iterate_rdatasets():
+            kind = dns.rdatatype.to_text(rdataset.rdtype)
+            if kind == "SOA" or "._domainkey." in owner.to_text():
+                continue
+            records |= {(name, owner.to_text(), kind, rdata.to_text()) for rdata in rdataset}
+    return records
+
+
+@needs_nixpkgs_lib
+def test_the_vm_zones_are_the_labs_zones(tmp_path: Path) -> None:
+    """tests/vm/zones.nix and the lab's zones.py read the test world the same way (record for record,
+    every remote domain in a zone of its own)."""
+    from mail_lab.services.dkim import dkim_key  # noqa: PLC0415
+    from mail_lab.services.world import MailWorld  # noqa: PLC0415
+    from mail_lab.services.zones import zone_texts  # noqa: PLC0415
+
+    vm = eval_json("(import ./tests/vm/world.nix { lib = import <nixpkgs/lib>; }).zones")
+    world = MailWorld.from_topology(eval_json(f"{{ inherit ({VM_TOPOLOGY}) world plans; }}"))
+    lab = zone_texts(world, {host.domain: dkim_key(tmp_path, host.domain) for host in world.hosts}, serial=1)
+    assert set(vm) == set(lab)
+    assert zone_records(vm) == zone_records(lab)
+    assert {"v4.example.net", "v6.example.net", "example.com"} <= set(vm)
+
+
 @needs_nixpkgs_lib
 def test_the_remote_delivers_bob_into_the_maildir_the_scenarios_read() -> None:
     main = vm_node("remote", "services.postfix.settings.main")
-    assert main["virtual_mailbox_domains"] == ["example.net", "v4.example.net", "v6.example.net"]
+    # example.net and every domain of world.remoteDomains.
+    assert main["virtual_mailbox_domains"] == [
+        "example.net",
+        "example.com",
+        "v4.example.net",
+        "v6.example.net",
+    ]
     assert main["virtual_mailbox_base"] == "/var/mail"
     assert vm_node("remote", "services.rspamd.postfix.enable") is True
     assert vm_node("remote", "systemd.tmpfiles.rules") == ["d /var/mail/bob 0700 vmail vmail - -"]
@@ -286,7 +334,7 @@ def test_the_example_hosts_pass_their_assertions_and_agree() -> None:
     assert outputs(f"{home}.homeMail.home.confinedServices") == [
         "postfix",
         "dovecot",
-        "kresd@",
+        "kresd@1",
         "acme-order-renew-mail.example.org",
     ]
     assert outputs(f'{home}.security.acme.certs."mail.example.org".listenHTTP') == ":80"

@@ -127,7 +127,7 @@ def test_home_plan_is_the_test_worlds_plan() -> None:
     assert config_of(HOME_MODULE, HOME, ACME_HOME, attribute="homeMail.home.confinedServices") == [
         "postfix",
         "dovecot",
-        "kresd@",
+        "kresd@1",
         "acme-order-renew-mail.example.org",
     ]
 
@@ -154,7 +154,7 @@ def test_home_units_are_the_plans_units() -> None:
     services = config_of(HOME_MODULE, HOME, ACME_HOME, attribute="systemd.services")
     unit_names = eval_json(f"builtins.attrNames {WORLD_HOME_PLAN}.units")
     assert set(unit_names) == {
-        *("netns@", "netns@wg", "wireguard-wg0", "postfix", "dovecot", "kresd@"),
+        *("netns@", "netns@wg", "wireguard-wg0", "postfix", "dovecot", "kresd@1"),
         "acme-order-renew-mail.example.org",
     }
     for name in unit_names:
@@ -165,16 +165,30 @@ def test_home_units_are_the_plans_units() -> None:
 
 def test_confined_services_run_in_the_namespace() -> None:
     services = config_of(HOME_MODULE, HOME, attribute="systemd.services")
-    for name in ("postfix", "dovecot", "kresd@"):
+    for name in ("postfix", "dovecot", "kresd@1"):
         unit = services[name]
         assert unit["serviceConfig"]["NetworkNamespacePath"] == "/run/netns/wg"
         assert unit["serviceConfig"]["BindReadOnlyPaths"] == ["/etc/netns/wg/resolv.conf:/etc/resolv.conf"]
         assert unit["serviceConfig"]["InaccessiblePaths"] == ["-/run/nscd"]
         assert unit["bindsTo"] == ["netns@wg.service"]
         assert unit["after"] == ["netns@wg.service", "wireguard-wg0.service"]
+        # Starting the namespace unit starts them again (BindsTo= only carries stop and restart).
+        assert "netns@wg.service" in unit["wantedBy"]
     # 26.05 renamed dovecot2.service and asserts that nothing configures the old name.
     assert "dovecot2" not in services
     assert services["wireguard-wg0"]["bindsTo"] == ["netns@wg.service"]
+    assert "netns@wg.service" in services["wireguard-wg0"]["wantedBy"]
+
+
+def test_every_kresd_instance_is_confined_as_a_drop_in_and_started_with_the_namespace() -> None:
+    two = "{ services.kresd.instances = 2; }"
+    confined = config_of(HOME_MODULE, HOME, two, attribute="homeMail.home.confinedServices")
+    assert [s for s in confined if s.startswith("kresd")] == ["kresd@1", "kresd@2"]
+    services = config_of(HOME_MODULE, HOME, two, attribute="systemd.services")
+    for instance in ("kresd@1", "kresd@2"):
+        # A unit file of its own would replace the kresd@.service of the knot-resolver package.
+        assert services[instance]["overrideStrategy"] == "asDropin"
+        assert services[instance]["wantedBy"] == ["netns@wg.service"]
 
 
 def test_namespace_unit_commands_create_the_namespace_and_apply_its_settings() -> None:
@@ -237,7 +251,7 @@ def test_without_knot_resolver_nothing_resolves_on_the_namespace_loopback() -> N
     no_kresd = "{ services.kresd.enable = lib.mkForce false; }"
     module = f"{{ lib, ... }}: {no_kresd}"
     services = config_of(HOME_MODULE, HOME, module, attribute="homeMail.home.confinedServices")
-    assert "kresd@" not in services
+    assert not [service for service in services if service.startswith("kresd@")]
     warnings = config_of(HOME_MODULE, HOME, module, attribute="warnings")
     assert any(warning.startswith("homeMail.home.nameservers: 127.0.0.1") for warning in warnings), warnings
 
@@ -308,6 +322,8 @@ def test_dovecot_24_drops_retried_copies_with_the_plans_sieve_script() -> None:
     assert settings["protocol lmtp"] == {
         "_section": {"type": "protocol", "name": "lmtp"},
         "mail_plugins": {"_section": {"type": "mail_plugins", "name": None}, "sieve": True},
+        # The quota check at RCPT creates a new mailbox's home before the filter writes its marks there.
+        "lmtp_rcpt_check_quota": True,
     }
     # The stand-in of nixpkgs' dovecot module asserts these are unset on 2.4.
     assert config_of(HOME_MODULE, HOME, attribute="services.dovecot2.sieve.scripts") == {}
@@ -331,7 +347,12 @@ def test_dovecot_23_drops_retried_copies_with_the_plans_sieve_script() -> None:
     plugins = config_of(HOME_MODULE, HOME, DOVECOT_23, attribute="services.dovecot2.mailPlugins.perProtocol")
     assert plugins["lmtp"]["enable"] == ["sieve"]
     settings = config_of(HOME_MODULE, HOME, DOVECOT_23, attribute="services.dovecot2.settings")
-    assert not set(OWN_DOVECOT_SETTINGS) & set(settings)
+    assert "sieve_script home_mail_drop_duplicates" not in settings
+    # nixpkgs renders 2.3's dovecot.conf from settings too; the plugin comes through mailPlugins.
+    assert settings["protocol lmtp"] == {
+        "_section": {"type": "protocol", "name": "lmtp"},
+        "lmtp_rcpt_check_quota": True,
+    }
     assert config_of(HOME_MODULE, HOME, DOVECOT_23, attribute="services.dovecot2.package.version") == "2.3.21"
     assert failing_messages(HOME_MODULE, HOME, DOVECOT_23) == []
 
@@ -376,7 +397,9 @@ def test_duplicate_filter_is_left_out_when_turned_off_or_mailserver_loads_sieve(
 
     assert with_mailserver("mailPlugins.perProtocol") == {}
     if dovecot == "2.4":
-        assert set(OWN_DOVECOT_SETTINGS) & set(with_mailserver("settings")) == {OWN_DOVECOT_SETTINGS[0]}
+        settings = with_mailserver("settings")
+        assert set(OWN_DOVECOT_SETTINGS) & set(settings) == set(OWN_DOVECOT_SETTINGS)
+        assert "mail_plugins" not in settings["protocol lmtp"]
     else:
         assert set(with_mailserver("sieve.scripts")) == {"before"}
     assert config_of(HOME_MODULE, HOME, version, mailserver, attribute="environment.systemPackages") == []
@@ -389,7 +412,7 @@ def test_knot_resolver_6_is_confined_like_kresd() -> None:
         "{ lib, ... }: { services.kresd.enable = lib.mkForce false; services.knot-resolver.enable = true; }"
     )
     confined = config_of(HOME_MODULE, HOME, resolver6, attribute="homeMail.home.confinedServices")
-    assert "knot-resolver" in confined and "kresd@" not in confined
+    assert "knot-resolver" in confined and "kresd@1" not in confined
     unit = config_of(HOME_MODULE, HOME, resolver6, attribute='systemd.services."knot-resolver"')
     assert unit["serviceConfig"]["NetworkNamespacePath"] == "/run/netns/wg"
     # Its mkDefault true would leave the host asking a resolver that now listens in `wg`.
@@ -452,7 +475,7 @@ def test_the_plain_home_on_dovecot_24_filters_duplicates_through_settings() -> N
     assert config_of(*PLAIN_HOME, attribute="homeMail.home.confinedServices") == [
         "postfix",
         "dovecot",
-        "kresd@",
+        "kresd@1",
         "acme-order-renew-mail.example.org",
     ]
 
@@ -481,7 +504,8 @@ def test_the_plain_home_on_dovecot_23_filters_duplicates_through_sieve_scripts()
     assert (dovecot["settings"]["mail_uid"], dovecot["settings"]["mail_gid"]) == ("vmail", "vmail")
     assert dovecot["sieve"]["scripts"] == {"before": duplicate_filter_file()}
     assert dovecot["mailPlugins"]["perProtocol"]["lmtp"]["enable"] == ["sieve"]
-    assert not set(OWN_DOVECOT_SETTINGS) & set(dovecot["settings"])
+    assert "sieve_script home_mail_drop_duplicates" not in dovecot["settings"]
+    assert dovecot["settings"]["protocol lmtp"]["lmtp_rcpt_check_quota"] is True
     # Without an owner the filter is left out, with the warning, and the host still evaluates.
     unowned = """{ lib, ... }: { services.dovecot2.settings = {
       mail_uid = lib.mkForce null; mail_gid = lib.mkForce null; }; }"""

@@ -296,9 +296,16 @@ def test_home_plan_units(home_intent: Json, home_plan: Json) -> None:
     units = home_plan["units"]
     assert set(units) == {"netns@", f"netns@{name}", tunnel_unit, *home_intent["services"]}
     assert home_plan["confinedServices"] == home_intent["services"]
-    assert units[tunnel_unit] == {"bindsTo": [namespace_unit], "after": [namespace_unit]}
+    # Stop and restart reach the tunnel and the services through BindsTo=, a start through wantedBy.
+    assert units[tunnel_unit] == {
+        "bindsTo": [namespace_unit],
+        "after": [namespace_unit],
+        "wantedBy": [namespace_unit],
+    }
     for service in home_intent["services"]:
-        assert units[service] == {
+        instance = {"overrideStrategy": "asDropin"} if "@" in service else {}
+        assert units[service] == instance | {
+            "wantedBy": [namespace_unit],
             "bindsTo": [namespace_unit],
             "after": [namespace_unit, f"{tunnel_unit}.service"],
             "wants": [f"{tunnel_unit}.service"],
@@ -316,10 +323,12 @@ def test_home_plan_drops_retried_deliveries_unless_told_not_to(home_plan: Json) 
     assert duplicate_filter["script"] == (REPO / "lib" / "drop-duplicates.sieve").read_text()
     # One LMTP delivery at a time: dovecot's duplicate database loses marks of parallel ones.
     assert home_plan["delivery"]["postfixMain"] == {"lmtp_destination_concurrency_limit": 1}
+    # A new mailbox's home exists (made by the INBOX the quota check opens) before the marks go there.
+    assert home_plan["delivery"]["dovecotLmtp"] == {"lmtp_rcpt_check_quota": True}
     keep_all = eval_json(
         f"({LIB}.homePlanStrict ({topology()}.homeIntent // {{ dropDuplicateDeliveries = false; }})).delivery"
     )
-    assert keep_all == {"duplicateFilter": None, "postfixMain": {}}
+    assert keep_all == {"duplicateFilter": None, "postfixMain": {}, "dovecotLmtp": {}}
 
 
 def test_netns_template_and_drop_in(home_intent: Json, home_plan: Json) -> None:
@@ -628,12 +637,30 @@ def test_move_ns_with_and_without_extra_dependencies() -> None:
             "BindReadOnlyPaths": ["/etc/netns/vpn/resolv.conf:/etc/resolv.conf"],
             "InaccessiblePaths": ["-/run/nscd"],
         },
+        "wantedBy": ["netns@vpn.service"],
     }
     extra = eval_json(
         f'{LIB}.moveNs {{ namespace = "vpn"; after = [ "a.service" ]; wants = [ "b.service" ]; }}'
     )
     assert extra["after"] == ["netns@vpn.service", "a.service"]
     assert extra["wants"] == ["b.service"]
+
+
+def test_move_ns_starts_services_and_instances_with_the_namespace_but_no_template() -> None:
+    """A template in netns@vpn.service.wants/ would mean its instance "vpn": it gets no wantedBy."""
+
+    def confined(service: str) -> Json:
+        return eval_json(f'{LIB}.moveNs {{ namespace = "vpn"; service = "{service}"; }}')
+
+    assert confined("postfix")["wantedBy"] == ["netns@vpn.service"]
+    assert "overrideStrategy" not in confined("postfix")
+    instance = confined("kresd@1")
+    assert instance["wantedBy"] == ["netns@vpn.service"]
+    # Its own unit file would replace the template's; a drop-in extends it.
+    assert instance["overrideStrategy"] == "asDropin"
+    template = confined("kresd@")
+    assert "wantedBy" not in template and "overrideStrategy" not in template
+    assert template["serviceConfig"]["NetworkNamespacePath"] == "/run/netns/vpn"
 
 
 def test_render_unit_puts_executables_in_front_and_quotes_arguments(home_plan: Json) -> None:

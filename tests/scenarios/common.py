@@ -10,6 +10,7 @@
 # `authentication_results`, `received_peers` and `header_values` are globals of every scenario.
 import shlex
 import uuid
+from typing import Any
 
 WORLD = topology["world"]
 machines_by_name: dict[str, Machine] = {
@@ -42,9 +43,9 @@ ALICE = WORLD["accounts"]["home"]
 BOB = WORLD["accounts"]["remote"]
 PASSWORDS = WORLD["passwords"]
 REMOTE_MAILDIR = WORLD["machines"]["remote"]["maildir"]
-# Recipient domains of the remote whose MX has only an A (v4) or only an AAAA (v6) record: they make
-# home's postfix deliver over one address family, without touching home's configuration.
-REMOTE_FAMILY_DOMAINS = WORLD["remoteFamilyDomains"]
+# The remote's other recipient domains, each with the address families of its MX host: a domain of
+# one family makes home's postfix deliver over that family, without touching home's configuration.
+REMOTE_DOMAINS: dict[str, dict[str, Any]] = WORLD["remoteDomains"]
 
 MAIL_TIMEOUT = 120
 # Units that must be running before mail can flow, per machine.
@@ -66,9 +67,9 @@ def wait_for_world() -> None:
     remote.wait_until_succeeds(f"ping -c 1 -W 2 {PUBLIC_IPV6}", timeout=60)
 
 
-def remote_recipient(family: str) -> str:
-    """Bob's address in the remote domain reachable over `family` only."""
-    return f"{BOB.split('@')[0]}@{REMOTE_FAMILY_DOMAINS[family]['domain']}"
+def remote_recipient(domain: str) -> str:
+    """Bob's address in `domain`, one of the remote's domains."""
+    return f"{BOB.split('@')[0]}@{domain}"
 
 
 def in_namespace(command: str) -> str:

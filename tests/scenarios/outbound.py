@@ -1,14 +1,18 @@
-# Outbound: a client submits to home, which signs and delivers from the forwarded addresses.
+# Outbound: a client submits to home, which signs and delivers from the forwarded addresses, to
+# every domain of the remote: each over the address families of its MX host.
 wait_for_world()
 
-for family in ("ipv4", "ipv6"):
-    with subtest(f"outbound over {family}: submission on 465, DKIM-signed delivery to the remote"):
+for domain, entry in REMOTE_DOMAINS.items():
+    families = entry["families"]
+    with subtest(
+        f"outbound to {domain} ({' and '.join(families)}): DKIM-signed delivery from the forwarded address"
+    ):
         message_id = send_smtp(
             client,
-            address=PUBLIC_ADDRESSES[family],
+            address=PUBLIC_ADDRESSES[families[0]],
             sender=ALICE,
-            recipient=remote_recipient(family),
-            tag=f"outbound-{family}",
+            recipient=remote_recipient(domain),
+            tag=f"outbound-{domain}",
             helo="client.example.net",
             port=465,
             login=ALICE,
@@ -18,6 +22,7 @@ for family in ("ipv4", "ipv6"):
         verdicts = authentication_results(message)
         assert verdicts == {"spf": "pass", "dkim": "pass", "dmarc": "pass"}, verdicts
         peers = received_peers(message)
-        # The remote saw the forwarded public address, never the home's ISP line.
-        assert peers and peers[0] == PUBLIC_ADDRESSES[family], f"remote saw {peers}"
-        assert HOME_ISP_ADDRESSES[family] not in peers, f"the ISP address leaked into {peers}"
+        # The remote saw a forwarded public address of the domain's families, never the ISP line.
+        allowed = [PUBLIC_ADDRESSES[family] for family in families]
+        assert peers and peers[0] in allowed, f"remote saw {peers}, expected one of {allowed}"
+        assert not set(HOME_ISP_ADDRESSES.values()) & set(peers), f"the ISP address leaked into {peers}"

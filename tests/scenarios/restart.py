@@ -1,20 +1,39 @@
-# Restart: recreating the namespace restarts every confined service into the new namespace.
+# Restart, stop and start of the namespace: every confined service ends up in the new namespace.
 wait_for_world()
 
+NAMESPACE_UNIT = HOME_PLAN["namespace"]["unit"]
+WIREGUARD_UNIT = f"wireguard-{WG_INTERFACE}.service"
 # The resolver in the namespace is knot-resolver 5 (services.kresd: kresd@1.service, the lab's and
 # what simple-nixos-mailserver enabled so far) or knot-resolver 6 (services.knot-resolver:
-# knot-resolver.service): whichever of them runs.
+# knot-resolver.service): whichever of them runs, whatever the plan's units name.
 RESOLVER_UNITS = ["kresd@1.service", "knot-resolver.service"]
 # `is-active` of several units succeeds once any of them is active.
 home.wait_until_succeeds(f"systemctl is-active {' '.join(RESOLVER_UNITS)}", timeout=60)
 running_resolvers = [unit for unit in RESOLVER_UNITS if home.execute(f"systemctl is-active {unit}")[0] == 0]
-# The long-running confined daemons (the ACME order is a oneshot started by its timer).
-CONFINED_UNITS = ["postfix.service", "dovecot.service", *running_resolvers]
 
-with subtest(f"restarting netns@{NAMESPACE} moves every confined service into the new namespace"):
-    old_namespace = home.succeed(in_namespace("readlink /proc/self/ns/net")).strip()
-    home.succeed(f"systemctl restart netns@{NAMESPACE}.service")
-    for unit in CONFINED_UNITS:
+
+def long_running_confined_units() -> list[str]:
+    """The plan's confined units that have a main process (an ACME order is a oneshot), and the
+    resolver that runs."""
+    confined = [
+        f"{name}.service"
+        for name, unit in HOME_PLAN["units"].items()
+        if "NetworkNamespacePath" in unit.get("serviceConfig", {})
+        and not name.endswith("@")
+        and f"{name}.service" not in RESOLVER_UNITS
+    ]
+    return [
+        unit
+        for unit in confined
+        if home.succeed(f"systemctl show --property Type --value {shlex.quote(unit)}").strip() != "oneshot"
+    ] + running_resolvers
+
+
+CONFINED_UNITS = long_running_confined_units()
+
+
+def assert_all_in_a_new_namespace(old_namespace: str) -> None:
+    for unit in [*CONFINED_UNITS, WIREGUARD_UNIT]:
         home.wait_for_unit(unit)
     new_namespace = home.succeed(in_namespace("readlink /proc/self/ns/net")).strip()
     assert new_namespace != old_namespace, "the namespace was not recreated"
@@ -27,9 +46,36 @@ with subtest(f"restarting netns@{NAMESPACE} moves every confined service into th
     )
     assert stale.strip() == "", f"processes left in the old namespace: {stale}"
 
-with subtest("mail flows again after the restart"):
+
+def assert_mail_flows(tag: str) -> None:
     wait_for_world()
-    message_id = send_smtp(
-        remote, address=PUBLIC_IPV4, sender=BOB, recipient=ALICE, tag="after-restart", helo=REMOTE_FQDN
-    )
-    imap_fetch(client, address=PUBLIC_IPV4, account=ALICE, message_id=message_id)
+    for family, address in PUBLIC_ADDRESSES.items():
+        message_id = send_smtp(
+            remote, address=address, sender=BOB, recipient=ALICE, tag=f"{tag}-{family}", helo=REMOTE_FQDN
+        )
+        imap_fetch(client, address=address, account=ALICE, message_id=message_id)
+
+
+assert CONFINED_UNITS, "the plan confines no long-running unit"
+
+with subtest(f"restarting {NAMESPACE_UNIT} moves every confined service into the new namespace"):
+    old_namespace = home.succeed(in_namespace("readlink /proc/self/ns/net")).strip()
+    home.succeed(f"systemctl restart {NAMESPACE_UNIT}")
+    assert_all_in_a_new_namespace(old_namespace)
+
+with subtest("mail flows again after the restart, over IPv4 and IPv6"):
+    assert_mail_flows("after-restart")
+
+with subtest(f"stopping {NAMESPACE_UNIT} stops every confined unit and the tunnel"):
+    old_namespace = home.succeed(in_namespace("readlink /proc/self/ns/net")).strip()
+    home.succeed(f"systemctl stop {NAMESPACE_UNIT}")
+    for unit in [*CONFINED_UNITS, WIREGUARD_UNIT]:
+        state = home.succeed(f"systemctl show --property ActiveState --value {shlex.quote(unit)}").strip()
+        assert state in ("inactive", "failed"), f"{unit} is {state} with its namespace stopped"
+
+with subtest(f"starting {NAMESPACE_UNIT} again starts every confined unit in the new namespace"):
+    home.succeed(f"systemctl start {NAMESPACE_UNIT}")
+    assert_all_in_a_new_namespace(old_namespace)
+
+with subtest("mail flows again after the stop and the start, over IPv4 and IPv6"):
+    assert_mail_flows("after-stop-start")

@@ -3,8 +3,9 @@
 # gateway, home, remote and client; and vm-plain, the inbound and outbound scenarios against the
 # home without simple-nixos-mailserver (nodes/home-plain.nix, hosts/home-plain). The test script
 # is a prelude defining `topology` (the JSON of tests/topology.nix), then the shared scripts (the
-# lab's mail header parsers, which its driver runs first too, and tests/scenarios/common.py),
-# then the scenarios.
+# lab's mail header parsers, which its driver runs first too, the daemon log rules, and
+# tests/scenarios/common.py), then the scenarios, then the check of the daemons' journals
+# (daemon_logs.py).
 {
   pkgs,
   self,
@@ -16,8 +17,11 @@ let
   scenarioDirectory = ../scenarios;
   sharedScripts = [
     ../../pkgs/mail-lab/src/mail_lab/mail_headers.py
+    ../../pkgs/mail-lab/src/mail_lab/daemon_logs.py
     (scenarioDirectory + "/common.py")
   ];
+  # Run after the scenario: fails on error and warning lines of the daemons' journals.
+  logCheck = ./daemon_logs.py;
   scenarioNames = lib.sort lib.lessThan (
     map (lib.removeSuffix ".py") (
       lib.filter (name: lib.hasSuffix ".py" name && name != "common.py") (
@@ -58,7 +62,9 @@ let
       testScript =
         world.prelude
         + lib.concatMapStrings (script: builtins.readFile script + "\n") sharedScripts
-        + lib.concatMapStringsSep "\n" (scenario: builtins.readFile (scenarioDirectory + "/${scenario}.py")) scenarios;
+        + lib.concatMapStringsSep "\n" (scenario: builtins.readFile (scenarioDirectory + "/${scenario}.py")) scenarios
+        + "\n"
+        + builtins.readFile logCheck;
     };
 in
 lib.listToAttrs (

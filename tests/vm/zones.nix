@@ -1,8 +1,9 @@
 # The zones of the internet's authoritative name server, as the lab writes them
 # (pkgs/mail-lab/src/mail_lab/services/zones.py): per mail domain MX, the MX host's addresses,
-# SPF (its public addresses, -all), the DKIM key and DMARC p=reject; the name server; the remote's
-# one-family domains; one reverse zone per link network with PTRs of the mail hosts and the name
-# server. Plus the ACME server's name (the lab resolves it without DNS).
+# SPF (its public addresses, -all), the DKIM key and DMARC p=reject; the name server; a zone per
+# other recipient domain of the remote (world.remoteDomains: its MX, whose host has the remote's
+# addresses of the domain's families); one reverse zone per link network with PTRs of the mail
+# hosts and the name server. Plus the ACME server's name (the lab resolves it without DNS).
 {
   lib,
   homeMailLib,
@@ -79,21 +80,30 @@ let
     (record "_dmarc.${host.domain}" "TXT" (txtData "v=DMARC1; p=reject; adkim=r; aspf=r"))
   ];
 
-  familyRecords = lib.concatLists (
+  families = [
+    "ipv4"
+    "ipv6"
+  ];
+  familyOf = address: if isIPv6 address then "ipv6" else "ipv4";
+  remoteDomains = world.remoteDomains or { };
+  remoteDomainRecords = lib.concatLists (
     lib.mapAttrsToList (
-      family: entry:
-      [ (record entry.domain "MX" "${toString mxPreference} ${entry.mx}.") ]
-      ++ addressRecords entry.mx (
-        lib.filter (a: if family == "ipv6" then isIPv6 a else !isIPv6 a) remote.addresses
-      )
-    ) (world.remoteFamilyDomains or { })
+      domain: entry:
+      if entry.families == [ ] || !lib.all (family: builtins.elem family families) entry.families then
+        throw "tests/topology.nix: world.remoteDomains.${domain}.families is [ ${toString entry.families} ]; give one or both of ipv4, ipv6"
+      else
+        [ (record domain "MX" "${toString mxPreference} ${entry.mx}.") ]
+        ++ addressRecords entry.mx (
+          lib.filter (address: builtins.elem (familyOf address) entry.families) remote.addresses
+        )
+    ) remoteDomains
   );
 
   forwardRecords =
     mailDomainRecords home
     ++ mailDomainRecords remote
     ++ addressRecords nameServer.fqdn nameServer.addresses
-    ++ familyRecords
+    ++ remoteDomainRecords
     ++ [ (record acme.name "A" acme.ipv4) ];
 
   # Reverse names: 4 bits per label for IPv6, 8 for IPv4.
@@ -133,6 +143,7 @@ let
     home.domain
     remote.domain
   ]
+  ++ lib.attrNames remoteDomains
   ++ reverseZones;
 
   # The most specific zone a name belongs to.

@@ -14,7 +14,7 @@ let
   remoteDomains = [
     world.world.domains.remote
   ]
-  ++ map (entry: entry.domain) (lib.attrValues (world.world.remoteFamilyDomains or { }));
+  ++ lib.attrNames (world.world.remoteDomains or { });
   # /var/mail/bob/ -> base /var/mail, mailbox "bob/"
   maildir = lib.removeSuffix "/" machine.maildir;
   mailboxBase = builtins.dirOf maildir;

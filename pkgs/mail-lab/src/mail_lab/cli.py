@@ -10,11 +10,14 @@
 
 The prefix comes from MAIL_LAB_PREFIX (default mlab-). Problems the user can fix are printed as
 one line, without a traceback, and exit with 2: not root, a missing program (with the Debian
-packages to install), a daemon whose port is taken, a lab that is already up or left stale.
+packages to install), a daemon whose port is taken, a machine that is down, a lab that is
+already up, still coming up, or left stale.
 
-A stale lab is one a crash left behind: its `mail-lab up` died without removing it, one of its
-machines died, or namespaces of the prefix are left without a record. `up` and `demo` remove it
-and build anew; `status` reports it (exit 3); `shell` and `run` refuse it; `down` removes it.
+A stale lab is one a crash left behind: its `mail-lab up` died without removing it or before its
+bring-up finished (the record says whether it did), one of its machines died, or namespaces of
+the prefix are left without a record. `up` removes it (and says so) and builds anew; `status`
+reports it (exit 3); `shell`, `run` and `demo` refuse it; `down` removes it. A lab kept with
+`--keep` holds mail: `up` refuses to replace it until `mail-lab down` removed it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from mail_lab.audit import audit_topology
 from mail_lab.config import ConfigError, LabConfig
 from mail_lab.driver import interactive, run_script
 from mail_lab.lab_state import LabRecord
+from mail_lab.machine import MachineDownError
 from mail_lab.plans import PlanError, load_topology
 from mail_lab.processes import ProcessRef
 from mail_lab.safety import SafetyError
@@ -42,6 +46,7 @@ EXIT_USER_ERROR = 2
 USER_ERRORS = (
     preflight.PreflightError,
     ConfigError,
+    MachineDownError,
     PlanError,
     SafetyError,
     TeardownError,
@@ -80,6 +85,16 @@ def _running_owner(config: LabConfig) -> ProcessRef | None:
     return record.owner if record and record.owner_alive() else None
 
 
+def busy_reason(config: LabConfig) -> str | None:
+    """What a living `mail-lab up` is doing with the lab of this prefix, or None."""
+    record = LabRecord.load(config)
+    if record is not None and record.owner_alive() and record.owner:
+        return f"is already up, held by `mail-lab up` (pid {record.owner.pid})"
+    if record is not None and record.coming_up() and record.builder:
+        return f"is still coming up (`mail-lab up`, pid {record.builder.pid})"
+    return None
+
+
 def stale_reason(config: LabConfig) -> str | None:
     """Why the lab of this prefix is stale (left behind by a crash), or None (up, or absent)."""
     record = LabRecord.load(config)
@@ -88,6 +103,9 @@ def stale_reason(config: LabConfig) -> str | None:
         return f"namespaces without a lab record: {', '.join(namespaces)}" if namespaces else None
     if record.owner is not None and not record.owner.alive():
         return f"its `mail-lab up` (pid {record.owner.pid}) ended without removing it"
+    if not record.complete and not record.coming_up():
+        builder = f" (pid {record.builder.pid})" if record.builder else ""
+        return f"its bring-up did not finish: its `mail-lab up`{builder} ended first"
     dead = sorted(
         name for name, anchor in record.anchors.items() if anchor is not None and not anchor.alive()
     )
@@ -107,6 +125,12 @@ def _stale_error(config: LabConfig, reason: str) -> LabStaleError:
 
 def _attach(config: LabConfig) -> World:
     """The lab that is up, refusing a stale one (its machines may be gone or unowned)."""
+    record = LabRecord.load(config)
+    if record is not None and record.coming_up() and record.builder:
+        raise LabBusyError(
+            f"lab {config.prefix!r} is still coming up (`mail-lab up`, pid {record.builder.pid}):"
+            " wait until it says it is up"
+        )
     reason = stale_reason(config)
     if reason is not None:
         raise _stale_error(config, reason)
@@ -123,15 +147,17 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def cmd_up(config: LabConfig, args: argparse.Namespace) -> int:
     preflight.check(services=not args.no_services)
-    owner = _running_owner(config)
-    if owner is not None:
+    busy = busy_reason(config)
+    if busy is not None:
+        raise LabBusyError(f"lab {config.prefix!r} {busy}; run `mail-lab down` first")
+    reason = stale_reason(config)
+    if reason is None and config.lab_file.exists():
         raise LabBusyError(
-            f"lab {config.prefix!r} is already up, held by `mail-lab up` (pid {owner.pid});"
-            " run `mail-lab down` first"
+            f"lab {config.prefix!r} is up, kept (--keep), with the mail in it;"
+            " `mail-lab down` removes it and its mail, then `mail-lab up` builds a new one"
         )
-    if lab_namespaces(config) or config.lab_file.exists():
-        reason = stale_reason(config) or "left with --keep"
-        _say(f"removing the previous lab {config.prefix!r} ({reason})")
+    if reason is not None:
+        _say(f"removing the previous lab {config.prefix!r} ({reason}) and any mail in it")
     if args.keep:
         World.up(config.prefix, services=not args.no_services)
         _say(f"lab {config.prefix!r} is up; `mail-lab shell` to drive it, `mail-lab down` to remove it")
@@ -168,6 +194,9 @@ def cmd_down(config: LabConfig, args: argparse.Namespace) -> int:
 def cmd_status(config: LabConfig, args: argparse.Namespace) -> int:
     namespaces = lab_namespaces(config)
     record = LabRecord.load(config)
+    if record is not None and record.coming_up() and record.builder:
+        print(f"lab {config.prefix!r}: coming up (`mail-lab up`, pid {record.builder.pid})")
+        return 3
     reason = stale_reason(config)
     if reason is not None:
         print(str(_stale_error(config, reason)))
@@ -205,13 +234,12 @@ def cmd_run(config: LabConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_demo(config: LabConfig, args: argparse.Namespace) -> int:
-    """Run the demo on the lab that is up, or on one built for it (removed after, unless --keep)."""
-    reason = stale_reason(config)
-    if config.lab_file.exists() and reason is None:
-        return demo.run(World.attach(config.prefix))
+    """Run the demo on the lab that is up, or on one built for it (removed after, unless --keep).
+
+    A lab of the prefix that is stale or still coming up is refused, as by `run`."""
+    if config.lab_file.exists() or lab_namespaces(config):
+        return demo.run(_attach(config))
     preflight.check(services=True)
-    if reason is not None:
-        _say(f"removing the previous lab {config.prefix!r} ({reason})")
     world = World.up(config.prefix)
     try:
         return demo.run(world)

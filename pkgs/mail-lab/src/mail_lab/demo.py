@@ -24,10 +24,9 @@ from typing import Any, TextIO
 from mail_lab import mailflow
 from mail_lab.machine import Machine
 from mail_lab.services import dovecot
-from mail_lab.services.world import MailWorld
+from mail_lab.services.world import FAMILIES, MailWorld
 from mail_lab.world import World
 
-FAMILIES = ("ipv4", "ipv6")
 VERDICTS = ("spf", "dkim", "dmarc")
 UNITS = {
     "home": ["postfix.service", "dovecot.service", "rspamd.service", "kresd@1.service"],
@@ -89,7 +88,7 @@ class Demo:
         self.isp_address = {family: _bare(machines["home"][family]) for family in FAMILIES}
         self.alice = self.mail.accounts["home"]
         self.bob = self.mail.accounts["remote"]
-        self.family_domains = {entry.family: entry.domain for entry in self.mail.family_domains}
+        self.family_domains = {family: self.mail.single_family_domain(family).domain for family in FAMILIES}
 
     def machine(self, name: str) -> Machine:
         return self.machines[name]

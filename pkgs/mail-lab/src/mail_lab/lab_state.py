@@ -23,6 +23,10 @@ class LabRecord:
     owner: ProcessRef | None = None
     services: bool = True
     overrides: dict[str, Any] = field(default_factory=dict)
+    # The process that builds the lab, and whether it finished: a bring-up killed half-way leaves
+    # a record that is not complete and a builder that is gone.
+    builder: ProcessRef | None = None
+    complete: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -31,6 +35,8 @@ class LabRecord:
             "owner": self.owner.to_json() if self.owner else None,
             "services": self.services,
             "overrides": self.overrides,
+            "builder": self.builder.to_json() if self.builder else None,
+            "complete": self.complete,
         }
 
     @classmethod
@@ -41,6 +47,8 @@ class LabRecord:
             owner=ProcessRef.from_json(data["owner"]) if data.get("owner") else None,
             services=bool(data.get("services", True)),
             overrides=dict(data.get("overrides") or {}),
+            builder=ProcessRef.from_json(data["builder"]) if data.get("builder") else None,
+            complete=bool(data.get("complete", False)),
         )
 
     def save(self, config: LabConfig) -> None:
@@ -58,3 +66,7 @@ class LabRecord:
 
     def owner_alive(self) -> bool:
         return self.owner is not None and self.owner.alive()
+
+    def coming_up(self) -> bool:
+        """Its bring-up has not finished and the process doing it lives."""
+        return not self.complete and self.builder is not None and self.builder.alive()

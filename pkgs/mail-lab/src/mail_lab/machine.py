@@ -40,6 +40,10 @@ class MachineError(Exception):
     """Like the NixOS driver, failed checks raise a plain Exception subclass with a clear message."""
 
 
+class MachineDownError(MachineError):
+    """A machine that is shut down or gone was asked to do something (a user error of the CLI)."""
+
+
 class MachineLifecycle(Protocol):
     """What the world does when a machine is started, shut down or crashed."""
 
@@ -93,7 +97,7 @@ class Machine:
 
     def _anchor(self) -> ProcessRef:
         if self.anchor is None:
-            raise MachineError(f"{self.name} is not running")
+            raise MachineDownError(f"{self.name} is not running: `mail-lab status` shows the lab's machines")
         return self.anchor
 
     def root_path(self, path: str) -> Path:
@@ -110,7 +114,10 @@ class Machine:
     ) -> tuple[int, str]:
         """Run `command` in the machine; (exit code, stdout). stderr goes to the machine's log."""
         if not self.is_up():
-            raise MachineError(f"{self.name} is not running; cannot run `{command}`")
+            raise MachineDownError(
+                f"{self.name} is not running; cannot run `{command}`"
+                " (`mail-lab status` shows the lab's machines)"
+            )
         limit = float(timeout) if timeout is not None else float(MAX_COMMAND_SECONDS)
         self.config.log_dir(self.name).mkdir(parents=True, exist_ok=True)
         with (self.config.log_dir(self.name) / "commands.log").open("ab") as errors:

@@ -185,12 +185,16 @@ class World:
             owner=owner if owner is not None else (existing.owner if existing else None),
             services=self.services,
             overrides=self.overrides,
+            builder=existing.builder if existing else None,
+            complete=existing.complete if existing else False,
         )
 
     def _build(self, owner: ProcessRef | None) -> None:
         self.config.state_root.mkdir(parents=True, exist_ok=True, mode=0o755)
         self.config.topology_file.write_text(json.dumps(self.topology, indent=1, sort_keys=True))
-        self.record(owner).save(self.config)
+        started = self.record(owner)
+        started.builder, started.complete = ProcessRef.of(os.getpid()), False
+        started.save(self.config)
         for name in MACHINE_ORDER:
             self._create_machine(self.machines[name])
         self._build_internet()
@@ -200,6 +204,9 @@ class World:
         for name in MACHINE_ORDER:
             self._configure(self.machines[name])
         self._start_machines()
+        finished = self.record()
+        finished.complete = True
+        finished.save(self.config)
 
     # --- machines ---------------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from typing import Any
 from mail_lab.services import acme
 from mail_lab.services.accounts import ensure_accounts
 from mail_lab.services.dns import knot_unit
-from mail_lab.services.dovecot import GlobalSieveScript, dovecot_unit
+from mail_lab.services.dovecot import dovecot_unit
 from mail_lab.services.kresd import kresd_unit
 from mail_lab.services.machine import MailMachine
 from mail_lab.services.postfix import home_postfix_unit, remote_postfix_unit
@@ -83,7 +83,7 @@ def mail_units(machine: MailMachine, topology: dict[str, Any], ca: LabCA) -> lis
                 world.home,
                 [a for a in accounts if a.domain == world.home.domain],
                 ca,
-                GlobalSieveScript.from_plan(topology["plans"]["home"]),
+                topology["plans"]["home"]["delivery"],
             ),
             home_postfix_unit(
                 machine, world, accounts, ca, topology["plans"]["home"]["delivery"]["postfixMain"]

@@ -19,7 +19,7 @@ from mail_lab.services import dovecot, kresd, rspamd
 from mail_lab.services.accounts import Account
 from mail_lab.services.machine import MailMachine
 from mail_lab.services.tls import LAB_CA_PATH, LabCA, TlsFiles
-from mail_lab.services.world import MailHost, MailWorld
+from mail_lab.services.world import FAMILIES, MailHost, MailWorld
 from mail_lab.units import Unit
 
 UNIT_NAME = "postfix.service"
@@ -91,7 +91,6 @@ MASTER_PID_FILE = f"{QUEUE_DIR}/pid/master.pid"
 MASTER_RUNNING = f'read -r pid < {MASTER_PID_FILE} && [ "$(cat /proc/$pid/comm 2>/dev/null)" = master ]'
 
 # smtp(8) clients bound to one address family: the remote sends a family sender's mail with them.
-FAMILIES = ("ipv4", "ipv6")
 
 
 def family_transport(family: str) -> str:
@@ -274,7 +273,7 @@ def home_postfix_unit(
 def remote_postfix_unit(machine: MailMachine, world: MailWorld, ca: LabCA) -> Unit:
     host = world.remote
     domains = world.remote_recipient_domains()
-    TLS.install(machine, ca.issue([host.fqdn, *(entry.mx for entry in world.family_domains)]))
+    TLS.install(machine, ca.issue([host.fqdn, *(entry.mx for entry in world.remote_domains)]))
     base, maildir = remote_maildir_layout(world.remote_maildir)
     # The remote's account receives at each remote domain, in the topology's maildir.
     local_part = world.accounts["remote"].rsplit("@", 1)[0]

@@ -59,7 +59,11 @@ def local_overrides(host: MailHost, selector: str) -> dict[str, str]:
             "timeout = 120s;\n"
             'upstream "local" {\n  default = yes;\n  self_scan = yes;\n}\n'
         ),
-        "logging.inc": f'type = "file";\nfilename = "{LOG_DIR}/rspamd.log";\nlevel = "info";\n',
+        # log_severity: each line says its level ("[warning]"), which the log scan reads
+        # (mail_lab.daemon_logs); NixOS's rspamd logs to the journal, which keeps the level.
+        "logging.inc": (
+            f'type = "file";\nfilename = "{LOG_DIR}/rspamd.log";\nlevel = "info";\nlog_severity = true;\n'
+        ),
         # rspamd builds its URL matcher from the public suffix list (about 9600 suffixes) at
         # every start, which took ~6 s of the lab's bring-up; the lab's mail only names its own
         # domains, so a list of their suffixes gives the same verdicts. URL detection in message

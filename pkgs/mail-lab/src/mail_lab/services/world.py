@@ -37,13 +37,28 @@ class MailHost:
         return tuple(a for a in self.addresses if isinstance(a, ipaddress.IPv6Address))
 
 
-@dataclass(frozen=True)
-class FamilyDomain:
-    """A recipient domain of the remote whose MX host has addresses of one family only."""
+FAMILIES = ("ipv4", "ipv6")
 
-    family: str  # "ipv4" | "ipv6"
+
+@dataclass(frozen=True)
+class RemoteDomain:
+    """A recipient domain of the remote (`world.remoteDomains`), a zone of its own: its MX host
+    has the remote's addresses of `families` only."""
+
     domain: str
     mx: str
+    families: tuple[str, ...]  # of FAMILIES
+
+    @classmethod
+    def from_topology(cls, domain: str, entry: dict[str, Any]) -> RemoteDomain:
+        families = tuple(entry["families"])
+        unknown = [family for family in families if family not in FAMILIES]
+        if unknown or not families:
+            raise ValueError(
+                f"tests/topology.nix: world.remoteDomains.{domain}.families is {list(families)};"
+                f" give one or both of {', '.join(FAMILIES)}"
+            )
+        return cls(domain=domain, mx=str(entry["mx"]), families=families)
 
 
 @dataclass(frozen=True)
@@ -53,7 +68,7 @@ class MailWorld:
     name_server: MailHost  # the internet's authoritative server (domain = the zone holding its name)
     # Networks of the internet's links: the reverse zones are cut from them.
     link_networks: tuple[Network, ...]
-    family_domains: tuple[FamilyDomain, ...]
+    remote_domains: tuple[RemoteDomain, ...]
     accounts: dict[str, str]  # role ("home" | "remote") -> mail address
     passwords: dict[str, str]  # mail address -> test password (may be empty)
     remote_maildir: str
@@ -91,16 +106,16 @@ class MailWorld:
         link_networks = tuple(
             ipaddress.ip_network(link[family]) for link in links for family in ("ipv4", "ipv6")
         )
-        family_domains = tuple(
-            FamilyDomain(family=family, domain=entry["domain"], mx=entry["mx"])
-            for family, entry in sorted(world.get("remoteFamilyDomains", {}).items())
+        remote_domains = tuple(
+            RemoteDomain.from_topology(domain, entry)
+            for domain, entry in sorted(world.get("remoteDomains", {}).items())
         )
         return cls(
             home=home,
             remote=remote,
             name_server=name_server,
             link_networks=link_networks,
-            family_domains=family_domains,
+            remote_domains=remote_domains,
             accounts=dict(world["accounts"]),
             passwords=dict(world.get("passwords", {})),
             remote_maildir=remote_machine["maildir"],
@@ -114,7 +129,25 @@ class MailWorld:
 
     def remote_recipient_domains(self) -> list[str]:
         """Every domain the remote's MTA accepts mail for."""
-        return [self.remote.domain, *(entry.domain for entry in self.family_domains)]
+        return [self.remote.domain, *(entry.domain for entry in self.remote_domains)]
+
+    def single_family_domain(self, family: str) -> RemoteDomain:
+        """A remote domain reachable over `family` only."""
+        for entry in self.remote_domains:
+            if entry.families == (family,):
+                return entry
+        raise LookupError(
+            f'tests/topology.nix: world.remoteDomains has no domain with families [ "{family}" ]'
+        )
+
+    def mx_addresses(self, entry: RemoteDomain) -> tuple[Address, ...]:
+        """The addresses of `entry`'s MX host: the remote's of the domain's families."""
+        return tuple(
+            address
+            for family, addresses in (("ipv4", self.remote.ipv4), ("ipv6", self.remote.ipv6))
+            if family in entry.families
+            for address in addresses
+        )
 
 
 def _service_hosts(internet: dict[str, Any]) -> dict[str, tuple[Address, ...]]:

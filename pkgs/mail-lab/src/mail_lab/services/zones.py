@@ -1,7 +1,9 @@
 """The DNS zones of the virtual internet, computed from the world and the DKIM keys.
 
 Forward zones: one per mail domain, with A/AAAA of the mail hosts and the name server, MX, SPF
-(the host's public addresses, `-all`), the DKIM public key and DMARC `p=reject`. Reverse zones:
+(the host's public addresses, `-all`), the DKIM public key and DMARC `p=reject`; and one per
+other recipient domain of the remote (`world.remoteDomains`), with its MX and the MX host's
+addresses of the domain's families. Reverse zones:
 one per link network of the internet, with PTR records for every public mail address (home's
 forwarded addresses -> home's MX name) and the name server.
 """
@@ -68,11 +70,10 @@ def forward_records(world: MailWorld, keys: dict[str, DkimKey]) -> list[Record]:
     records += address_records(world.name_server.fqdn, world.name_server.addresses)
     for name, addresses in sorted(world.service_hosts.items()):
         records += address_records(name, addresses)
-    # Domains whose MX host has one address family only (for single-family delivery tests).
-    for entry in world.family_domains:
-        family_addresses = world.remote.ipv4 if entry.family == "ipv4" else world.remote.ipv6
+    # The remote's other recipient domains, each with an MX host of its families only.
+    for entry in world.remote_domains:
         records.append(Record(entry.domain, "MX", f"{MX_PREFERENCE} {entry.mx}."))
-        records += address_records(entry.mx, family_addresses)
+        records += address_records(entry.mx, world.mx_addresses(entry))
     return records
 
 
@@ -105,7 +106,7 @@ def owning_zone(name: str, zones: Sequence[str]) -> str:
 
 def zone_texts(world: MailWorld, keys: dict[str, DkimKey], serial: int | None = None) -> dict[str, str]:
     """Zone name -> zone file text, for every zone the lab's name server is authoritative for."""
-    forward_zones = [host.domain for host in world.hosts]
+    forward_zones = [host.domain for host in world.hosts] + [entry.domain for entry in world.remote_domains]
     reverse_zones = sorted({reverse_zone_name(network) for network in world.link_networks})
     zones = [*forward_zones, *reverse_zones]
     grouped: dict[str, list[Record]] = {zone: [] for zone in zones}
