@@ -1,0 +1,193 @@
+"""Lab machines as systemd-nspawn containers booting Debian's systemd (mail_lab.container).
+
+Needs the machines' root filesystem: the first run on a host builds it (about 70 s with
+debootstrap and apt, see benchmarks/README.md), later runs reuse the cached tree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from lab_support import require_lab
+
+from mail_lab import rootfs
+from mail_lab.container import Container, ContainerError, ContainerSpec, find_containers
+from mail_lab.namespaces import create_namespace, list_namespaces, remove_namespace
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+PREFIX = "nsp-"
+STATE = Path("/run/mail-lab-containers-test")
+# A unit whose clean stop leaves a file in the machine's layer.
+MARKER_UNIT = (
+    "systemd-run --unit=marker --remain-after-exit -p ExecStop='/bin/touch /var/lib/stopped-cleanly' true"
+)
+
+
+def require_nspawn() -> None:
+    require_lab()
+    for program, package in (("systemd-nspawn", "systemd-container"), ("debootstrap", "debootstrap")):
+        if shutil.which(program) is None:
+            pytest.skip(f"{program} missing (Debian package {package})")
+
+
+@pytest.fixture(scope="module")
+def tree() -> rootfs.Tree:
+    require_nspawn()
+    return rootfs.ensure_tree()
+
+
+def _remove_leftovers() -> None:
+    for container in find_containers(lambda name: name.startswith(PREFIX)):
+        container.kill()
+    for name in list_namespaces():
+        if name.startswith(PREFIX):
+            remove_namespace(name)
+    shutil.rmtree(STATE, ignore_errors=True)
+
+
+@pytest.fixture
+def spec_of(tree: rootfs.Tree) -> Iterator[dict[str, ContainerSpec]]:
+    """Machine name -> spec, each in a fresh namespace of its own; everything removed afterwards."""
+    _remove_leftovers()
+
+    class Specs(dict[str, ContainerSpec]):
+        def __missing__(self, machine: str) -> ContainerSpec:
+            namespace = f"{PREFIX}{machine}"
+            create_namespace(namespace)
+            self[machine] = ContainerSpec(
+                name=namespace,
+                hostname=machine,
+                tree=tree.root,
+                state_dir=STATE / machine,
+                network_namespace=namespace,
+            )
+            return self[machine]
+
+    try:
+        yield Specs()
+    finally:
+        _remove_leftovers()
+
+
+def booted(spec: ContainerSpec) -> Container:
+    container = Container.boot(spec)
+    state = container.wait_running()
+    assert state == "running", f"{spec.name} is {state}: failed units {container.failed_units()}"
+    return container
+
+
+def inside(container: Container, command: str) -> str:
+    return container.run(["bash", "-euo", "pipefail", "-c", command]).stdout
+
+
+def test_boots_debian_systemd_in_the_lab_namespace(spec_of: dict[str, ContainerSpec]) -> None:
+    container = booted(spec_of["alpha"])
+    assert Path(f"/proc/{container.init.pid}/comm").read_text().strip() == "systemd"
+    # PID 1 inside is Debian's systemd, and so is the systemctl a command finds.
+    assert inside(container, "readlink /proc/1/exe") == "/usr/lib/systemd/systemd\n"
+    assert inside(container, "command -v systemctl") in ("/usr/bin/systemctl\n", "/bin/systemctl\n")
+    assert inside(container, "dpkg -S bin/systemctl").startswith("systemd: ")
+    assert inside(container, "hostname") == "alpha\n"
+    machine_net = os.stat(f"/proc/{container.init.pid}/ns/net").st_ino
+    assert machine_net == os.stat(f"/run/netns/{spec_of['alpha'].network_namespace}").st_ino
+    assert machine_net != os.stat("/proc/self/ns/net").st_ino
+    # Only systemd's own units: the daemons' Debian units are not enabled in the tree.
+    assert inside(container, "systemctl is-enabled postfix.service || true").strip() == "disabled"
+
+
+def test_units_confine_with_real_systemd(spec_of: dict[str, ContainerSpec]) -> None:
+    """What the plan's confinement rests on, done by systemd itself inside the machine."""
+    container = booted(spec_of["alpha"])
+    inside(container, "ip netns add wg && ip -n wg link set lo up && ip tuntap add mode tun dev t0")
+    inside(container, "ip link set t0 netns wg && mkdir -p /etc/netns/wg")
+    inside(container, "echo 'nameserver 192.0.2.53' > /etc/netns/wg/resolv.conf")
+    out = inside(
+        container,
+        "systemd-run --quiet --wait --pipe -p NetworkNamespacePath=/run/netns/wg"
+        " -p BindReadOnlyPaths=/etc/netns/wg/resolv.conf:/etc/resolv.conf -p InaccessiblePaths=-/run/nscd"
+        " sh -c 'ip -br link; cat /etc/resolv.conf'",
+    )
+    assert "t0" in out and "lo" in out and "eth0" not in out
+    assert "nameserver 192.0.2.53" in out
+
+
+def test_each_machine_has_its_own_writable_layer(
+    spec_of: dict[str, ContainerSpec], tree: rootfs.Tree
+) -> None:
+    alpha, beta = booted(spec_of["alpha"]), booted(spec_of["beta"])
+    inside(alpha, "echo alpha > /etc/mail-lab-mark && mkdir -p /var/lib/mark && touch /var/lib/mark/alpha")
+    assert inside(beta, "cat /etc/mail-lab-mark 2>/dev/null || echo none") == "none\n"
+    assert not (tree.root / "etc/mail-lab-mark").exists()
+    assert (spec_of["alpha"].layer / "etc/mail-lab-mark").read_text() == "alpha\n"
+    # The host sees (and may write) the machine's files through the mounted root.
+    assert (spec_of["alpha"].root / "var/lib/mark/alpha").exists()
+
+
+def test_power_off_is_systemds_and_the_layer_survives_it(spec_of: dict[str, ContainerSpec]) -> None:
+    spec = spec_of["alpha"]
+    container = booted(spec)
+    # A clean power-off runs the units' ExecStop.
+    inside(container, MARKER_UNIT)
+    container.power_off()
+    assert not container.nspawn.alive() and not container.init.alive()
+    assert not spec.root.is_mount()
+    assert (spec.layer / "var/lib/stopped-cleanly").exists()
+    again = booted(spec)
+    assert inside(again, "test -e /var/lib/stopped-cleanly && echo kept") == "kept\n"
+
+
+def test_crash_ends_every_process_at_once(spec_of: dict[str, ContainerSpec]) -> None:
+    spec = spec_of["alpha"]
+    container = booted(spec)
+    inside(container, MARKER_UNIT)
+    sleeper = int(
+        inside(
+            container,
+            "systemd-run --unit=sleeper sleep 600 && sleep 0.5 && systemctl show -p MainPID --value sleeper",
+        ).strip()
+    )
+    assert sleeper > 0
+    pid_namespace = os.stat(f"/proc/{container.init.pid}/ns/pid").st_ino
+    assert sleeper in _pids_in(pid_namespace) or len(_pids_in(pid_namespace)) > 3
+    container.kill()
+    assert not container.nspawn.alive()
+    assert _pids_in(pid_namespace) == set()
+    assert not (spec.layer / "var/lib/stopped-cleanly").exists(), "a crash must not stop units cleanly"
+    assert not spec.root.is_mount()
+
+
+def test_a_container_left_by_a_crashed_run_is_found_and_removed(spec_of: dict[str, ContainerSpec]) -> None:
+    spec = spec_of["alpha"]
+    left = booted(spec)
+    ours = find_containers(lambda name: name.startswith(PREFIX))
+    assert [(c.nspawn, c.init) for c in ours] == [(left.nspawn, left.init)]
+    assert find_containers(lambda name: name.startswith("other-")) == []
+    for container in ours:
+        container.kill()
+    assert not left.nspawn.alive() and not left.init.alive()
+    assert not spec.root.is_mount()
+
+
+def test_a_tree_that_does_not_boot_is_reported(spec_of: dict[str, ContainerSpec], tmp_path: Path) -> None:
+    spec = spec_of["alpha"]
+    broken = ContainerSpec(spec.name, spec.hostname, tmp_path, spec.state_dir, spec.network_namespace)
+    with pytest.raises(ContainerError, match="did not start a container"):
+        Container.boot(broken)
+    assert not broken.root.is_mount()
+
+
+def _pids_in(pid_namespace: int) -> set[int]:
+    """The processes of a PID namespace, seen from the host."""
+    pids = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                if os.stat(f"/proc/{entry}/ns/pid").st_ino == pid_namespace:
+                    pids.add(int(entry))
+    return pids
