@@ -31,6 +31,9 @@ STOP_TIMEOUT = 30.0
 POLL = 0.05
 # systemd's power-off request for a container's manager (man systemd, "Signals").
 POWER_OFF_SIGNAL = signal.SIGRTMIN + 4
+# nspawn mounts /proc/sys read-only unless it made the network namespace itself; the lab's units
+# set the sysctls of the namespaces they create (netns@'s drop-in), so /proc/sys/net stays writable.
+NSPAWN_ENVIRONMENT = {"SYSTEMD_NSPAWN_API_VFS_WRITABLE": "network"}
 # The PATH and locale inside the container; nothing of the caller's environment goes in.
 INSIDE_ENVIRONMENT = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -116,7 +119,7 @@ class Container:
         """Start the container; returns once its PID 1 runs (see `wait_running` for the boot)."""
         mount_root(spec)
         with spec.log_file.open("ab") as log:
-            process = spawn(nspawn_argv(spec), stdout=log, stderr=subprocess.STDOUT)
+            process = spawn(nspawn_argv(spec), stdout=log, stderr=subprocess.STDOUT, env=NSPAWN_ENVIRONMENT)
         nspawn = ProcessRef.of(process.pid)
         deadline = time.monotonic() + BOOT_TIMEOUT
         for _ in range(int(BOOT_TIMEOUT / POLL) + 1):

@@ -55,8 +55,12 @@ MASKED_UNITS = (
     "fstrim.timer",
 )
 # Bump when the build steps below change in a way the other key parts do not show.
-BUILD_STEPS_VERSION = "2"
+BUILD_STEPS_VERSION = "3"
 MANIFEST = "manifest.json"
+# Each package's programs, linked as <PACKAGE_PROGRAMS>/<package>/{bin,sbin}/<program>: what a
+# service's `path` puts on its PATH (mail_lab.unit_render), as a store path's bin/ on NixOS.
+PACKAGE_PROGRAMS = "/usr/lib/mail-lab/packages"
+PROGRAM_DIRECTORIES = {"/usr/bin": "bin", "/bin": "bin", "/usr/sbin": "sbin", "/sbin": "sbin"}
 BUILD_TIMEOUT = 1800.0
 LOCK_TIMEOUT = 1800.0
 PROGRESS_INTERVAL = 5.0
@@ -309,6 +313,29 @@ def _finish(root: Path, systemd_own: set[Path]) -> None:
         (units / unit).symlink_to("/dev/null")
     shutil.rmtree(root / "var/lib/apt/lists", ignore_errors=True)
     (root / "var/lib/apt/lists/partial").mkdir(parents=True)
+    _link_programs(root)
     # Empty: each machine's systemd gets its own machine ID at boot.
     (root / "etc/machine-id").write_text("")
     (root / "etc/hostname").unlink(missing_ok=True)
+
+
+def _link_programs(root: Path) -> None:
+    farm = root / PACKAGE_PROGRAMS.lstrip("/")
+    for listing in sorted((root / "var/lib/dpkg/info").glob("*.list")):
+        package = listing.stem.split(":", 1)[0]
+        for line in listing.read_text().splitlines():
+            directory, program = os.path.split(line)
+            kind = PROGRAM_DIRECTORIES.get(directory)
+            target = root / line.lstrip("/")
+            if kind is None or not program or not (target.is_file() or target.is_symlink()):
+                continue
+            link = farm / package / kind / program
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if not link.is_symlink():
+                link.symlink_to(line)
+
+
+def tree_packages(tree: Path) -> frozenset[str]:
+    """The packages whose programs the tree links for `path` (see PACKAGE_PROGRAMS)."""
+    farm = tree / PACKAGE_PROGRAMS.lstrip("/")
+    return frozenset(entry.name for entry in farm.iterdir()) if farm.is_dir() else frozenset()
