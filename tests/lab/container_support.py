@@ -9,13 +9,17 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from lab_support import require_lab
+from lab_support import require_lab, require_nix
 
 from mail_lab import rootfs
-from mail_lab.container import Container, ContainerSpec, find_containers
+from mail_lab.container import Container, ContainerSpec, find_containers, mount_root
 from mail_lab.namespaces import create_namespace, list_namespaces, remove_namespace
+from mail_lab.plan_services import plan_services, tree_programs
+from mail_lab.plans import load_topology
+from mail_lab.unit_render import RenderContext, render_services, upstream_units
 
 PREFIX = "nsp-"
 STATE = Path("/run/mail-lab-containers-test")
@@ -80,3 +84,31 @@ def booted(spec: ContainerSpec) -> Container:
 
 def inside(container: Container, command: str) -> str:
     return container.run(["bash", "-euo", "pipefail", "-c", command]).stdout
+
+
+# A daemon definition as a module would give it, under a name the plan confines.
+STAND_IN = {"script": "exec sleep infinity", "wantedBy": ["multi-user.target"]}
+
+
+def install_home_plan(
+    spec: ContainerSpec, tree: rootfs.Tree, extra: dict[str, list[dict[str, Any]]] | None = None
+) -> ContainerSpec:
+    """The home plan's units (and `extra` services) rendered into the machine's layer, before boot."""
+    require_nix()
+    home_plan = load_topology()["plans"]["home"]
+    definitions = plan_services("home", tree_programs(tree.root))
+    services = {name: [definition] for name, definition in definitions.items()}
+    services["postfix"] = [STAND_IN, *services["postfix"]]
+    for name, own in (extra or {}).items():
+        services[name] = [*own, *services.get(name, [])]
+    context = RenderContext(
+        upstream_units=upstream_units(tree.root), packages=rootfs.tree_packages(tree.root)
+    )
+    # Before boot, in the machine's own layer, as NixOS has its units before systemd starts.
+    mount_root(spec)
+    render_services(services, context).install(spec.root)
+    for path, text in home_plan["namespace"]["etc"].items():
+        target = spec.root / "etc" / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    return spec

@@ -10,39 +10,14 @@ when `netns@wg` restarts, by systemd's own BindsTo= semantics.
 from __future__ import annotations
 
 import pytest
-from container_support import booted, inside, spec_of, tree
-from lab_support import require_nix, wait_for
+from container_support import booted, inside, install_home_plan, spec_of, tree
+from lab_support import wait_for
 
 from mail_lab import rootfs
-from mail_lab.container import Container, ContainerSpec, mount_root
-from mail_lab.plan_services import plan_services, tree_programs
-from mail_lab.plans import load_topology
-from mail_lab.unit_render import RenderContext, render_services, upstream_units
+from mail_lab.container import Container, ContainerSpec
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 __all__ = ["spec_of", "tree"]  # fixtures
-
-# A daemon definition as a module would give it, under a name the plan confines.
-STAND_IN = {"script": "exec sleep infinity", "wantedBy": ["multi-user.target"]}
-
-
-def home_with_plan_units(spec: ContainerSpec, tree: rootfs.Tree) -> Container:
-    require_nix()
-    home_plan = load_topology()["plans"]["home"]
-    definitions = plan_services("home", tree_programs(tree.root))
-    services = {name: [definition] for name, definition in definitions.items()}
-    services["postfix"] = [STAND_IN, *services["postfix"]]
-    context = RenderContext(
-        upstream_units=upstream_units(tree.root), packages=rootfs.tree_packages(tree.root)
-    )
-    # Before boot, in the machine's own layer, as NixOS has its units before systemd starts.
-    mount_root(spec)
-    render_services(services, context).install(spec.root)
-    for path, text in home_plan["namespace"]["etc"].items():
-        target = spec.root / "etc" / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-    return booted(spec)
 
 
 def net_inode(container: Container, pid_expression: str) -> str:
@@ -52,7 +27,7 @@ def net_inode(container: Container, pid_expression: str) -> str:
 def test_the_plans_namespace_and_a_confined_service_on_real_systemd(
     spec_of: dict[str, ContainerSpec], tree: rootfs.Tree
 ) -> None:
-    home = home_with_plan_units(spec_of["home"], tree)
+    home = booted(install_home_plan(spec_of["home"], tree))
     assert inside(home, "systemctl is-active netns@wg.service postfix.service") == "active\nactive\n"
     # The template's ExecStartPost and the drop-in's both ran, the template's first.
     assert inside(home, "ip netns exec wg sysctl -n net.ipv6.conf.all.accept_ra") == "0\n"
@@ -69,7 +44,7 @@ def test_the_plans_namespace_and_a_confined_service_on_real_systemd(
 def test_restarting_the_namespace_restarts_the_confined_service_into_the_new_one(
     spec_of: dict[str, ContainerSpec], tree: rootfs.Tree
 ) -> None:
-    home = home_with_plan_units(spec_of["home"], tree)
+    home = booted(install_home_plan(spec_of["home"], tree))
     before_pid = inside(home, "systemctl show -p MainPID --value postfix").strip()
     before_ns = inside(home, "stat -L -c %i /run/netns/wg").strip()
     inside(home, "systemctl restart netns@wg.service")

@@ -174,11 +174,15 @@ class Container:
 
     def power_off(self, timeout: float = STOP_TIMEOUT) -> None:
         """systemd's clean shutdown (units stopped in order); killed if it takes longer than `timeout`."""
-        self.init.signal(POWER_OFF_SIGNAL)
+        self.request_power_off()
         if not self._wait_ended(timeout):
             self.kill()
             return
         unmount_root(self.spec)
+
+    def request_power_off(self) -> None:
+        """Ask systemd to power off, without waiting (several machines stop in parallel)."""
+        self.init.signal(POWER_OFF_SIGNAL)
 
     def kill(self) -> None:
         """A crash: every process of the container ends at once, no unit stops cleanly."""

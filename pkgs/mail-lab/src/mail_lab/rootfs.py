@@ -46,6 +46,7 @@ MASKED_UNITS = (
     "systemd-remount-fs.service",
     "systemd-user-sessions.service",
     "systemd-firstboot.service",
+    "e2scrub_reap.service",
     "console-getty.service",
     "getty@.service",
     "apt-daily.timer",
