@@ -68,6 +68,31 @@ class SystemdMachine(Machine):
             raise MachineError(f"{self.name}: {path} is not an absolute path")
         return self.root_path(os.path.normpath(path))
 
+    def _id_of(self, database: str, name: str) -> int:
+        """A user's or group's id in the machine's own /etc/passwd or /etc/group (not the host's)."""
+        for line in self.root_path(f"/etc/{database}").read_text().splitlines():
+            fields = line.split(":")
+            if fields[0] == name and len(fields) > 2:
+                return int(fields[2])
+        raise MachineError(
+            f"{self.name}: no {'user' if database == 'passwd' else 'group'} {name!r} in the machine"
+        )
+
+    def write_file(
+        self,
+        path: str,
+        content: str | bytes,
+        mode: int = 0o644,
+        owner: str | None = None,
+        group: str | None = None,
+    ) -> None:
+        """As Machine.write_file, with the owner and group as the machine names them."""
+        super().write_file(path, content, mode)
+        if owner or group:
+            uid = self._id_of("passwd", owner) if owner else -1
+            gid = self._id_of("group", group) if group else -1
+            os.chown(self._private_target(path), uid, gid)
+
     # --- units: the machine's systemd ------------------------------------------------------------
 
     def get_unit_info(self, unit: str, user: str | None = None) -> dict[str, str]:
