@@ -10,7 +10,10 @@ import pytest
 from container_support import MARKER_UNIT, PREFIX, booted, inside, spec_of, tree
 
 from mail_lab import rootfs
+from mail_lab.config import LabConfig
 from mail_lab.container import Container, ContainerError, ContainerSpec, find_containers
+from mail_lab.namespaces import list_namespaces
+from mail_lab.teardown import teardown
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 __all__ = ["spec_of", "tree"]  # fixtures
@@ -121,3 +124,17 @@ def _pids_in(pid_namespace: int) -> set[int]:
                 if os.stat(f"/proc/{entry}/ns/pid").st_ino == pid_namespace:
                     pids.add(int(entry))
     return pids
+
+
+def test_the_labs_teardown_removes_a_left_container(spec_of: dict[str, ContainerSpec]) -> None:
+    """What `mail-lab down` (and every bring-up, first) does with a container of its prefix."""
+    spec = spec_of["alpha"]
+    left = booted(spec)
+    inside(left, MARKER_UNIT)
+    report = teardown(LabConfig(PREFIX))
+    assert not left.nspawn.alive() and not left.init.alive()
+    assert left.nspawn.pid in report.killed
+    assert not spec.root.is_mount()
+    assert spec.network_namespace not in list_namespaces()
+    # Powered off by systemd, not killed: its units stopped cleanly.
+    assert (spec.layer / "var/lib/stopped-cleanly").exists()
