@@ -24,6 +24,12 @@ def test_arguments_are_literal_for_systemd() -> None:
     assert line == '-/p/dash/bin/sh "-c" "echo \\"$$HOME\\" 100%% \\\\ done"'
 
 
+def test_a_multi_line_script_stays_on_one_exec_line() -> None:
+    line = exec_line(["sh", "-c", "set -eu\necho done"], PROGRAMS, "x.service")
+    assert line == '/p/dash/bin/sh "-c" "set -eu\\necho done"'
+    assert "\n" not in line
+
+
 def test_a_program_outside_the_tree_is_named() -> None:
     with pytest.raises(UnitDefinitionError, match=r"x\.service: program 'nope' .*machine-packages\.txt"):
         exec_line(["nope"], PROGRAMS, "x.service")

@@ -37,7 +37,9 @@ class UnitDefinitionError(ValueError):
 
 
 def _quote(argument: str) -> str:
-    escaped = argument.replace("\\", "\\\\").replace('"', '\\"')
+    """One argument, double-quoted for systemd: C escapes for backslash, quote and line breaks
+    (an Exec line is one line), `$` and `%` doubled."""
+    escaped = argument.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return '"' + escaped.replace("$", "$$").replace("%", "%%") + '"'
 
 
