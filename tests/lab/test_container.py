@@ -32,6 +32,9 @@ def test_boots_debian_systemd_in_the_lab_namespace(spec_of: dict[str, ContainerS
     assert machine_net != os.stat("/proc/self/ns/net").st_ino
     # Only systemd's own units: the daemons' Debian units are not enabled in the tree.
     assert inside(container, "systemctl is-enabled postfix.service || true").strip() == "disabled"
+    # Nor do the packages' generators start anything (postfix's would start postfix@-.service).
+    assert inside(container, "systemctl is-active postfix@-.service || true").strip() == "inactive"
+    assert inside(container, "systemctl list-units --all --plain --no-legend 'postfix*' | wc -l") == "0\n"
 
 
 def test_units_confine_with_real_systemd(spec_of: dict[str, ContainerSpec]) -> None:

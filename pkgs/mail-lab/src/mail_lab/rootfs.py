@@ -55,8 +55,10 @@ MASKED_UNITS = (
     "e2scrub_all.timer",
     "fstrim.timer",
 )
+# systemd's own generators a lab machine has no use for (NixOS has no SysV scripts).
+MASKED_GENERATORS = ("systemd-sysv-generator",)
 # Bump when the build steps below change in a way the other key parts do not show.
-BUILD_STEPS_VERSION = "3"
+BUILD_STEPS_VERSION = "5"
 MANIFEST = "manifest.json"
 # Each package's programs, linked as <PACKAGE_PROGRAMS>/<package>/{bin,sbin}/<program>: what a
 # service's `path` puts on its PATH (mail_lab.unit_render), as a store path's bin/ on NixOS.
@@ -314,10 +316,27 @@ def _finish(root: Path, systemd_own: set[Path]) -> None:
         (units / unit).symlink_to("/dev/null")
     shutil.rmtree(root / "var/lib/apt/lists", ignore_errors=True)
     (root / "var/lib/apt/lists/partial").mkdir(parents=True)
+    _mask_package_generators(root)
     _link_programs(root)
     # Empty: each machine's systemd gets its own machine ID at boot.
     (root / "etc/machine-id").write_text("")
     (root / "etc/hostname").unlink(missing_ok=True)
+
+
+def _mask_package_generators(root: Path) -> None:
+    """Generators of the daemons' packages (e.g. postfix's, which starts postfix@-.service) and the
+    SysV one (units from /etc/init.d) start what no unit of the lab asks for: masked, as NixOS has
+    neither."""
+    listed = (root / "var/lib/dpkg/info/systemd.list").read_text().splitlines()
+    own = {os.path.basename(path) for path in listed if "/systemd/system-generators/" in path}
+    masked = root / "etc/systemd/system-generators"
+    masked.mkdir(parents=True, exist_ok=True)
+    for directory in ("usr/lib/systemd/system-generators", "lib/systemd/system-generators"):
+        for generator in sorted((root / directory).glob("*")):
+            if generator.name not in own or generator.name in MASKED_GENERATORS:
+                link = masked / generator.name
+                if not link.is_symlink():
+                    link.symlink_to("/dev/null")
 
 
 def _link_programs(root: Path) -> None:
