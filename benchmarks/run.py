@@ -9,6 +9,7 @@ Phases (all by default, in this order):
   recovery  gateway restarts with and without the fix (the gateway's saved endpoint of home)
   lab       bring-up, the scenario suite, teardown, each run on a fresh lab
   nix       evaluation of the plans (tests/topology.nix)
+  containers  five lab machines as systemd-nspawn containers: boot, idle CPU, power-off; the tree's build
 The lab's own output goes to a log file (--log), progress to stdout. Nothing is asserted.
 """
 
@@ -24,12 +25,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TextIO
 
-from benchmarks import measure
+from benchmarks import containers, measure
 from benchmarks.direct_link import DirectLink, direct_link
 from benchmarks.results import Goal, Results, load_average, machine_info, markdown, now, write_results
 from mail_lab.world import World
 
-PHASES = ("mail", "tcp", "recovery", "lab", "nix")
+PHASES = ("mail", "tcp", "recovery", "lab", "nix", "containers")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_PREFIX = "mbn-"
 MB = 1_000_000
@@ -159,6 +160,17 @@ def register_figures(results: Results, settings: Settings) -> None:
         results.figure("lab.down", "lab teardown", "s", "lab")
     if "nix" in settings.phases:
         results.figure("nix.eval", "Nix plan evaluation (tests/topology.nix)", "s", "lab")
+    if "containers" in settings.phases:
+        results.figure("containers.tree", "machines' root filesystem, first build", "s", "containers")
+        results.figure(
+            "containers.boot",
+            "5 containers booting systemd, in parallel",
+            "s",
+            "containers",
+            goal=Goal("<=", 5),
+        )
+        results.figure("containers.idle", "5 idle containers, CPU", "% of a core", "containers")
+        results.figure("containers.off", "5 containers powering off, in parallel", "s", "containers")
 
 
 def progress(message: str) -> None:
@@ -352,6 +364,19 @@ def measure_lab(results: Results, settings: Settings) -> None:
     results.settings["scenario_seconds"] = scenario_seconds
 
 
+def measure_containers(results: Results, settings: Settings) -> None:
+    _add(results, "containers.tree", containers.tree_build_seconds())
+    for run in range(settings.runs):
+        cycle = containers.container_cycle(settings.prefix)
+        _add(results, "containers.boot", cycle.boot_seconds)
+        _add(results, "containers.idle", cycle.idle_cpu_percent)
+        _add(results, "containers.off", cycle.power_off_seconds)
+        progress(
+            f"containers run {run + 1}/{settings.runs}: boot {cycle.boot_seconds:.2f} s,"
+            f" idle {cycle.idle_cpu_percent:.2f} % of a core, power-off {cycle.power_off_seconds:.2f} s"
+        )
+
+
 def measure_nix(results: Results, settings: Settings) -> None:
     for _ in range(settings.runs):
         _add(results, "nix.eval", measure.nix_evaluation())
@@ -413,6 +438,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 measure_lab(results, settings)
             if "nix" in settings.phases:
                 measure_nix(results, settings)
+            if "containers" in settings.phases:
+                measure_containers(results, settings)
         results.complete = True
     except BaseException as error:
         results.notes.append(f"The run stopped early: {type(error).__name__}: {error}")

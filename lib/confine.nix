@@ -145,12 +145,15 @@ rec {
 
   # One command as a systemd Exec line: `programs` maps bare program names to executables
   # (e.g. { ip = "${pkgs.iproute2}/bin/ip"; }). The program is the first argument and the one
-  # after a "--" (what nsenter runs); the other arguments are quoted for systemd.
+  # after a "--" (what nsenter runs); the other arguments are quoted for systemd, and a `$` in
+  # them is doubled: systemd would expand `$NAME` itself, the plan's `$` is for the program.
+  # Specifiers (`%i`) stay: the plan's templates mean them for systemd.
   renderCommand =
     programs: command:
     let
       prefixed = match "(-?)(.*)" (builtins.head command);
-      quote = argument: "\"${builtins.replaceStrings [ "\\" "\"" ] [ "\\\\" "\\\"" ] argument}\"";
+      quote =
+        argument: "\"${builtins.replaceStrings [ "\\" "\"" "$" ] [ "\\\\" "\\\"" "$$" ] argument}\"";
       argumentAt =
         index:
         let

@@ -120,7 +120,8 @@ def main() -> int:
         python = install_python_environment()
         configure_nix()
         if args.action == "setup":
-            return 0
+            # The lab machines' root filesystem (cached; a few minutes the first time).
+            return subprocess.run([str(VENV / "bin" / "mail-lab"), "tree"], check=False).returncode
         if args.action == "demo":
             return subprocess.run([str(VENV / "bin" / "mail-lab"), "demo"], check=False).returncode
         return subprocess.run(

@@ -675,6 +675,11 @@ def test_render_unit_puts_executables_in_front_and_quotes_arguments(home_plan: J
     command = nix_value(["nft", "a b", 'say "hi"'])
     quoted = eval_json(f"{LIB}.renderCommand {nix_value(programs)} {command}")
     assert quoted == '/x/nft "a b" "say \\"hi\\""'
+    # systemd expands `$NAME` in Exec lines; a plan's `$` is the program's (e.g. sh -c "... $x").
+    shell = eval_json(
+        f"{LIB}.renderCommand {nix_value({'sh': '/x/sh'})} {nix_value(['sh', '-c', 'echo $x'])}"
+    )
+    assert shell == '/x/sh "-c" "echo $$x"'
     assert rendered["description"] == home_plan["units"]["netns@"]["description"]
     programs |= {"sysctl": "/x/sysctl"}
     drop_in = eval_json(

@@ -29,7 +29,7 @@ import signal
 import sys
 from collections.abc import Callable
 
-from mail_lab import demo, preflight
+from mail_lab import demo, preflight, rootfs
 from mail_lab.audit import audit_topology
 from mail_lab.config import ConfigError, LabConfig
 from mail_lab.driver import interactive, run_script
@@ -51,6 +51,7 @@ USER_ERRORS = (
     SafetyError,
     TeardownError,
     UnitError,
+    rootfs.TreeError,
     WorldError,
 )
 
@@ -257,6 +258,13 @@ def cmd_check(config: LabConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tree(config: LabConfig, args: argparse.Namespace) -> int:
+    """Build the machines' root filesystem if it is not cached yet (progress on stderr)."""
+    tree = rootfs.ensure_tree()
+    print(f"{tree.root} (built in {tree.build_seconds:.0f} s, {len(tree.packages)} packages)")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[LabConfig, argparse.Namespace], int]] = {
     "up": cmd_up,
     "down": cmd_down,
@@ -265,6 +273,7 @@ COMMANDS: dict[str, Callable[[LabConfig, argparse.Namespace], int]] = {
     "run": cmd_run,
     "demo": cmd_demo,
     "check": cmd_check,
+    "tree": cmd_tree,
 }
 
 
@@ -286,6 +295,7 @@ def parser() -> argparse.ArgumentParser:
     demo_parser = sub.add_parser("demo", help="send mail both ways over v4 and v6 and report")
     demo_parser.add_argument("--keep", action="store_true", help="leave the lab it built running")
     sub.add_parser("check", help="evaluate and audit the plans only")
+    sub.add_parser("tree", help="build the machines' root filesystem (cached; debootstrap)")
     return top
 
 

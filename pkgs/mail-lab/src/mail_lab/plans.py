@@ -59,16 +59,15 @@ def nix_expression(value: Any) -> str:
 
 
 def evaluate(topology_file: Path, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    argv = [
-        "nix-instantiate",
-        "--eval",
-        "--strict",
-        "--json",
-        str(topology_file),
-        "--arg",
-        "overrides",
-        nix_expression(overrides or {}),
-    ]
+    text = nix_eval_json(
+        [str(topology_file), "--arg", "overrides", nix_expression(overrides or {})], str(topology_file)
+    )
+    return parse(text, str(topology_file))
+
+
+def nix_eval_json(arguments: list[str], source: str) -> str:
+    """`nix-instantiate --eval --strict --json <arguments>`'s output; PlanError naming `source`."""
+    argv = ["nix-instantiate", "--eval", "--strict", "--json", *arguments]
     # Debian's nix-bin names a build group that does not exist; evaluation does not need it.
     env = {**os.environ, "NIX_CONFIG": os.environ.get("NIX_CONFIG", "build-users-group =")}
     if shutil.which(argv[0], path=env.get("PATH")) is None:
@@ -86,12 +85,10 @@ def evaluate(topology_file: Path, overrides: Mapping[str, Any] | None = None) ->
         except OSError as error:
             raise PlanError(f"cannot run nix-instantiate ({error.strerror}): reinstall nix-bin") from None
         except subprocess.TimeoutExpired:
-            raise PlanError(
-                f"nix-instantiate took more than {NIX_TIMEOUT:.0f} s on {topology_file}"
-            ) from None
+            raise PlanError(f"nix-instantiate took more than {NIX_TIMEOUT:.0f} s on {source}") from None
     if result.returncode != 0:
-        raise PlanError(f"evaluating {topology_file} failed:\n{result.stderr.strip()}")
-    return parse(result.stdout, str(topology_file))
+        raise PlanError(f"evaluating {source} failed:\n{result.stderr.strip()}")
+    return result.stdout
 
 
 def parse(text: str, source: str) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 """Removing a lab of one prefix, running or left over by a crash; safe to repeat.
 
-Order: stop the units (their ExecStop, while the machines still exist), then kill what is left in
+Order: power off the lab's containers (machines booting systemd, found by their machine name,
+which carries the prefix; killed if systemd does not end in time), stop the units (their
+ExecStop, while the machines still exist), then kill what is left in
 the lab's namespaces: recorded unit processes (checked against their start time), every process
 whose network or mount namespace is one of the lab's (the machines' and the namespaces created
 inside them, such as home's `wg`) and their descendants, then the anchors; then delete the
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mail_lab.config import LabConfig
+from mail_lab.container import ContainerError, find_containers
 from mail_lab.lab_state import LabRecord
 from mail_lab.namespaces import list_namespaces, remove_namespace
 from mail_lab.processes import ProcessRef, all_pids, namespace_inode, reap
@@ -25,6 +28,7 @@ from mail_lab.unit_manager import UnitManager
 from mail_lab.unit_store import UnitStore
 
 KILL_GRACE = 5.0
+CONTAINER_STOP_TIMEOUT = 15.0
 POLL = 0.05
 # Runtime state removed with the lab; secrets kept by the services (CA, DKIM keys) stay.
 RUNTIME_ENTRIES = ("machines", "units", "lab.json", "topology.json")
@@ -161,6 +165,7 @@ def _processes_in(namespaces: list[str], anchors: list[ProcessRef], recorded: li
 def teardown(config: LabConfig) -> TeardownReport:
     """Remove the lab of `config.prefix` completely; raise TeardownError if anything is left."""
     report = TeardownReport()
+    _power_off_containers(config, report)
     record = LabRecord.load(config)
     anchors = [ref for ref in (record.anchors.values() if record else []) if ref is not None]
     recorded = _stop_units(config, record, report)
@@ -184,6 +189,20 @@ def teardown(config: LabConfig) -> TeardownReport:
     if report.problems:
         raise TeardownError(f"lab {config.prefix!r} not fully removed: " + "; ".join(report.problems))
     return report
+
+
+def _power_off_containers(config: LabConfig, report: TeardownReport) -> None:
+    """Every container of this prefix, of this run or left by a crashed one: systemd's power-off
+    for all at once, then a kill of each that has not ended (bounded)."""
+    containers = find_containers(config.owns_namespace)
+    for container in containers:
+        container.request_power_off()
+    for container in containers:
+        try:
+            container.power_off(timeout=CONTAINER_STOP_TIMEOUT)
+            report.killed.append(container.nspawn.pid)
+        except (ContainerError, OSError) as error:
+            report.problems.append(f"container {container.spec.name}: {error}")
 
 
 def _keep_daemon_logs(config: LabConfig) -> None:

@@ -1,0 +1,55 @@
+"""A plan's `units` as NixOS `systemd.services` definitions for a lab machine.
+
+The plan's commands are argument lists with bare program names; the NixOS modules turn them into
+Exec lines with `lib.renderUnit programs` (modules/netns.nix), `programs` mapping each name to a
+store path. The lab calls the same Nix function, with each program mapped to its package's link
+in the machines' tree (`/usr/lib/mail-lab/packages/<package>/bin/<program>`, mail_lab.rootfs), so
+the Exec lines in a lab machine are rendered by the project's one rule, like on NixOS.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mail_lab import rootfs
+from mail_lab.plans import PlanError, nix_eval_json, nix_expression, repository_root
+
+
+def tree_programs(tree: Path) -> dict[str, str]:
+    """Every program of the tree's packages -> its path inside a machine (bin before sbin)."""
+    farm = tree / rootfs.PACKAGE_PROGRAMS.lstrip("/")
+    programs: dict[str, str] = {}
+    for kind in ("bin", "sbin"):
+        for package in sorted(rootfs.tree_packages(tree)):
+            directory = farm / package / kind
+            for program in sorted(directory.iterdir()) if directory.is_dir() else []:
+                programs.setdefault(
+                    program.name, f"{rootfs.PACKAGE_PROGRAMS}/{package}/{kind}/{program.name}"
+                )
+    return programs
+
+
+def plan_services(
+    role: str,
+    programs: Mapping[str, str],
+    overrides: Mapping[str, Any] | None = None,
+    repository: Path | None = None,
+) -> dict[str, dict[str, Any]]:
+    """`plans.<role>.units` of tests/topology.nix with every Exec* command rendered for the tree."""
+    root = repository or repository_root()
+    topology = (
+        f"import {root / 'tests' / 'topology.nix'} {{ overrides = {nix_expression(overrides or {})}; }}"
+    )
+    expression = (
+        f"let lib = import {root / 'lib'}; programs = {nix_expression(dict(programs))};"
+        f" topology = {topology};"
+        f" in builtins.mapAttrs (_: lib.renderUnit programs) topology.plans.{role}.units"
+    )
+    text = nix_eval_json(["--expr", expression], f"the {role} plan's units")
+    services = json.loads(text)
+    if not isinstance(services, dict):
+        raise PlanError(f"plans.{role}.units: expected an attribute set")
+    return services

@@ -1,0 +1,133 @@
+"""The driver's `Machine` on a container booting Debian's systemd (mail_lab.container).
+
+Everything the NixOS test driver does through systemd is done by the machine's own systemd:
+commands run in the container, `systemctl` is Debian's, `get_unit_info` parses `systemctl show`,
+and `wait_for_unit` keeps the driver's rules (fail at once when the unit failed, or when it is
+inactive and no job is pending). `start`/`shutdown`/`crash` boot the container, power it off by
+systemd, or kill it. Files are written through the machine's root: the whole of it is the
+machine's own overlay layer, so no path of the host can be reached.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+from mail_lab.config import LabConfig
+from mail_lab.container import Container, ContainerSpec
+from mail_lab.machine import Machine, MachineError
+from mail_lab.machine_fs import MachineFilesystem
+from mail_lab.processes import ProcessRef
+from mail_lab.units import unit_name
+
+
+class ContainerLifecycle:
+    """Boot and power-off of a container machine (the world adds its links and configuration)."""
+
+    def boot(self, machine: Machine) -> None:
+        if not isinstance(machine, SystemdMachine):
+            raise MachineError(f"{machine.name} is not a container machine")
+        machine.container = Container.boot(machine.spec)
+        state = machine.container.wait_running()
+        if state != "running":
+            machine.log(f"booted {state}: failed units {', '.join(machine.container.failed_units())}")
+
+    def power_off(self, machine: Machine, crash: bool) -> None:
+        if not isinstance(machine, SystemdMachine) or machine.container is None:
+            return
+        if crash:
+            machine.container.kill()
+        else:
+            machine.container.power_off()
+        machine.container = None
+
+
+class SystemdMachine(Machine):
+    def __init__(self, config: LabConfig, name: str, spec: ContainerSpec):
+        super().__init__(config, name, MachineFilesystem(spec.state_dir, {}))
+        self.spec = spec
+        self.container: Container | None = None
+        self.lifecycle = ContainerLifecycle()
+
+    def is_up(self) -> bool:
+        return self.container is not None and self.container.alive()
+
+    def _anchor(self) -> ProcessRef:
+        if self.container is None:
+            raise MachineError(f"{self.name} is not running")
+        return self.container.init
+
+    def _argv(self, command: str) -> list[str]:
+        if self.container is None:
+            raise MachineError(f"{self.name} is not running; cannot run `{command}`")
+        return self.container.enter(["bash", "-euo", "pipefail", "-c", command])
+
+    def _private_target(self, path: str) -> Path:
+        if not os.path.isabs(path):
+            raise MachineError(f"{self.name}: {path} is not an absolute path")
+        return self.root_path(os.path.normpath(path))
+
+    def _id_of(self, database: str, name: str) -> int:
+        """A user's or group's id in the machine's own /etc/passwd or /etc/group (not the host's)."""
+        for line in self.root_path(f"/etc/{database}").read_text().splitlines():
+            fields = line.split(":")
+            if fields[0] == name and len(fields) > 2:
+                return int(fields[2])
+        raise MachineError(
+            f"{self.name}: no {'user' if database == 'passwd' else 'group'} {name!r} in the machine"
+        )
+
+    def write_file(
+        self,
+        path: str,
+        content: str | bytes,
+        mode: int = 0o644,
+        owner: str | None = None,
+        group: str | None = None,
+    ) -> None:
+        """As Machine.write_file, with the owner and group as the machine names them."""
+        super().write_file(path, content, mode)
+        if owner or group:
+            uid = self._id_of("passwd", owner) if owner else -1
+            gid = self._id_of("group", group) if group else -1
+            os.chown(self._private_target(path), uid, gid)
+
+    # --- units: the machine's systemd ------------------------------------------------------------
+
+    def get_unit_info(self, unit: str, user: str | None = None) -> dict[str, str]:
+        if user is not None:
+            raise MachineError("the lab has no user service managers (systemctl --user)")
+        code, out = self.systemctl(f"--no-pager show {shlex.quote(unit)}")
+        if code != 0:
+            raise MachineError(
+                f'{self.name}: retrieving systemctl info for unit "{unit}" failed (exit {code})'
+            )
+        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+    def _no_pending_jobs(self) -> bool:
+        return "No jobs" in self.systemctl("list-jobs --full 2>&1")[1]
+
+    def wait_for_unit(self, unit: str, user: str | None = None, timeout: int = 900) -> None:
+        name = unit_name(unit)
+
+        def active() -> bool:
+            info = self.get_unit_info(name, user)
+            if info.get("LoadState") == "not-found":
+                raise MachineError(f"{self.name}: unit {name} does not exist")
+            state = info["ActiveState"]
+            if state == "failed":
+                raise MachineError(f'{self.name}: unit "{name}" reached state "failed"')
+            # As the driver: inactive with no job pending, and still so when looked at again.
+            if (
+                state == "inactive"
+                and self._no_pending_jobs()
+                and self.get_unit_info(name, user)["ActiveState"] == "inactive"
+            ):
+                raise MachineError(f'{self.name}: unit "{name}" is inactive and there are no pending jobs')
+            return state == "active"
+
+        self._poll(f"unit {name}", active, timeout)
+
+    def wait_for_job(self, jobname: str) -> None:
+        self.wait_for_unit(jobname)

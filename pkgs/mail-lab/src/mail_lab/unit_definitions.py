@@ -1,0 +1,128 @@
+"""The lab's own daemon units (`units.Unit`) as NixOS `systemd.services` definitions.
+
+So that the daemons the lab runs today (mail_lab.services, mail_lab.wireguard) can run under a
+machine's real systemd through the one renderer (mail_lab.unit_render), each Unit becomes the
+definition a NixOS module would write: its settings as `serviceConfig`, its dependencies as the
+unit options, `start_at_boot` as `wantedBy = [ "multi-user.target" ]`, and its readiness probe as
+a `postStart` that waits for it (bounded), the pattern NixOS modules use for daemons that do not
+notify systemd. Its commands are argument lists, rendered as Exec lines with every argument quoted
+and `$` and `%` doubled (systemd would expand them; the lab's arguments are literal), the program
+by its path in the machines' tree, and `path` lists the packages of every program the commands
+name, so the daemon finds them as on NixOS.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping
+from typing import Any
+
+from mail_lab.units import COMMAND_FIELDS, Unit
+
+SETTING_OF_FIELD = {
+    "exec_start_pre": "ExecStartPre",
+    "exec_start": "ExecStart",
+    "exec_start_post": "ExecStartPost",
+    "exec_stop": "ExecStop",
+    "exec_stop_post": "ExecStopPost",
+}
+WORD = re.compile(r"[A-Za-z0-9_.+-]+")
+SHELLS = ("sh", "bash")
+READY_POLL = 0.1
+
+
+class UnitDefinitionError(ValueError):
+    """A lab unit names a program the machines' tree does not have."""
+
+
+def _quote(argument: str) -> str:
+    """One argument, double-quoted for systemd: C escapes for backslash, quote and line breaks
+    (an Exec line is one line), `$` and `%` doubled."""
+    escaped = argument.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return '"' + escaped.replace("$", "$$").replace("%", "%%") + '"'
+
+
+def exec_line(command: list[str], programs: Mapping[str, str], unit: str) -> str:
+    """One argument list as an Exec line: `[-]<program path> "arg" ...`."""
+    ignore, program = ("-", command[0][1:]) if command[0].startswith("-") else ("", command[0])
+    if program not in programs:
+        raise UnitDefinitionError(
+            f"{unit}: program {program!r} is in no package of the machines' tree;"
+            " add its package to pkgs/mail-lab/machine-packages.txt"
+        )
+    return " ".join([f"{ignore}{programs[program]}", *map(_quote, command[1:])])
+
+
+def named_programs(unit: Unit, programs: Mapping[str, str]) -> set[str]:
+    """Programs the unit's commands run: each command's, the one after `--`, words of a shell script."""
+    named: set[str] = set()
+    scripts = [unit.ready] if unit.ready else []
+    for field_name in COMMAND_FIELDS:
+        for command in getattr(unit, field_name):
+            named.add(command[0].removeprefix("-"))
+            named.update(command[index + 1] for index, arg in enumerate(command[:-1]) if arg == "--")
+            if command[0].removeprefix("-") in SHELLS and "-c" in command:
+                scripts.append(command[command.index("-c") + 1])
+    for script in scripts:
+        named.update(word for word in WORD.findall(script) if word in programs)
+    return {name for name in named if name in programs}
+
+
+def _package_of(program_path: str) -> str:
+    """`/usr/lib/mail-lab/packages/<package>/bin/<program>` -> `<package>`."""
+    return program_path.rsplit("/", 3)[-3]
+
+
+def definition(unit: Unit, programs: Mapping[str, str]) -> dict[str, Any]:
+    """The NixOS definition of `unit` (its name without `.service` is the service's name)."""
+    service: dict[str, Any] = {"Type": unit.type}
+    for field_name, setting in SETTING_OF_FIELD.items():
+        commands = getattr(unit, field_name)
+        if commands:
+            service[setting] = [exec_line(command, programs, unit.name) for command in commands]
+    if unit.remain_after_exit:
+        service["RemainAfterExit"] = True
+    if unit.user:
+        service["User"] = unit.user
+    if unit.network_namespace_path:
+        service["NetworkNamespacePath"] = unit.network_namespace_path
+    for setting, paths in (
+        ("BindReadOnlyPaths", unit.bind_read_only_paths),
+        ("BindPaths", unit.bind_paths),
+        ("InaccessiblePaths", unit.inaccessible_paths),
+    ):
+        if paths:
+            service[setting] = list(paths)
+    result: dict[str, Any] = {"serviceConfig": service}
+    if unit.description:
+        result["description"] = unit.description
+    for option, values in (
+        ("after", unit.after),
+        ("wants", unit.wants),
+        ("requires", unit.requires),
+        ("bindsTo", unit.binds_to),
+        ("partOf", unit.part_of),
+    ):
+        if values:
+            result[option] = list(values)
+    if unit.environment:
+        result["environment"] = dict(unit.environment)
+    if unit.start_at_boot:
+        result["wantedBy"] = ["multi-user.target"]
+    if unit.ready:
+        tries = int(unit.ready_timeout / READY_POLL) + 1
+        complaint = shlex.quote(f"{unit.name} not ready after {unit.ready_timeout:.0f} s")
+        result["postStart"] = (
+            f"i=0\nuntil {unit.ready}; do\n  i=$((i + 1))\n"
+            f"  if [ $i -ge {tries} ]; then echo {complaint} >&2; exit 1; fi\n  sleep {READY_POLL}\ndone"
+        )
+    packages = sorted({_package_of(programs[name]) for name in named_programs(unit, programs)})
+    if packages:
+        result["path"] = packages
+    return result
+
+
+def definitions(units: list[Unit], programs: Mapping[str, str]) -> dict[str, list[dict[str, Any]]]:
+    """Service name -> [definition], for unit_render.render_services."""
+    return {unit.name.removesuffix(".service"): [definition(unit, programs)] for unit in units}
