@@ -1,9 +1,9 @@
 # Checks for single option values (ports, names, keys, key files, endpoints, ...), shared by the
 # gateway and the home. Each `...Checks path value` returns a list of checks (see checks.nix).
+{ lib }:
 let
-  util = import ./util.nix;
-  ip = import ./ip.nix;
-  inherit (import ./checks.nix) check show;
+  inherit (lib) util ip;
+  inherit (lib.checks) check show;
   inherit (builtins)
     elem
     elemAt

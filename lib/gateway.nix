@@ -1,11 +1,8 @@
 # The gateway (vServer): its checks and its network plan. See docs/design.md for the intent.
+{ lib }:
 let
-  util = import ./util.nix;
-  fields = import ./fields.nix;
-  addresses = import ./addresses.nix;
-  nftables = import ./nftables.nix;
-  intents = import ./intent.nix;
-  inherit (import ./checks.nix) check show enforce;
+  inherit (lib) util fields addresses nftables;
+  inherit (lib.checks) check show;
   inherit (builtins)
     attrNames
     concatMap
@@ -20,8 +17,7 @@ let
 
   root = "homeMail.gateway";
 
-  # The option value at `names` below the intent, null when missing or not reachable.
-  lookup = intent: names: util.attrByPath names null intent;
+  inherit (util) lookup;
 
   homesOf = intent: if isAttrs intent.homes then intent.homes else { };
 
@@ -87,10 +83,8 @@ let
     ) (forwarded.ipv4 ++ forwarded.ipv6);
 
   checks =
-    rawIntent:
+    { intent, get }:
     let
-      intent = intents.withGatewayDefaults rawIntent;
-      get = lookup intent;
       homes = get [ "homes" ];
       wireguardInterface = get [ "wireguard" "interface" ];
     in
@@ -119,10 +113,8 @@ let
     ++ fields.boolChecks "${root}.mssClamp" (get [ "mssClamp" ]);
 
   plan =
-    rawIntent:
+    { intent, get }:
     let
-      intent = intents.withGatewayDefaults rawIntent;
-      get = lookup intent;
       uplinkInterface = get [ "uplink" "interface" ];
       wireguardInterface = get [ "wireguard" "interface" ];
       homes = homesOf intent;
@@ -280,7 +272,7 @@ let
       firewall.allowedUDPPorts = [ (get [ "wireguard" "listenPort" ]) ];
     };
 in
-{
+lib.role.role {
+  withDefaults = lib.intent.withGatewayDefaults;
   inherit checks plan;
-  strict = intent: enforce (checks intent) (plan intent);
 }

@@ -27,7 +27,7 @@ let
     types
     ;
   homeMailLib = import ../lib;
-  confine = import ../lib/confine.nix;
+  inherit (import ../lib/self.nix) confine;
   helpers = import ./helpers.nix { inherit lib; };
 
   cfg = config.homeMail.netns;
