@@ -127,6 +127,10 @@ let
         sysctl = namespaceSysctl;
         inherit resolvConf;
         nftables = firewall;
+        files = {
+          resolvConf = "/etc/${confine.resolvConfEtcPath namespaceName}";
+          ruleset = "/etc/${confine.rulesetEtcPath namespaceName}";
+        };
         # Files under /etc (environment.etc in NixOS).
         etc = {
           ${confine.resolvConfEtcPath namespaceName} = resolvConf;
@@ -162,6 +166,11 @@ let
             persistentKeepalive = get [ "gateway" "persistentKeepalive" ];
           }
         ];
+      };
+      # The units of networking.wireguard.interfaces.<if>: the interface's and its peer's.
+      wireguardUnits = {
+        interface = "${wireguardUnit}.service";
+        peers.gateway = "${wireguardUnit}-peer-gateway.service";
       };
       # The peer's allowedIPs, installed as routes inside the namespace: its only default routes.
       routes =

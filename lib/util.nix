@@ -58,6 +58,16 @@ rec {
       + " and "
       + elemAt quoted (count - 1);
 
+  # A name as part of a systemd unit name, the way systemd-escape (and NixOS'
+  # utils.escapeSystemdPath) writes it, for the characters an interface name may hold: "-" becomes
+  # \x2d, and a leading "." \x2e.
+  systemdEscape =
+    name:
+    let
+      escaped = builtins.replaceStrings [ "-" ] [ "\\x2d" ] name;
+    in
+    if hasPrefix "." escaped then "\\x2e" + substring 1 (stringLength escaped) escaped else escaped;
+
   # The option value at `names` below an intent, null when missing or not reachable.
   lookup = intent: names: attrByPath names null intent;
 

@@ -48,6 +48,7 @@
   # port, home may let the kernel choose).
   wireguardOptions =
     {
+      defaults,
       keyOwner,
       interface,
       listenPort,
@@ -56,20 +57,20 @@
       interface = lib.mkOption (
         {
           type = lib.types.str;
-          default = "wg0";
+          default = defaults.interface;
         }
         // interface
       );
       inherit listenPort;
       mtu = lib.mkOption {
         type = lib.types.int;
-        default = 1420;
+        default = defaults.mtu;
         example = 1412;
         description = "MTU of the WireGuard interface; give both ends the same value (1420 fits a 1500-byte line, 1412 PPPoE).";
       };
       privateKeyFile = lib.mkOption {
         type = lib.types.nullOr lib.types.str;
-        default = null;
+        default = defaults.privateKeyFile;
         example = "/etc/wireguard/wg0.key";
         description = ''
           Path of a root-only file holding ${keyOwner} WireGuard private key, outside the Nix
@@ -82,6 +83,7 @@
   # gateway): its public key and the optional preshared key both ends share.
   peerKeyOptions =
     {
+      defaults,
       peer,
       where,
       examples,
@@ -89,13 +91,13 @@
     {
       publicKey = lib.mkOption {
         type = lib.types.nullOr lib.types.str;
-        default = null;
+        default = defaults.publicKey;
         example = examples.publicKey;
         description = "The WireGuard public key of ${peer} (`wg pubkey < private.key` ${where}). Required.";
       };
       presharedKeyFile = lib.mkOption {
         type = lib.types.nullOr lib.types.str;
-        default = null;
+        default = defaults.presharedKeyFile;
         example = examples.presharedKeyFile;
         description = "Optional root-only file with a preshared key shared with ${peer}, outside the Nix store.";
       };

@@ -37,6 +37,8 @@ let
   ownFile = toString ./mail-home.nix;
 
   cfg = config.homeMail.home;
+  # The option defaults are lib/'s intent defaults (lib/intent.nix), written there once.
+  defaults = homeMailLib.homeDefaults;
   root = "homeMail.home";
   unitNames = helpers.unitNames lib.trivial.release;
   redis = config.services.redis.servers.rspamd;
@@ -90,6 +92,8 @@ let
     inherit (cfg) dropDuplicateDeliveries;
   };
   plan = homeMailLib.homePlan intent;
+  # The systemd.services attribute of the interface unit (the plan names it once).
+  wireguardService = lib.removeSuffix ".service" plan.wireguardUnits.interface;
   duplicateFilter = plan.delivery.duplicateFilter;
   duplicateFilterFile = builtins.toFile "drop-duplicates.sieve" duplicateFilter.script;
   duplicateFilterName = "home_mail_drop_duplicates";
@@ -101,7 +105,6 @@ let
     in
     (settings.mail_uid or null) != null && (settings.mail_gid or null) != null;
   weakDefault = mkOverride 1100;
-  wireguardUnit = "wireguard-${cfg.wireguard.interface}";
 
   loopbackNameservers = filter (
     server:
@@ -136,11 +139,10 @@ let
     ];
 
   portList =
-    description: example:
+    default: description: example:
     mkOption {
       type = types.listOf types.port;
-      default = [ ];
-      inherit example description;
+      inherit default example description;
     };
 in
 {
@@ -153,7 +155,7 @@ in
 
     namespace = mkOption {
       type = types.str;
-      default = "wg";
+      default = defaults.namespace;
       example = "mail";
       description = ''
         The network namespace the mail services run in (`/run/netns/<name>`, created by
@@ -164,7 +166,7 @@ in
 
     addresses = mkOption {
       type = types.listOf types.str;
-      default = [ ];
+      default = defaults.addresses;
       example = [
         "198.51.100.11/32"
         "2001:db8:1::11/128"
@@ -177,6 +179,7 @@ in
     };
 
     wireguard = helpers.wireguardOptions {
+      defaults = defaults.wireguard;
       keyOwner = "this home's";
       interface = {
         example = "wg-mail";
@@ -184,7 +187,7 @@ in
       };
       listenPort = mkOption {
         type = types.nullOr types.port;
-        default = null;
+        default = defaults.wireguard.listenPort;
         example = 51820;
         description = "UDP port of the tunnel at home; null lets the kernel choose (home connects out, the gateway learns the port).";
       };
@@ -193,7 +196,7 @@ in
     gateway = {
       endpoint = mkOption {
         type = types.nullOr types.str;
-        default = null;
+        default = defaults.gateway.endpoint;
         example = "198.51.100.10:51820";
         description = ''
           The gateway's public address and WireGuard port: an IP literal (`[2001:db8:1::10]:51820`
@@ -203,6 +206,7 @@ in
       };
       inherit
         (helpers.peerKeyOptions {
+          defaults = defaults.gateway;
           peer = "the gateway";
           where = "on the gateway";
           examples = {
@@ -215,7 +219,7 @@ in
         ;
       persistentKeepalive = mkOption {
         type = types.nullOr types.int;
-        default = 25;
+        default = defaults.gateway.persistentKeepalive;
         example = null;
         description = "Seconds between keepalives, so the home's NAT and firewall keep the tunnel open; null turns them off.";
       };
@@ -223,7 +227,7 @@ in
 
     nameservers = mkOption {
       type = types.listOf types.str;
-      default = [ "127.0.0.1" ];
+      default = defaults.nameservers;
       example = [ "192.0.2.53" ];
       description = ''
         The resolvers of the confined services (the namespace's resolv.conf). The default is the
@@ -234,12 +238,12 @@ in
     };
 
     openPorts = {
-      tcp = portList "TCP ports the internet may open inside the namespace (the namespace's own firewall drops the rest); port 80 is added when acmeCertificates is not empty." [
+      tcp = portList defaults.openPorts.tcp "TCP ports the internet may open inside the namespace (the namespace's own firewall drops the rest); port 80 is added when acmeCertificates is not empty." [
         25
         465
         993
       ];
-      udp = portList "UDP ports the internet may open inside the namespace." [ ];
+      udp = portList defaults.openPorts.udp "UDP ports the internet may open inside the namespace." [ ];
     };
 
     extraConfinedServices = mkOption {
@@ -282,7 +286,7 @@ in
 
     dropDuplicateDeliveries = mkOption {
       type = types.bool;
-      default = true;
+      default = defaults.dropDuplicateDeliveries;
       example = false;
       description = ''
         When dovecot delivers (services.dovecot2.enable): a Sieve script discards a message whose
@@ -348,13 +352,13 @@ in
 
       # The interface unit must wait for the namespace and die with it (a new namespace needs a new
       # interface).
-      systemd.services.${wireguardUnit} = plan.units.${wireguardUnit};
+      systemd.services.${wireguardService} = plan.units.${wireguardService};
 
       homeMail.netns.${cfg.namespace} = {
         inherit (plan.namespace) sysctl resolvConf;
         nftablesRuleset = plan.namespace.nftables.ruleset;
         services = plan.confinedServices;
-        dependencies = [ "${wireguardUnit}.service" ];
+        dependencies = [ plan.wireguardUnits.interface ];
       };
 
       security.acme.certs = genAttrs cfg.acmeCertificates (_: {
