@@ -28,10 +28,11 @@ let
     ;
   homeMailLib = import ../lib;
   inherit (import ../lib/self.nix) confine;
-  helpers = import ./helpers.nix { inherit lib; };
+  renderHelpers = import ./helpers/render.nix { inherit lib; };
+  definitions = import ./helpers/definitions.nix { inherit lib; };
 
   cfg = config.homeMail.netns;
-  programs = helpers.programsOf pkgs;
+  programs = renderHelpers.programsOf pkgs;
   render = homeMailLib.renderUnit programs;
 
   namespaceOptions =
@@ -129,16 +130,16 @@ let
       path = "homeMail.netns.${name}";
     in
     [
-      (helpers.assertionAbout path (
+      (definitions.assertionAbout path (
         builtins.match "[A-Za-z0-9_-]{1,15}" name != null
       ) "the namespace name \"${name}\" must be 1 to 15 letters, digits, \"_\" or \"-\": it becomes /run/netns/<name>, /etc/netns/<name> and the instance of netns@<name>.service")
-      (helpers.assertionAbout path (
+      (definitions.assertionAbout path (
         !builtins.elem name [
           "init"
           "default"
         ]
       ) "\"${name}\" is how tools name the host's own namespace; choose another name, e.g. \"wg\"")
-      (helpers.assertionAbout "${path}.sysctl" (
+      (definitions.assertionAbout "${path}.sysctl" (
         cfg.${name}.sysctl != { }
       ) "is empty; netns@${name}.service runs `sysctl -w` with these settings, so give at least one, e.g. { \"net.ipv4.conf.all.forwarding\" = 0; }")
     ];
@@ -148,7 +149,7 @@ let
     let
       namespaces = namespacesOf service;
     in
-    helpers.assertionAbout "homeMail.netns.${builtins.head namespaces}.services" (
+    definitions.assertionAbout "homeMail.netns.${builtins.head namespaces}.services" (
       length namespaces == 1
     ) "\"${service}\" is confined to namespaces ${lib.concatMapStringsSep ", " (n: "\"${n}\"") namespaces}; a service can run in one namespace only: remove it from all but one of homeMail.netns.<name>.services"
   ) (lib.unique (map (pair: pair.service) confinements));

@@ -26,7 +26,9 @@ let
     types
     ;
   homeMailLib = import ../lib;
-  helpers = import ./helpers.nix { inherit lib; };
+  helpers = import ./helpers/options.nix { inherit lib; };
+  render = import ./helpers/render.nix { inherit lib; };
+  definitions = import ./helpers/definitions.nix { inherit lib; };
   ownFile = toString ./wireguard-gateway.nix;
 
   cfg = config.homeMail.gateway;
@@ -34,7 +36,7 @@ let
   defaults = homeMailLib.gatewayDefaults;
   homeDefaults = (import ../lib/self.nix).intent.gatewayHomeDefaults;
   root = "homeMail.gateway";
-  programs = helpers.programsOf pkgs;
+  programs = render.programsOf pkgs;
 
   addressesOf =
     interface:
@@ -66,7 +68,7 @@ let
   };
   plan = homeMailLib.gatewayPlan intent;
 
-  shellLine = helpers.shellLine programs;
+  shellLine = render.shellLine programs;
 
   # A plan unit with its ExecStart/ExecStop commands as script/preStop.
   asScripts =
@@ -85,8 +87,6 @@ let
     }
     // lib.optionalAttrs (service ? ExecStart) { script = lines service.ExecStart; }
     // lib.optionalAttrs (service ? ExecStop) { preStop = lines service.ExecStop; };
-
-  interfaceFiles = helpers.otherDefinitionFiles options.networking.wireguard.interfaces ownFile cfg.wireguard.interface;
 
   homeOptions =
     { name, ... }:
@@ -230,7 +230,10 @@ in
     };
 
     assertions = homeMailLib.gatewayChecks intent ++ [
-      (helpers.assertionAbout "${root}.wireguard.interface" (interfaceFiles == [ ]) "networking.wireguard.interfaces.${cfg.wireguard.interface} is also defined in ${lib.concatStringsSep ", " (lib.unique interfaceFiles)}; ${root} manages this interface and the other settings would be merged into it (lists concatenated): choose another ${root}.wireguard.interface or remove the other definition")
+      (definitions.wireguardInterfaceOnlyHere {
+        inherit options ownFile root;
+        inherit (cfg.wireguard) interface;
+      })
     ];
 
     warnings = optional (cfg.uplink.addresses == [ ]) "${root}.uplink.addresses: is empty (networking.interfaces.${cfg.uplink.interface} has no static addresses), so nothing checks that the forwarded addresses are not also the gateway's own; list the uplink's addresses";
@@ -240,7 +243,7 @@ in
     # backend would need other settings. The home must use the script backend anyway.
     networking.wireguard.useNetworkd = mkForce false;
 
-    networking.wireguard.interfaces.${cfg.wireguard.interface} = helpers.wireguardInterface plan.wireguard // {
+    networking.wireguard.interfaces.${cfg.wireguard.interface} = render.wireguardInterface plan.wireguard // {
       # Remember home's endpoint across a restart of the interface (see lib/gateway.nix).
       # Service scripts have no `sh` on PATH: the program by its store path, like renderCommand.
       postSetup = map shellLine plan.wireguard.postSetup;
