@@ -129,9 +129,8 @@ in
       example = [ "192.0.2.53" ];
       description = ''
         The resolvers of the confined services (the namespace's resolv.conf). The default is the
-        knot-resolver that simple-nixos-mailserver's `mailserver.localDnsResolver` runs, which
-        this module moves into the namespace; any other resolver must be reachable through the
-        tunnel.
+        knot-resolver of simple-nixos-mailserver's `mailserver.localDnsResolver`, which runs in
+        the namespace; another resolver must be reachable through the tunnel.
       '';
     };
 
@@ -164,9 +163,8 @@ in
       example = [ "mail.example.org" ];
       description = ''
         Names of `security.acme.certs` whose orders run inside the namespace, so the CA's HTTP-01
-        request reaches them on the public addresses. Each gets `listenHTTP = ":80"` and no
-        webroot by default (no web server runs in the namespace), and port 80 is opened in the
-        namespace.
+        request reaches them on the public addresses (`listenHTTP = ":80"` by default, port 80
+        opened in the namespace).
       '';
     };
 
@@ -175,10 +173,8 @@ in
       default = true;
       example = false;
       description = ''
-        When rspamd is enabled: its redis (`services.redis.servers.rspamd`) listens on a unix
-        socket only (no TCP port), and rspamd joins the redis group to use it. Only defaults
-        weaker than `mkDefault` are set, so simple-nixos-mailserver's own redis settings (it
-        uses the socket too) win, whatever their priority.
+        When rspamd is enabled: its redis listens on a unix socket only, and rspamd joins the
+        redis group. Weaker than `mkDefault`, so a mail server's own redis settings win.
       '';
     };
 
@@ -187,29 +183,10 @@ in
       default = defaults.dropDuplicateDeliveries;
       example = false;
       description = ''
-        When dovecot delivers (services.dovecot2.enable): a Sieve script discards a message whose
-        Message-ID the same mailbox has already received, before any user script runs. A
-        delivery that is cut short after the mailbox got the message (the namespace restarts
-        while postfix waits for dovecot's reply; an SMTP reply lost in the tunnel) is retried
-        with the same Message-ID and would otherwise land twice. The price: a second copy that
-        really is the same message (the same Message-ID, e.g. once directly and once through a
-        mailing list) is dropped as well.
-
-        With Dovecot 2.4 (nixpkgs' default from `system.stateVersion` 26.05 on) the script is
-        `services.dovecot2.settings."sieve_script home_mail_drop_duplicates"` (type `before`),
-        beside the mail server's own scripts. With Dovecot 2.3 it is
-        `services.dovecot2.sieve.scripts.before`, as a default: a before-script of your own
-        wins, and a warning says that retries are then not dropped; nixpkgs needs
-        `services.dovecot2.settings.mail_uid` and `mail_gid` for it (the owner of the compiled
-        scripts), and without them the filter is left out, with a warning that says so. Without
-        simple-nixos-mailserver (which does both itself) the module also loads dovecot's sieve
-        plugin for LMTP (2.4: `settings."protocol lmtp".mail_plugins.sieve`; 2.3:
-        `mailPlugins.perProtocol.lmtp`) and puts dovecot's pigeonhole package in
-        `environment.systemPackages`, where nixpkgs' dovecot looks for plugins.
-
-        postfix then hands dovecot one message at a time (`lmtp_destination_concurrency_limit =
-        1`, a default you may override): dovecot's duplicate database loses marks when
-        deliveries to one mailbox run in parallel.
+        When dovecot delivers: drop a message whose Message-ID the mailbox has already received
+        (a retried delivery), before any user script runs, and have postfix deliver one message
+        at a time. A second copy with the same Message-ID (e.g. via a mailing list) is dropped
+        too. How it is set up for Dovecot 2.3 and 2.4: docs/design.md, "Exactly-once delivery".
       '';
     };
 
