@@ -153,7 +153,7 @@ rec {
     }: give 44 characters of base64 for 32 bytes, ending in \"=\", as printed by `wg pubkey < private.key`")
   ];
 
-  # The `wireguard` options both ends have (modules/helpers.nix wireguardOptions): the interface
+  # The `wireguard` options both ends have (modules/helpers/options.nix wireguardOptions): the interface
   # name, MTU, listen port and private key file. `option name` is the value of option `name`; the
   # listen port is fixed at the gateway (portChecks) and optional at home (optionalPortChecks).
   wireguardChecks =

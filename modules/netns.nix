@@ -117,12 +117,27 @@ let
 
   namespaceNames = attrNames cfg;
 
+  # homeMail.home (modules/mail-home) renders its namespace's units from its plan, the template
+  # among them; its confined services count for the check that a service has one namespace.
+  home = config.homeMail.home or { enable = false; };
+  homeConfinements =
+    if home.enable then
+      map (service: {
+        inherit service;
+        inherit (home) namespace;
+      }) home.confinedServices
+    else
+      [ ];
+
   # Every (service, namespace) pair, to find services confined to two namespaces.
   confinements = concatMap (
     namespace: map (service: { inherit service namespace; }) cfg.${namespace}.services
   ) namespaceNames;
   namespacesOf =
-    service: map (pair: pair.namespace) (filter (pair: pair.service == service) confinements);
+    service:
+    lib.unique (
+      map (pair: pair.namespace) (filter (pair: pair.service == service) (confinements ++ homeConfinements))
+    );
 
   namespaceChecks =
     name:
@@ -179,9 +194,7 @@ in
     assertions = concatMap namespaceChecks namespaceNames ++ serviceChecks;
 
     systemd.services = mkMerge (
-      [
-        { "netns@" = render confine.netnsTemplate; }
-      ]
+      lib.optional (!home.enable) { "netns@" = render confine.netnsTemplate; }
       ++ mapAttrsToList (name: namespace: {
         "netns@${name}" = render (confine.netnsInstance {
           inherit name;

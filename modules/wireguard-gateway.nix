@@ -70,24 +70,6 @@ let
 
   shellLine = render.shellLine programs;
 
-  # A plan unit with its ExecStart/ExecStop commands as script/preStop.
-  asScripts =
-    unit:
-    let
-      service = unit.serviceConfig;
-      lines = lib.concatMapStringsSep "\n" shellLine;
-    in
-    removeAttrs unit [ "serviceConfig" ]
-    // {
-      path = [ pkgs.wireguard-tools ];
-      serviceConfig = removeAttrs service [
-        "ExecStart"
-        "ExecStop"
-      ];
-    }
-    // lib.optionalAttrs (service ? ExecStart) { script = lines service.ExecStart; }
-    // lib.optionalAttrs (service ? ExecStop) { preStop = lines service.ExecStop; };
-
   homeOptions =
     { name, ... }:
     {
@@ -260,9 +242,8 @@ in
 
     # The units that remember home's endpoint (plan.units): the peer units save it when they stop
     # (preStop runs before the peer unit's postStop removes the peer), a loop saves it while the
-    # interface is up. Their commands become scripts, so systemd does not expand the `$` in them.
-    # The proxy NDP unit (plan.proxyNdp, lib/gateway.nix) is bound to the uplink device.
+    # interface is up. Their commands become scripts (render.planUnits). The proxy NDP unit (plan.proxyNdp, lib/gateway.nix) is bound to the uplink device.
     systemd.services =
-      mapAttrs (_: asScripts) plan.units // mapAttrs (_: homeMailLib.renderUnit programs) plan.proxyNdp.units;
+render.planUnits pkgs (plan.units // plan.proxyNdp.units);
   };
 }

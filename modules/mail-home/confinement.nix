@@ -1,6 +1,7 @@
 # The mail namespace: the WireGuard interface created in the host's namespace (its UDP socket uses
-# the ISP line) and moved into homeMail.home.namespace, the namespace with its sysctls, firewall
-# and resolv.conf, and the services confined to it. All from the home plan of lib/.
+# the ISP line) and moved into homeMail.home.namespace, the namespace's units and files, and the
+# services confined to it. All from the home plan of lib/: its units and namespace.etc rendered
+# the way the gateway's units are (helpers/render.nix planUnits).
 {
   config,
   lib,
@@ -20,16 +21,15 @@ let
     ;
   render = import ../helpers/render.nix { inherit lib; };
   ownFile = toString ./confinement.nix;
-  # The systemd.services attribute of the interface unit (the plan names it once).
-  wireguardService = lib.removeSuffix ".service" plan.wireguardUnits.interface;
 in
 {
   _file = ownFile;
 
   config = lib.mkIf cfg.enable {
     homeMail.home = {
-      inherit (context) confinedServices intent;
+      inherit (context) intent;
       plan = homeMailLib.homePlan context.intent;
+      inherit (plan) confinedServices;
     };
 
     assertions =
@@ -63,15 +63,15 @@ in
       preSetup = map (render.shellLine (render.programsOf pkgs)) plan.wireguard.preSetup;
     };
 
-    # The interface unit must wait for the namespace and die with it (a new namespace needs a new
-    # interface).
-    systemd.services.${wireguardService} = plan.units.${wireguardService};
-
-    homeMail.netns.${cfg.namespace} = {
-      inherit (plan.namespace) sysctl resolvConf;
-      nftablesRuleset = plan.namespace.nftables.ruleset;
-      services = plan.confinedServices;
-      dependencies = [ plan.wireguardUnits.interface ];
-    };
+    # The plan's units (the namespace's, the interface's, the confined services') and the
+    # namespace's files, rendered as the gateway's are (render.planUnits).
+    systemd.services = lib.mkMerge [
+      (render.planUnits pkgs plan.units)
+      {
+        # The ruleset and resolv.conf are files, not part of the unit: restart on their change.
+        ${lib.removeSuffix ".service" plan.namespace.unit}.restartTriggers = lib.attrValues plan.namespace.etc;
+      }
+    ];
+    environment.etc = lib.mapAttrs (_: text: { inherit text; }) plan.namespace.etc;
   };
 }
