@@ -143,11 +143,11 @@
       nixosModules = {
         netns = ./modules/netns.nix;
         wireguard-gateway = ./modules/wireguard-gateway.nix;
-        mail-home = ./modules/mail-home.nix;
+        mail-home = ./modules/mail-home;
         default = {
           imports = [
             ./modules/wireguard-gateway.nix
-            ./modules/mail-home.nix
+            ./modules/mail-home
           ];
         };
       };

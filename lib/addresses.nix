@@ -1,10 +1,10 @@
 # Lists of forwarded (public, single-host) addresses: their normalized form for the plans and the
 # checks that the lists are well formed. Used for homeMail.home.addresses and
 # homeMail.gateway.homes.<name>.addresses alike.
+{ lib }:
 let
-  util = import ./util.nix;
-  ip = import ./ip.nix;
-  inherit (import ./checks.nix) check show;
+  inherit (lib) util ip;
+  inherit (lib.checks) check show;
   inherit (builtins)
     concatMap
     elemAt

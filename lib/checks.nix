@@ -1,4 +1,5 @@
 # The shape of a check (a NixOS assertion) and how a list of checks is enforced.
+{ ... }:
 let
   inherit (builtins) concatStringsSep filter map;
 in

@@ -4,10 +4,20 @@
 # module puts store paths in front of them (see renderCommand), the lab runs them as they are.
 # A program name starting with "-" is systemd's "ignore this command's failure" prefix.
 # Every Exec* setting is a list of such commands.
+{ ... }:
 let
   inherit (builtins) concatStringsSep map match;
 in
 rec {
+  /**
+    The unit that creates namespace `name`.
+
+    # Type
+
+    ```
+    netnsUnitName :: String -> String  # "netns@<name>.service"
+    ```
+  */
   netnsUnitName = name: "netns@${name}.service";
 
   namespacePath = name: "/run/netns/${name}";
@@ -110,12 +120,20 @@ rec {
     else
       "service";
 
-  # systemd.services.<service> attributes that run a service inside namespace `namespace`.
-  # Stop and restart reach it through BindsTo=; a start of the namespace unit starts it again
-  # through wantedBy (the namespace unit Wants= it; BindsTo= alone starts nothing). A template
-  # ("kresd@") confines every instance but is started by none: a template in a `.wants/`
-  # directory of netns@<name> would mean its instance <name>, so list the instances to have them
-  # started. An instance ("kresd@1") is a drop-in over its template's unit.
+  /**
+    `systemd.services.<service>` attributes that run a service inside namespace `namespace`.
+    Stop and restart reach it through BindsTo=; a start of the namespace unit starts it again
+    through wantedBy (the namespace unit Wants= it; BindsTo= alone starts nothing). A template
+    ("kresd@") confines every instance but is started by none: a template in a `.wants/`
+    directory of netns@<name> would mean its instance <name>, so list the instances to have them
+    started. An instance ("kresd@1") is a drop-in over its template's unit.
+
+    # Type
+
+    ```
+    moveNs :: { namespace :: String; service ? String; after ? [String]; wants ? [String]; } -> AttrSet
+    ```
+  */
   moveNs =
     {
       namespace,
@@ -143,11 +161,19 @@ rec {
     // (if kind == "template" then { } else { wantedBy = [ unit ]; })
     // (if kind == "instance" then { overrideStrategy = "asDropin"; } else { });
 
-  # One command as a systemd Exec line: `programs` maps bare program names to executables
-  # (e.g. { ip = "${pkgs.iproute2}/bin/ip"; }). The program is the first argument and the one
-  # after a "--" (what nsenter runs); the other arguments are quoted for systemd, and a `$` in
-  # them is doubled: systemd would expand `$NAME` itself, the plan's `$` is for the program.
-  # Specifiers (`%i`) stay: the plan's templates mean them for systemd.
+  /**
+    One command as a systemd Exec line: `programs` maps bare program names to executables
+    (e.g. `{ ip = "${pkgs.iproute2}/bin/ip"; }`). The program is the first argument and the one
+    after a "--" (what nsenter runs); the other arguments are quoted for systemd, and a `$` in
+    them is doubled: systemd would expand `$NAME` itself, the plan's `$` is for the program.
+    Specifiers (`%i`) stay: the plan's templates mean them for systemd.
+
+    # Type
+
+    ```
+    renderCommand :: { <program> :: String; } -> [String] -> String
+    ```
+  */
   renderCommand =
     programs: command:
     let
@@ -166,7 +192,15 @@ rec {
       ++ builtins.genList (index: argumentAt (index + 1)) (builtins.length command - 1)
     );
 
-  # A unit's attributes with every Exec* command list rendered by renderCommand.
+  /**
+    A unit's attributes with every Exec* command list rendered by `renderCommand`.
+
+    # Type
+
+    ```
+    renderUnit :: { <program> :: String; } -> Unit -> Unit
+    ```
+  */
   renderUnit =
     programs: unit:
     if unit ? serviceConfig then

@@ -1,9 +1,9 @@
 # Checks for single option values (ports, names, keys, key files, endpoints, ...), shared by the
 # gateway and the home. Each `...Checks path value` returns a list of checks (see checks.nix).
+{ lib }:
 let
-  util = import ./util.nix;
-  ip = import ./ip.nix;
-  inherit (import ./checks.nix) check show;
+  inherit (lib) util ip;
+  inherit (lib.checks) check show;
   inherit (builtins)
     elem
     elemAt
@@ -153,7 +153,7 @@ rec {
     }: give 44 characters of base64 for 32 bytes, ending in \"=\", as printed by `wg pubkey < private.key`")
   ];
 
-  # The `wireguard` options both ends have (modules/helpers.nix wireguardOptions): the interface
+  # The `wireguard` options both ends have (modules/helpers/options.nix wireguardOptions): the interface
   # name, MTU, listen port and private key file. `option name` is the value of option `name`; the
   # listen port is fixed at the gateway (portChecks) and optional at home (optionalPortChecks).
   wireguardChecks =

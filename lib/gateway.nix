@@ -1,11 +1,8 @@
 # The gateway (vServer): its checks and its network plan. See docs/design.md for the intent.
+{ lib }:
 let
-  util = import ./util.nix;
-  fields = import ./fields.nix;
-  addresses = import ./addresses.nix;
-  nftables = import ./nftables.nix;
-  intents = import ./intent.nix;
-  inherit (import ./checks.nix) check show enforce;
+  inherit (lib) util fields addresses nftables;
+  inherit (lib.checks) check show;
   inherit (builtins)
     attrNames
     concatMap
@@ -20,8 +17,7 @@ let
 
   root = "homeMail.gateway";
 
-  # The option value at `names` below the intent, null when missing or not reachable.
-  lookup = intent: names: util.attrByPath names null intent;
+  inherit (util) lookup;
 
   homesOf = intent: if isAttrs intent.homes then intent.homes else { };
 
@@ -87,10 +83,8 @@ let
     ) (forwarded.ipv4 ++ forwarded.ipv6);
 
   checks =
-    rawIntent:
+    { intent, get }:
     let
-      intent = intents.withGatewayDefaults rawIntent;
-      get = lookup intent;
       homes = get [ "homes" ];
       wireguardInterface = get [ "wireguard" "interface" ];
     in
@@ -119,10 +113,8 @@ let
     ++ fields.boolChecks "${root}.mssClamp" (get [ "mssClamp" ]);
 
   plan =
-    rawIntent:
+    { intent, get }:
     let
-      intent = intents.withGatewayDefaults rawIntent;
-      get = lookup intent;
       uplinkInterface = get [ "uplink" "interface" ];
       wireguardInterface = get [ "wireguard" "interface" ];
       homes = homesOf intent;
@@ -140,6 +132,22 @@ let
       saveInterval = 15;
       saverUnit = "home-mail-endpoints-${toString wireguardInterface}";
       interfaceUnit = "wireguard-${toString wireguardInterface}.service";
+      peerUnitOf = name: "wireguard-${toString wireguardInterface}-peer-${name}";
+      # The proxy NDP entries live on the uplink device: re-added whenever it (re)appears.
+      proxyNdpUnit = "home-mail-proxy-ndp";
+      uplinkDevice = "sys-subsystem-net-devices-${
+        util.systemdEscape (if isString uplinkInterface then uplinkInterface else "")
+      }.device";
+      proxyCommand = verb: address: [
+        verb
+        "-6"
+        "neigh"
+        (if verb == "-ip" then "del" else "replace")
+        "proxy"
+        address
+        "dev"
+        (toString uplinkInterface)
+      ];
       endpointFile = "/var/lib/home-mail/${toString wireguardInterface}-endpoints";
       homeKeys = concatStringsSep " " (map (name: toString (lookup homes [ name "publicKey" ])) homeNames);
       # Merged: each peer unit saves when it stops, while the peers stopped before are already
@@ -200,6 +208,16 @@ let
           ]
         ];
       };
+      # The units of networking.wireguard.interfaces.<if>: the interface's and one per peer.
+      wireguardUnits = {
+        interface = interfaceUnit;
+        peers = listToAttrs (
+          map (name: {
+            inherit name;
+            value = "${peerUnitOf name}.service";
+          }) homeNames
+        );
+      };
       endpointMemory = {
         file = endpointFile;
         inherit saveInterval;
@@ -211,7 +229,7 @@ let
       units =
         listToAttrs (
           map (name: {
-            name = "wireguard-${toString wireguardInterface}-peer-${name}";
+            name = peerUnitOf name;
             value.serviceConfig.ExecStop = [
               [
                 "sh"
@@ -267,6 +285,34 @@ let
         inherit address;
         dev = uplinkInterface;
       }) forwardedIPv6;
+      # One oneshot unit bound to the uplink device rather than networkd's IPv6ProxyNDPAddress=:
+      # it works whether the uplink is configured by scripted networking, by networkd or by the
+      # provider's tooling, and it re-adds the entries whenever the device reappears. `replace`
+      # keeps it idempotent. Apart from `units`: the lab has no device units.
+      proxyNdp = {
+        unit = proxyNdpUnit;
+        device = uplinkDevice;
+        units = listToAttrs (
+          map (_: {
+            name = proxyNdpUnit;
+            value = {
+              description = "Proxy NDP on ${toString uplinkInterface} for the addresses forwarded over ${toString wireguardInterface}";
+              wantedBy = [
+                "multi-user.target"
+                uplinkDevice
+              ];
+              bindsTo = [ uplinkDevice ];
+              after = [ uplinkDevice ];
+              serviceConfig = {
+                Type = "oneshot";
+                RemainAfterExit = true;
+                ExecStart = map (proxyCommand "ip") forwardedIPv6;
+                ExecStop = map (proxyCommand "-ip") forwardedIPv6;
+              };
+            };
+          }) (if forwardedIPv6 == [ ] then [ ] else [ null ])
+        );
+      };
       nftables = nftables.gateway {
         inherit wireguardInterface;
         mtu = if builtins.isInt mtu then mtu else 1420;
@@ -280,7 +326,7 @@ let
       firewall.allowedUDPPorts = [ (get [ "wireguard" "listenPort" ]) ];
     };
 in
-{
+lib.role.role {
+  withDefaults = lib.intent.withGatewayDefaults;
   inherit checks plan;
-  strict = intent: enforce (checks intent) (plan intent);
 }

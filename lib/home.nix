@@ -1,12 +1,8 @@
 # The home: its checks and its network plan. See docs/design.md for the intent.
+{ lib }:
 let
-  util = import ./util.nix;
-  fields = import ./fields.nix;
-  addresses = import ./addresses.nix;
-  nftables = import ./nftables.nix;
-  confine = import ./confine.nix;
-  intents = import ./intent.nix;
-  inherit (import ./checks.nix) check enforce;
+  inherit (lib) fields addresses nftables confine;
+  inherit (lib.checks) check;
   inherit (builtins)
     concatStringsSep
     filter
@@ -17,7 +13,6 @@ let
 
   root = "homeMail.home";
 
-  lookup = intent: names: util.attrByPath names null intent;
 
   # Namespace sysctls: nothing is routed through the namespace, and no router advertisement may
   # add addresses or routes besides the tunnel's. keep_addr_on_down keeps the IPv6 address on the
@@ -57,10 +52,8 @@ let
   ];
 
   checks =
-    rawIntent:
+    { intent, get }:
     let
-      intent = intents.withHomeDefaults rawIntent;
-      get = lookup intent;
       namespace = get [ "namespace" ];
       wireguardInterface = get [ "wireguard" "interface" ];
       own = addresses.hostAddresses (get [ "addresses" ]);
@@ -112,10 +105,8 @@ let
     } "${root}.services" (get [ "services" ]);
 
   plan =
-    rawIntent:
+    { intent, get }:
     let
-      intent = intents.withHomeDefaults rawIntent;
-      get = lookup intent;
       namespace = get [ "namespace" ];
       namespaceName = text namespace;
       wireguardInterface = get [ "wireguard" "interface" ];
@@ -136,6 +127,10 @@ let
         sysctl = namespaceSysctl;
         inherit resolvConf;
         nftables = firewall;
+        files = {
+          resolvConf = "/etc/${confine.resolvConfEtcPath namespaceName}";
+          ruleset = "/etc/${confine.rulesetEtcPath namespaceName}";
+        };
         # Files under /etc (environment.etc in NixOS).
         etc = {
           ${confine.resolvConfEtcPath namespaceName} = resolvConf;
@@ -171,6 +166,11 @@ let
             persistentKeepalive = get [ "gateway" "persistentKeepalive" ];
           }
         ];
+      };
+      # The units of networking.wireguard.interfaces.<if>: the interface's and its peer's.
+      wireguardUnits = {
+        interface = "${wireguardUnit}.service";
+        peers.gateway = "${wireguardUnit}-peer-gateway.service";
       };
       # The peer's allowedIPs, installed as routes inside the namespace: its only default routes.
       routes =
@@ -249,7 +249,7 @@ let
           };
     };
 in
-{
+lib.role.role {
+  withDefaults = lib.intent.withHomeDefaults;
   inherit checks plan;
-  strict = intent: enforce (checks intent) (plan intent);
 }

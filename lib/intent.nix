@@ -1,11 +1,21 @@
 # The defaults of an intent, so the plan functions can be called with only the options that have
 # no sensible default. They equal the NixOS options' defaults; `null` marks a required value
 # (its check says so when it is missing).
+{ lib }:
 let
-  util = import ./util.nix;
+  inherit (lib) util;
   inherit (builtins) isAttrs mapAttrs;
 in
 rec {
+  /**
+    The defaults filled into a gateway intent; `null` marks a required option.
+
+    # Type
+
+    ```
+    gatewayDefaults :: GatewayIntent
+    ```
+  */
   gatewayDefaults = {
     uplink = {
       interface = null;
@@ -31,6 +41,15 @@ rec {
     addresses = [ ];
   };
 
+  /**
+    The defaults filled into a home intent; `null` marks a required option.
+
+    # Type
+
+    ```
+    homeDefaults :: HomeIntent
+    ```
+  */
   homeDefaults = {
     namespace = "wg";
     addresses = [ ];

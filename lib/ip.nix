@@ -6,8 +6,9 @@
 #   { valid = false; error = "<why, without the option path>"; }
 # IPv6 text is normalized to RFC 5952 (lower case, no leading zeros, the longest run of two or
 # more zero groups written as "::"), so 2001:0DB8:1:0::11 and 2001:db8:1::11 compare equal.
+{ lib }:
 let
-  util = import ./util.nix;
+  inherit (lib) util;
   inherit (builtins)
     all
     concatStringsSep
@@ -42,6 +43,15 @@ let
         value = util.decimalToInt digits;
       };
 
+  /**
+    Parses dotted-quad IPv4 text.
+
+    # Type
+
+    ```
+    parseIPv4 :: String -> Parsed
+    ```
+  */
   parseIPv4 =
     text:
     let
@@ -62,12 +72,30 @@ let
         address = formatIPv4 values;
       };
 
+  /**
+    Dotted-quad text of four octets.
+
+    # Type
+
+    ```
+    formatIPv4 :: [Int] -> String
+    ```
+  */
   formatIPv4 = octets: concatStringsSep "." (map toString octets);
 
   # --- IPv6 -----------------------------------------------------------------------------------
 
   hexGroupPattern = "[0-9a-fA-F]{1,4}";
 
+  /**
+    Parses IPv6 text (`::`, hex groups, an embedded IPv4 tail).
+
+    # Type
+
+    ```
+    parseIPv6 :: String -> Parsed
+    ```
+  */
   parseIPv6 =
     text:
     let
@@ -130,7 +158,15 @@ let
         address = formatIPv6 groups;
       };
 
-  # RFC 5952 text for 8 groups.
+  /**
+    RFC 5952 text of eight groups (lower case, the longest run of two or more zero groups as `::`).
+
+    # Type
+
+    ```
+    formatIPv6 :: [Int] -> String
+    ```
+  */
   formatIPv6 =
     groups:
     let
@@ -158,7 +194,16 @@ let
 
   # --- both families ----------------------------------------------------------------------------
 
-  # An address without a prefix length.
+  /**
+    Parses an address of either family, without a prefix length.
+
+    # Type
+
+    ```
+    parseAddress :: String -> Parsed
+    Parsed = { valid = true; family :: 4 | 6; parts :: [Int]; address :: String; } | { valid = false; error :: String; }
+    ```
+  */
   parseAddress =
     text:
     if !isString text then
@@ -172,7 +217,15 @@ let
     else
       invalid "is not an IP address";
 
-  # "address" or "address/prefix"; `prefixLength` is null when no prefix is written.
+  /**
+    Parses `address` or `address/prefix`; `prefixLength` is null when no prefix is written.
+
+    # Type
+
+    ```
+    parseCidr :: String -> Parsed // { prefixLength :: Int | null; cidr :: String | null; }
+    ```
+  */
   parseCidr =
     text:
     let
@@ -197,9 +250,26 @@ let
         cidr = if prefixLength == null then null else "${parsed.address}/${toString prefixLength}";
       };
 
+  /**
+    The prefix length of a single address of the family.
+
+    # Type
+
+    ```
+    hostPrefixLength :: 4 | 6 -> 32 | 128
+    ```
+  */
   hostPrefixLength = family: if family == 4 then 32 else 128;
 
-  # What kind of address a valid parse is; only "unicast" may be forwarded or used as an endpoint.
+  /**
+    What kind of address a valid parse is; only "unicast" may be forwarded or used as an endpoint.
+
+    # Type
+
+    ```
+    kind :: Parsed -> "unicast" | "loopback" | "multicast" | "link-local" | ...
+    ```
+  */
   kind =
     parsed:
     let
@@ -232,7 +302,15 @@ let
     else
       "unicast";
 
-  # Normalized text, or null when the text is not an address.
+  /**
+    Normalized text of an address, or null when the text is not one.
+
+    # Type
+
+    ```
+    normalizeAddress :: String -> String | null
+    ```
+  */
   normalizeAddress =
     text:
     let
@@ -240,6 +318,15 @@ let
     in
     if parsed.valid then parsed.address else null;
 
+  /**
+    Normalized text of an address or CIDR, or null when the text is neither.
+
+    # Type
+
+    ```
+    normalizeCidr :: String -> String | null
+    ```
+  */
   normalizeCidr =
     text:
     let
@@ -266,7 +353,34 @@ in
     normalizeCidr
     ;
 
+  /**
+    Whether the text is an address of either family.
+
+    # Type
+
+    ```
+    isAddress :: String -> Bool
+    ```
+  */
   isAddress = text: (parseAddress text).valid;
+  /**
+    Whether the text is an IPv4 address.
+
+    # Type
+
+    ```
+    isIPv4 :: String -> Bool
+    ```
+  */
   isIPv4 = text: (parseAddress text).valid && (parseAddress text).family == 4;
+  /**
+    Whether the text is an IPv6 address.
+
+    # Type
+
+    ```
+    isIPv6 :: String -> Bool
+    ```
+  */
   isIPv6 = text: (parseAddress text).valid && (parseAddress text).family == 6;
 }

@@ -1,6 +1,7 @@
 # nftables ruleset text (nft 1.0.6 syntax) for the gateway and for inside the home namespace.
 # A table is { family; name; content; ruleset; }: `content` is the table body as the NixOS option
 # networking.nftables.tables.<name>.content takes it, `ruleset` the whole `nft -f` file.
+{ ... }:
 let
   inherit (builtins) concatStringsSep filter map;
 

@@ -1,16 +1,25 @@
 # Checks that need both sides: a home's intent against the gateway's intent for it. Only where both
 # are known (a flake that configures both machines, the test world).
+{ lib }:
 let
-  util = import ./util.nix;
-  fields = import ./fields.nix;
-  addresses = import ./addresses.nix;
-  intents = import ./intent.nix;
-  inherit (import ./checks.nix) check show;
+  inherit (lib) util fields addresses;
+  inherit (lib.checks) check show;
   inherit (builtins) elem filter isAttrs isList;
 
-  lookup = intent: names: util.attrByPath names null intent;
+  inherit (util) lookup;
 in
 {
+  /**
+    Checks that need both ends: a home's intent against the gateway's intent for it (addresses,
+    endpoint, MTU, ports). Only where both are known (a flake that configures both machines, the
+    test world).
+
+    # Type
+
+    ```
+    pairChecks :: { gateway :: GatewayIntent; home :: HomeIntent; homeName ? String; } -> [Check]
+    ```
+  */
   pairChecks =
     {
       gateway,
@@ -18,8 +27,8 @@ in
       homeName ? "home",
     }:
     let
-      gatewayIntent = intents.withGatewayDefaults gateway;
-      homeIntent = intents.withHomeDefaults home;
+      gatewayIntent = lib.gateway.intent gateway;
+      homeIntent = lib.home.intent home;
       fromGateway = lookup gatewayIntent;
       fromHome = lookup homeIntent;
       peerPath = "homeMail.gateway.homes.${homeName}";

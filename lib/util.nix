@@ -1,4 +1,5 @@
 # Small list and string helpers built from Nix builtins only, so the core needs no nixpkgs.
+{ ... }:
 let
   inherit (builtins)
     all
@@ -56,6 +57,19 @@ rec {
       builtins.concatStringsSep ", " (genList (index: elemAt quoted index) (count - 1))
       + " and "
       + elemAt quoted (count - 1);
+
+  # A name as part of a systemd unit name, the way systemd-escape (and NixOS'
+  # utils.escapeSystemdPath) writes it, for the characters an interface name may hold: "-" becomes
+  # \x2d, and a leading "." \x2e.
+  systemdEscape =
+    name:
+    let
+      escaped = builtins.replaceStrings [ "-" ] [ "\\x2d" ] name;
+    in
+    if hasPrefix "." escaped then "\\x2e" + substring 1 (stringLength escaped) escaped else escaped;
+
+  # The option value at `names` below an intent, null when missing or not reachable.
+  lookup = intent: names: attrByPath names null intent;
 
   # Attribute set lookup by a path of names, `default` when any step is missing or not a set.
   attrByPath =

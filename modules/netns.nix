@@ -27,11 +27,12 @@ let
     types
     ;
   homeMailLib = import ../lib;
-  confine = import ../lib/confine.nix;
-  helpers = import ./helpers.nix { inherit lib; };
+  inherit (import ../lib/self.nix) confine;
+  renderHelpers = import ./helpers/render.nix { inherit lib; };
+  definitions = import ./helpers/definitions.nix { inherit lib; };
 
   cfg = config.homeMail.netns;
-  programs = helpers.programsOf pkgs;
+  programs = renderHelpers.programsOf pkgs;
   render = homeMailLib.renderUnit programs;
 
   namespaceOptions =
@@ -116,12 +117,27 @@ let
 
   namespaceNames = attrNames cfg;
 
+  # homeMail.home (modules/mail-home) renders its namespace's units from its plan, the template
+  # among them; its confined services count for the check that a service has one namespace.
+  home = config.homeMail.home or { enable = false; };
+  homeConfinements =
+    if home.enable then
+      map (service: {
+        inherit service;
+        inherit (home) namespace;
+      }) home.confinedServices
+    else
+      [ ];
+
   # Every (service, namespace) pair, to find services confined to two namespaces.
   confinements = concatMap (
     namespace: map (service: { inherit service namespace; }) cfg.${namespace}.services
   ) namespaceNames;
   namespacesOf =
-    service: map (pair: pair.namespace) (filter (pair: pair.service == service) confinements);
+    service:
+    lib.unique (
+      map (pair: pair.namespace) (filter (pair: pair.service == service) (confinements ++ homeConfinements))
+    );
 
   namespaceChecks =
     name:
@@ -129,16 +145,16 @@ let
       path = "homeMail.netns.${name}";
     in
     [
-      (helpers.assertionAbout path (
+      (definitions.assertionAbout path (
         builtins.match "[A-Za-z0-9_-]{1,15}" name != null
       ) "the namespace name \"${name}\" must be 1 to 15 letters, digits, \"_\" or \"-\": it becomes /run/netns/<name>, /etc/netns/<name> and the instance of netns@<name>.service")
-      (helpers.assertionAbout path (
+      (definitions.assertionAbout path (
         !builtins.elem name [
           "init"
           "default"
         ]
       ) "\"${name}\" is how tools name the host's own namespace; choose another name, e.g. \"wg\"")
-      (helpers.assertionAbout "${path}.sysctl" (
+      (definitions.assertionAbout "${path}.sysctl" (
         cfg.${name}.sysctl != { }
       ) "is empty; netns@${name}.service runs `sysctl -w` with these settings, so give at least one, e.g. { \"net.ipv4.conf.all.forwarding\" = 0; }")
     ];
@@ -148,7 +164,7 @@ let
     let
       namespaces = namespacesOf service;
     in
-    helpers.assertionAbout "homeMail.netns.${builtins.head namespaces}.services" (
+    definitions.assertionAbout "homeMail.netns.${builtins.head namespaces}.services" (
       length namespaces == 1
     ) "\"${service}\" is confined to namespaces ${lib.concatMapStringsSep ", " (n: "\"${n}\"") namespaces}; a service can run in one namespace only: remove it from all but one of homeMail.netns.<name>.services"
   ) (lib.unique (map (pair: pair.service) confinements));
@@ -178,9 +194,7 @@ in
     assertions = concatMap namespaceChecks namespaceNames ++ serviceChecks;
 
     systemd.services = mkMerge (
-      [
-        { "netns@" = render confine.netnsTemplate; }
-      ]
+      lib.optional (!home.enable) { "netns@" = render confine.netnsTemplate; }
       ++ mapAttrsToList (name: namespace: {
         "netns@${name}" = render (confine.netnsInstance {
           inherit name;

@@ -12,7 +12,6 @@
   lib,
   pkgs,
   options,
-  utils,
   ...
 }:
 let
@@ -27,12 +26,17 @@ let
     types
     ;
   homeMailLib = import ../lib;
-  helpers = import ./helpers.nix { inherit lib; };
+  helpers = import ./helpers/options.nix { inherit lib; };
+  render = import ./helpers/render.nix { inherit lib; };
+  definitions = import ./helpers/definitions.nix { inherit lib; };
   ownFile = toString ./wireguard-gateway.nix;
 
   cfg = config.homeMail.gateway;
+  # The option defaults are lib/'s intent defaults (lib/intent.nix), written there once.
+  defaults = homeMailLib.gatewayDefaults;
+  homeDefaults = (import ../lib/self.nix).intent.gatewayHomeDefaults;
   root = "homeMail.gateway";
-  programs = helpers.programsOf pkgs;
+  programs = render.programsOf pkgs;
 
   addressesOf =
     interface:
@@ -64,43 +68,7 @@ let
   };
   plan = homeMailLib.gatewayPlan intent;
 
-  # The proxy NDP entries live on the uplink device: re-add them whenever it (re)appears.
-  proxyNdpUnit = "home-mail-proxy-ndp";
-  uplinkDevice = "sys-subsystem-net-devices-${utils.escapeSystemdPath cfg.uplink.interface}.device";
-  proxyCommand =
-    verb: neighbour:
-    homeMailLib.renderCommand programs [
-      "ip"
-      "-6"
-      "neigh"
-      verb
-      "proxy"
-      neighbour.address
-      "dev"
-      neighbour.dev
-    ];
-
-  shellLine = helpers.shellLine programs;
-
-  # A plan unit with its ExecStart/ExecStop commands as script/preStop.
-  asScripts =
-    unit:
-    let
-      service = unit.serviceConfig;
-      lines = lib.concatMapStringsSep "\n" shellLine;
-    in
-    removeAttrs unit [ "serviceConfig" ]
-    // {
-      path = [ pkgs.wireguard-tools ];
-      serviceConfig = removeAttrs service [
-        "ExecStart"
-        "ExecStop"
-      ];
-    }
-    // lib.optionalAttrs (service ? ExecStart) { script = lines service.ExecStart; }
-    // lib.optionalAttrs (service ? ExecStop) { preStop = lines service.ExecStop; };
-
-  interfaceFiles = helpers.otherDefinitionFiles options.networking.wireguard.interfaces ownFile cfg.wireguard.interface;
+  shellLine = render.shellLine programs;
 
   homeOptions =
     { name, ... }:
@@ -108,6 +76,7 @@ let
       options = {
         inherit
           (helpers.peerKeyOptions {
+            defaults = homeDefaults;
             peer = "home `${name}`";
             where = "at home";
             examples = {
@@ -120,7 +89,7 @@ let
           ;
         addresses = mkOption {
           type = types.listOf types.str;
-          default = [ ];
+          default = homeDefaults.addresses;
           example = [
             "198.51.100.11/32"
             "2001:db8:1::11/128"
@@ -162,6 +131,7 @@ in
     };
 
     wireguard = helpers.wireguardOptions {
+      defaults = defaults.wireguard;
       keyOwner = "the gateway's";
       interface = {
         example = "wg-homes";
@@ -169,7 +139,7 @@ in
       };
       listenPort = mkOption {
         type = types.port;
-        default = 51820;
+        default = defaults.wireguard.listenPort;
         example = 51821;
         description = "UDP port the homes connect to (their `homeMail.home.gateway.endpoint`).";
       };
@@ -177,7 +147,7 @@ in
 
     homes = mkOption {
       type = types.attrsOf (types.submodule homeOptions);
-      default = { };
+      default = defaults.homes;
       example = literalExpression ''
         {
           home = {
@@ -192,7 +162,7 @@ in
     forwardedPorts = {
       tcp = mkOption {
         type = types.listOf types.port;
-        default = [ ];
+        default = defaults.forwardedPorts.tcp;
         example = [
           25
           80
@@ -203,7 +173,7 @@ in
       };
       udp = mkOption {
         type = types.listOf types.port;
-        default = [ ];
+        default = defaults.forwardedPorts.udp;
         example = [ 443 ];
         description = "UDP ports the internet may open on the forwarded addresses.";
       };
@@ -211,7 +181,7 @@ in
 
     mssClamp = mkOption {
       type = types.bool;
-      default = true;
+      default = defaults.mssClamp;
       example = false;
       description = ''
         Clamp the TCP MSS of connections through the tunnel to what fits it, so a path MTU
@@ -242,7 +212,10 @@ in
     };
 
     assertions = homeMailLib.gatewayChecks intent ++ [
-      (helpers.assertionAbout "${root}.wireguard.interface" (interfaceFiles == [ ]) "networking.wireguard.interfaces.${cfg.wireguard.interface} is also defined in ${lib.concatStringsSep ", " (lib.unique interfaceFiles)}; ${root} manages this interface and the other settings would be merged into it (lists concatenated): choose another ${root}.wireguard.interface or remove the other definition")
+      (definitions.wireguardInterfaceOnlyHere {
+        inherit options ownFile root;
+        inherit (cfg.wireguard) interface;
+      })
     ];
 
     warnings = optional (cfg.uplink.addresses == [ ]) "${root}.uplink.addresses: is empty (networking.interfaces.${cfg.uplink.interface} has no static addresses), so nothing checks that the forwarded addresses are not also the gateway's own; list the uplink's addresses";
@@ -252,7 +225,7 @@ in
     # backend would need other settings. The home must use the script backend anyway.
     networking.wireguard.useNetworkd = mkForce false;
 
-    networking.wireguard.interfaces.${cfg.wireguard.interface} = helpers.wireguardInterface plan.wireguard // {
+    networking.wireguard.interfaces.${cfg.wireguard.interface} = render.wireguardInterface plan.wireguard // {
       # Remember home's endpoint across a restart of the interface (see lib/gateway.nix).
       # Service scripts have no `sh` on PATH: the program by its store path, like renderCommand.
       postSetup = map shellLine plan.wireguard.postSetup;
@@ -267,32 +240,10 @@ in
 
     networking.firewall.allowedUDPPorts = mkIf cfg.openFirewall plan.firewall.allowedUDPPorts;
 
-    # One oneshot unit bound to the uplink device rather than networkd's IPv6ProxyNDPAddress=:
-    # it works whether the uplink is configured by scripted networking, by networkd or by the
-    # provider's tooling (IPv6ProxyNDPAddress= only exists in a .network file that manages the
-    # uplink), it re-adds the entries whenever the device reappears, and it runs exactly the
-    # commands the lab runs. `replace` keeps it idempotent.
     # The units that remember home's endpoint (plan.units): the peer units save it when they stop
     # (preStop runs before the peer unit's postStop removes the peer), a loop saves it while the
-    # interface is up. Their commands become scripts, so systemd does not expand the `$` in them.
+    # interface is up. Their commands become scripts (render.planUnits). The proxy NDP unit (plan.proxyNdp, lib/gateway.nix) is bound to the uplink device.
     systemd.services =
-      mapAttrs (_: asScripts) plan.units
-      // {
-      ${proxyNdpUnit} = mkIf (plan.proxyNeighbours != [ ]) {
-      description = "Proxy NDP on ${cfg.uplink.interface} for the addresses forwarded over ${cfg.wireguard.interface}";
-      wantedBy = [
-        "multi-user.target"
-        uplinkDevice
-      ];
-      bindsTo = [ uplinkDevice ];
-      after = [ uplinkDevice ];
-      serviceConfig = {
-        Type = "oneshot";
-        RemainAfterExit = true;
-        ExecStart = map (proxyCommand "replace") plan.proxyNeighbours;
-        ExecStop = map (neighbour: "-${proxyCommand "del" neighbour}") plan.proxyNeighbours;
-      };
-      };
-    };
+render.planUnits pkgs (plan.units // plan.proxyNdp.units);
   };
 }

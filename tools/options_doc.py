@@ -26,7 +26,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 OUTPUT = REPO / "docs" / "options.md"
 # The files of nixosModules.{netns,wireguard-gateway,mail-home} (flake.nix).
-MODULES = ["modules/netns.nix", "modules/wireguard-gateway.nix", "modules/mail-home.nix"]
+MODULES = ["modules/netns.nix", "modules/wireguard-gateway.nix", "modules/mail-home/default.nix"]
 ROOT = "homeMail"
 EVALUATION_TIMEOUT_SECONDS = 300
 

@@ -1,5 +1,5 @@
 """The checks written in the Nix sources, found by reading them: every call of `check` (lib/) and of
-`helpers.assertionAbout` (modules/), with a regular expression for the messages it can produce.
+`definitions.assertionAbout` (modules/), with a regular expression for the messages it can produce.
 
     check "${root}.homes" (isAttrs homes) "${show homes} is not a set of homes; write e.g. ..."
     -> CheckSite("lib/gateway.nix:109", pattern ^(.*?\\.homes): (.*? is not a set of homes; ...)$)

@@ -22,12 +22,12 @@ from test_plan import case_checks_expr
 pytestmark = pytest.mark.skipif(not nix_available(), reason="nix-instantiate is not installed")
 
 LIB_FILES = sorted(path for path in (REPO / "lib").glob("*.nix") if path.name != "checks.nix")
-MODULE_FILES = sorted((REPO / "modules").glob("*.nix"))
+MODULE_FILES = sorted((REPO / "modules").rglob("*.nix"))
 LIB_SITES = [site for path in LIB_FILES for site in check_sites(path, "check", REPO)]
 MODULE_SITES = [
     site
     for path in MODULE_FILES
-    for site in [*check_sites(path, "helpers.assertionAbout", REPO), *warning_sites(path, REPO)]
+    for site in [*check_sites(path, "definitions.assertionAbout", REPO), *warning_sites(path, REPO)]
 ]
 # What the stand-ins of nixpkgs' own modules (tests/nix/stubs) assert: a case may make them fail
 # too, as nixpkgs would (e.g. a unit named dovecot2), without that being a check of ours.
@@ -62,7 +62,9 @@ def test_the_checks_in_the_sources_are_all_found() -> None:
     assert len(lib_locations) == calls_in(LIB_FILES, "check") >= 60
     assertions = [site for site in MODULE_SITES if site.path]
     assert (
-        len({site.location for site in assertions}) == calls_in(MODULE_FILES, "helpers.assertionAbout") >= 9
+        len({site.location for site in assertions})
+        == calls_in(MODULE_FILES, "definitions.assertionAbout")
+        >= 7
     )
     assert len(MODULE_SITES) - len(assertions) == sum(
         len(re.findall(r"\bwarnings\s*=", path.read_text())) for path in MODULE_FILES

@@ -94,12 +94,12 @@ def test_the_modules_are_the_module_files() -> None:
     for name, path in [
         ("netns", "modules/netns.nix"),
         ("wireguard-gateway", "modules/wireguard-gateway.nix"),
-        ("mail-home", "modules/mail-home.nix"),
+        ("mail-home", "modules/mail-home"),
     ]:
         assert eval_json(f"toString {OUTPUTS}.nixosModules.{name}") == str(REPO / path)
     assert eval_json(f"map toString {OUTPUTS}.nixosModules.default.imports") == [
         str(REPO / "modules/wireguard-gateway.nix"),
-        str(REPO / "modules/mail-home.nix"),
+        str(REPO / "modules/mail-home"),
     ]
 
 
@@ -198,7 +198,7 @@ def test_the_vm_machines_get_the_flakes_modules() -> None:
     special = "checks.x86_64-linux.vm-inbound.testArguments.node.specialArgs"
     assert attribute_names(special) == ["homeMailModules", "mailserverModule", "world"]
     assert eval_json(f"toString {OUTPUTS}.{special}.homeMailModules.mail-home") == str(
-        REPO / "modules/mail-home.nix"
+        REPO / "modules/mail-home"
     )
     assert eval_json(f"toString {OUTPUTS}.{special}.mailserverModule") == str(
         REPO / "tests/nix/stubs/mailserver.nix"

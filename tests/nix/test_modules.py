@@ -26,7 +26,7 @@ pytestmark = [
 
 EVALUATE = "(modules: import ./tests/nix/stubs/evaluate.nix { inherit modules; })"
 TOPOLOGY = "(import ./tests/topology.nix { })"
-HOME_MODULE = "./modules/mail-home.nix"
+HOME_MODULE = "./modules/mail-home"
 GATEWAY_MODULE = "./modules/wireguard-gateway.nix"
 NETNS_MODULE = "./modules/netns.nix"
 # The stand-in packages of tests/nix/stubs/arguments.nix, as lib.renderUnit takes them.

@@ -61,7 +61,7 @@ def test_only_the_projects_options_with_portable_links(options: list[dict[str, A
         assert f"\n## {section}\n" in text, section
     # Declarations are linked relative to the document, never as this checkout's absolute path.
     assert str(REPO) not in text
-    assert "[modules/mail-home.nix](../modules/mail-home.nix)" in text
+    assert "[modules/mail-home/default.nix](../modules/mail-home/default.nix)" in text
 
 
 @needs_nixpkgs_lib
