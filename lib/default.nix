@@ -6,6 +6,7 @@ let
   confine = import ./confine.nix;
   pair = import ./pair.nix;
   intent = import ./intent.nix;
+  doctor = import ./doctor.nix;
 in
 {
   gatewayChecks = gateway.checks;
@@ -26,6 +27,9 @@ in
     ;
 
   inherit (intent) gatewayDefaults homeDefaults;
+
+  inherit (doctor) doctorPlan;
+  doctorDefaults = doctor.defaults;
 
   ip = import ./ip.nix;
 }

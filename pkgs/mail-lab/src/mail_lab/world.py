@@ -403,6 +403,10 @@ class World:
             )
         if plan.get("nftables"):
             machine.succeed(f"nft -f - <<'EOF'\n{plan['nftables']['ruleset']}EOF")
+        doctor = self.topology.get("doctor", {}).get(machine.name)
+        if doctor is not None:
+            # What the modules install: the doctor (home-mail-doctor) reads it as on NixOS.
+            machine.write_file(doctor["file"], json.dumps(doctor, indent=2) + "\n", mode=0o600)
         namespace = plan.get("namespace") or {}
         for relative, content in sorted((namespace.get("etc") or {}).items()):
             machine.write_file(f"/etc/{relative}", content)
