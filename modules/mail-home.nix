@@ -141,7 +141,10 @@ in
 {
   _file = ownFile;
 
-  imports = [ ./netns.nix ];
+  imports = [
+    ./netns.nix
+    ./doctor.nix
+  ];
 
   options.homeMail.home = {
     enable = mkEnableOption "the home end: mail services confined to a namespace that holds public addresses forwarded by a gateway over WireGuard";

@@ -38,6 +38,7 @@ def doctor_file(**changes: Any) -> dict[str, Any]:
         (json.dumps(doctor_file(role="router")), "unknown role 'router'"),
         (json.dumps({"role": "home"}), "missing plan, mailName"),
         (json.dumps(doctor_file(limits={})), "malformed"),
+        (json.dumps(doctor_file(mailName=None)), "set homeMail.doctor.mailName and homeMail.doctor.domains"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(

@@ -68,6 +68,10 @@ def parse(data: Any, source: str) -> DoctorPlan:
     role = data["role"]
     if role not in ROLES:
         raise PlanInputError(f"{source}: unknown role {role!r}; expected one of {', '.join(ROLES)}")
+    if not data["mailName"] or not data["domains"]:
+        raise PlanInputError(
+            f"{source}: no mail name or domains; set homeMail.doctor.mailName and homeMail.doctor.domains"
+        )
     plan = data["plan"]
     if not isinstance(plan, dict) or plan.get("role") != role:
         raise PlanInputError(f"{source}: plan.role is not {role!r}; the file is not one plan of one role")
