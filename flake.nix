@@ -171,6 +171,16 @@
 
       packages = forAllSystems (pkgs: {
         mail-lab = mailLab pkgs;
+        home-mail-doctor = pkgs.callPackage ./pkgs/home-mail-doctor/package.nix { };
+      });
+
+      # `nix run .#home-mail-doctor` (as root, on a gateway or home with /etc/home-mail/plan.json).
+      apps = forAllSystems (pkgs: {
+        home-mail-doctor = {
+          type = "app";
+          program = "${self.packages.${pkgs.stdenv.hostPlatform.system}.home-mail-doctor}/bin/home-mail-doctor";
+          meta.description = "Hold this gateway or home against its home-mail plan";
+        };
       });
 
       checks = forAllSystems (

@@ -87,6 +87,28 @@ in
   inherit (lib.intent) gatewayDefaults homeDefaults;
 
   /**
+    The doctor's plan for one machine, what /etc/home-mail/plan.json holds (lib/doctor.nix).
+
+    # Type
+
+    ```
+    doctorPlan :: { plan; mailName; domains; dkim ? null | { selector; keyFile; }; dnsbl ? [String]; limits ? AttrSet; outsideAddresses ? AttrSet; } -> AttrSet
+    ```
+  */
+  inherit (lib.doctor) doctorPlan;
+
+  /**
+    The defaults `doctorPlan` fills in (DNSBL zones, limits, outside addresses).
+
+    # Type
+
+    ```
+    doctorDefaults :: AttrSet
+    ```
+  */
+  doctorDefaults = lib.doctor.defaults;
+
+  /**
     Address parsing, normalization and classification (lib/ip.nix).
   */
   inherit (lib) ip;

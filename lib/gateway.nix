@@ -183,6 +183,8 @@ let
       };
       wireguard = {
         interface = wireguardInterface;
+        # The interface's unit (what the doctor and the lab restart); not an interface option.
+        unit = interfaceUnit;
         ips = [ ];
         listenPort = get [ "wireguard" "listenPort" ];
         inherit mtu;

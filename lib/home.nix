@@ -142,6 +142,8 @@ let
       };
       wireguard = {
         interface = wireguardInterface;
+        # The interface's unit (what the doctor and the lab restart); not an interface option.
+        unit = "${wireguardUnit}.service";
         ips = own.cidrs;
         listenPort = get [ "wireguard" "listenPort" ];
         mtu = get [ "wireguard" "mtu" ];

@@ -5,6 +5,7 @@ let
     "addresses"
     "checks"
     "confine"
+    "doctor"
     "fields"
     "gateway"
     "home"

@@ -106,6 +106,8 @@ in
 {
   _file = ownFile;
 
+  imports = [ ./doctor.nix ];
+
   options.homeMail.gateway = {
     enable = mkEnableOption "the gateway: forward public addresses to homes over WireGuard, without NAT";
 

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PYTHON_TREES = ["pkgs/mail-lab/src", "tests", "tools", "benchmarks"]
+PYTHON_TREES = ["pkgs/mail-lab/src", "pkgs/home-mail-doctor/src", "tests", "tools", "benchmarks"]
 
 
 def existing_trees() -> list[str]:

@@ -198,12 +198,37 @@ let
       };
     };
     inherit keys;
+    # The DNSBL zone in the lab's DNS (a test zone of the remote's name server).
+    dnsbl = "dnsbl.example.net";
+    # Where home's DKIM signing key lives (rspamd) and its selector.
+    dkim = {
+      selector = "mail";
+      keyFile = "/var/lib/rspamd/dkim/example.org.mail.key";
+    };
   };
-in
-{
-  inherit world gatewayIntent homeIntent;
   plans = {
     gateway = homeMailLib.gatewayPlanStrict gatewayIntent;
     home = homeMailLib.homePlanStrict homeIntent;
+  };
+
+  # What the doctor reads in each machine (/etc/home-mail/plan.json); the lab's DNS is the only
+  # DNSBL it asks.
+  doctorOf =
+    role: extra:
+    homeMailLib.doctorPlan (
+      {
+        plan = plans.${role};
+        mailName = world.machines.home.fqdn;
+        domains = [ world.domains.home ];
+        dnsbl = [ world.dnsbl ];
+      }
+      // extra
+    );
+in
+{
+  inherit world gatewayIntent homeIntent plans;
+  doctor = {
+    gateway = doctorOf "gateway" { };
+    home = doctorOf "home" { dkim = world.dkim; };
   };
 }

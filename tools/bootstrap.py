@@ -22,6 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".venv"
 LAB_PACKAGE = REPO / "pkgs" / "mail-lab"
+DOCTOR_PACKAGE = REPO / "pkgs" / "home-mail-doctor"
 DEBIAN_PACKAGES_FILE = LAB_PACKAGE / "debian-packages.txt"
 POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
 # Debian's nix-bin names a build group that does not exist; the tests only evaluate.
@@ -78,7 +79,9 @@ def install_debian_packages() -> None:
 
 def requirements_stamp() -> str:
     digest = hashlib.sha256()
-    for path in sorted([LAB_PACKAGE / "pyproject.toml", REPO / "pyproject.toml"]):
+    for path in sorted(
+        [LAB_PACKAGE / "pyproject.toml", DOCTOR_PACKAGE / "pyproject.toml", REPO / "pyproject.toml"]
+    ):
         if path.exists():
             digest.update(path.read_bytes())
     return digest.hexdigest()
@@ -93,7 +96,7 @@ def install_python_environment() -> Path:
     base_python = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
     run([base_python, "-m", "venv", str(VENV)])
     run([str(python), "-m", "pip", "install", "-q", "--upgrade", "pip"])
-    run([str(python), "-m", "pip", "install", "-q", "-e", f"{LAB_PACKAGE}[dev]"])
+    run([str(python), "-m", "pip", "install", "-q", "-e", f"{LAB_PACKAGE}[dev]", "-e", str(DOCTOR_PACKAGE)])
     stamp_file.write_text(stamp)
     return python
 

@@ -40,6 +40,7 @@ in
 
   imports = [
     ../netns.nix
+    ../doctor.nix
     ./confinement.nix
     ./dovecot.nix
     ./postfix.nix

@@ -64,6 +64,7 @@ def failing_messages(attribute: str) -> list[str]:
 @needs_nixpkgs_lib
 def test_the_outputs_are_the_documented_ones() -> None:
     assert attribute_names("") == [
+        "apps",
         "checks",
         "devShells",
         "formatter",
@@ -72,12 +73,16 @@ def test_the_outputs_are_the_documented_ones() -> None:
         "nixosModules",
         "packages",
     ]
-    for output in ("checks", "devShells", "formatter", "packages"):
+    for output in ("apps", "checks", "devShells", "formatter", "packages"):
         assert attribute_names(output) == SYSTEMS, output
     assert attribute_names("nixosModules") == ["default", "mail-home", "netns", "wireguard-gateway"]
     assert attribute_names("nixosConfigurations") == ["gateway", "home", "home-plain"]
     for system in SYSTEMS:
-        assert attribute_names(f"packages.{system}") == ["mail-lab"]
+        assert attribute_names(f"packages.{system}") == ["home-mail-doctor", "mail-lab"]
+        assert attribute_names(f"apps.{system}") == ["home-mail-doctor"]
+        assert outputs(f"apps.{system}.home-mail-doctor.program").endswith(
+            "-home-mail-doctor/bin/home-mail-doctor"
+        )
         assert attribute_names(f"devShells.{system}") == ["default"]
         assert outputs(f"formatter.{system}.name") == "nixfmt-tree"
 

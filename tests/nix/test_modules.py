@@ -75,6 +75,9 @@ DOVECOT_23 = '{ system.stateVersion = "25.11"; }'
 OWN_DOVECOT_SETTINGS = ("sieve_script home_mail_drop_duplicates", "protocol lmtp")
 WORLD_GATEWAY_PLAN = f"{TOPOLOGY}.plans.gateway"
 
+# homeMail.doctor.package: the doctor is on PATH of both roles (the stand-in callPackage).
+DOCTOR_PACKAGE = "/nix/store/00000000000000000000000000000000-home-mail-doctor"
+
 
 def config_of(*modules: str, attribute: str) -> Any:
     """`config.<attribute>` of the modules (Nix expressions) evaluated against the stand-ins."""
@@ -331,7 +334,11 @@ def test_dovecot_24_drops_retried_copies_with_the_plans_sieve_script() -> None:
     assert config_of(HOME_MODULE, HOME, attribute="warnings") == []
     packages = config_of(HOME_MODULE, HOME, attribute="environment.systemPackages")
     # The pigeonhole package of the dovecot in use (the stand-in's passthru), as a store path.
-    assert packages == ["/nix/store/00000000000000000000000000000000-dovecot-pigeonhole-for-2.4.2"]
+    # (systemPackages is a set in effect: its order follows the module imports.)
+    assert sorted(packages) == [
+        "/nix/store/00000000000000000000000000000000-dovecot-pigeonhole-for-2.4.2",
+        DOCTOR_PACKAGE,
+    ]
     main_cf = config_of(HOME_MODULE, HOME, attribute="services.postfix.settings.main")
     assert main_cf == eval_json(f"{WORLD_HOME_PLAN}.delivery.postfixMain")
     assert main_cf == {"lmtp_destination_concurrency_limit": 1}
@@ -388,7 +395,9 @@ def test_duplicate_filter_is_left_out_when_turned_off_or_mailserver_loads_sieve(
     settings = config_of(HOME_MODULE, HOME, version, off, attribute="services.dovecot2.settings")
     assert not set(OWN_DOVECOT_SETTINGS) & set(settings)
     assert config_of(HOME_MODULE, HOME, version, off, attribute="services.postfix.settings.main") == {}
-    assert config_of(HOME_MODULE, HOME, version, off, attribute="environment.systemPackages") == []
+    assert config_of(HOME_MODULE, HOME, version, off, attribute="environment.systemPackages") == [
+        DOCTOR_PACKAGE
+    ]
     # simple-nixos-mailserver loads the sieve plugin for LMTP itself; the script is still added.
     mailserver = "{ imports = [ ./tests/nix/stubs/mailserver.nix ]; mailserver.enable = true; }"
 
@@ -402,7 +411,9 @@ def test_duplicate_filter_is_left_out_when_turned_off_or_mailserver_loads_sieve(
         assert "mail_plugins" not in settings["protocol lmtp"]
     else:
         assert set(with_mailserver("sieve.scripts")) == {"before"}
-    assert config_of(HOME_MODULE, HOME, version, mailserver, attribute="environment.systemPackages") == []
+    assert config_of(HOME_MODULE, HOME, version, mailserver, attribute="environment.systemPackages") == [
+        DOCTOR_PACKAGE
+    ]
     assert failing_messages(HOME_MODULE, HOME, version, mailserver) == []
 
 
@@ -466,8 +477,9 @@ def test_the_plain_home_on_dovecot_24_filters_duplicates_through_settings() -> N
     assert settings["sieve_script home_mail_drop_duplicates"]["path"] == duplicate_filter_file()
     assert settings["protocol lmtp"]["mail_plugins"]["sieve"] is True
     assert dovecot["sieve"]["scripts"] == {}
-    assert config_of(*PLAIN_HOME, attribute="environment.systemPackages") == [
-        "/nix/store/00000000000000000000000000000000-dovecot-pigeonhole-for-2.4.2"
+    assert sorted(config_of(*PLAIN_HOME, attribute="environment.systemPackages")) == [
+        "/nix/store/00000000000000000000000000000000-dovecot-pigeonhole-for-2.4.2",
+        DOCTOR_PACKAGE,
     ]
     main_cf = config_of(*PLAIN_HOME, attribute="services.postfix.settings.main")
     assert main_cf["lmtp_destination_concurrency_limit"] == 1

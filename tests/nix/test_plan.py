@@ -123,6 +123,7 @@ def test_gateway_plan_forwards_the_homes_addresses(gateway_intent: Json, gateway
     hooks = ("postSetup",)
     assert {k: v for k, v in gateway_plan["wireguard"].items() if k not in hooks} == {
         "interface": wireguard["interface"],
+        "unit": f"wireguard-{wireguard['interface']}.service",
         "ips": [],
         "listenPort": wireguard["listenPort"],
         "mtu": wireguard["mtu"],
@@ -253,6 +254,7 @@ def test_home_plan_tunnel(home_intent: Json, home_plan: Json) -> None:
     hooks = ("preSetup",)
     assert {k: v for k, v in home_plan["wireguard"].items() if k not in hooks} == {
         "interface": wireguard["interface"],
+        "unit": f"wireguard-{wireguard['interface']}.service",
         "ips": host_cidrs(home_intent["addresses"]),
         "listenPort": wireguard["listenPort"],
         "mtu": wireguard["mtu"],

@@ -39,6 +39,8 @@ in
         dovecot_2_3 = fakeDovecot "dovecot_2_3" "2.3.21";
         writeText = name: text: fakePackage name // { inherit text; };
         linkFarm = name: entries: fakePackage name // { inherit entries; };
+        # Only for the doctor's package (pkgs/home-mail-doctor/package.nix), not evaluated here.
+        callPackage = file: _: fakePackage (baseNameOf (dirOf file));
       };
     # nixos/lib/utils.nix
     utils.escapeSystemdPath =

@@ -75,6 +75,7 @@ let
       python3.withPackages = select: fake "python3-env" { };
       mkShell = arguments: fake "shell" { shellArguments = arguments; };
       writeText = name: text: fake name { inherit text; };
+      callPackage = file: arguments: fake (baseNameOf (dirOf file)) { callArguments = arguments; };
     };
 in
 {

@@ -117,6 +117,23 @@ in
     default = { };
     description = "systemd services.";
   };
+  # nixos/lib/systemd-unit-options.nix: timerOptions (the fields the modules set)
+  options.systemd.timers = mkOption {
+    type = types.attrsOf (
+      types.submodule {
+        options.wantedBy = mkOption {
+          type = types.listOf types.str;
+          default = [ ];
+        };
+        options.timerConfig = mkOption {
+          type = types.attrsOf (types.oneOf [ types.str types.bool types.int ]);
+          default = { };
+        };
+      }
+    );
+    default = { };
+    description = "systemd timers.";
+  };
   options.systemd.targets = mkOption {
     type = types.attrsOf (types.submodule targetOptions);
     default = { };

@@ -29,6 +29,8 @@ MACHINE_PRIVATE_PATHS: dict[str, PathKind] = {
     "/var/tmp": "empty",
     # The gateway's saved WireGuard endpoints (lib/gateway.nix, endpointMemory).
     "/var/lib/home-mail": "empty",
+    # The plan the doctor reads (lib/doctor.nix: /etc/home-mail/plan.json).
+    "/etc/home-mail": "empty",
 }
 PRIVATE_FILES = ("/etc/hosts", "/etc/resolv.conf", "/etc/hostname", "/etc/mailname")
 TMPFS_PATHS = ("/run", "/tmp")

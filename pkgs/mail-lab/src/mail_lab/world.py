@@ -17,6 +17,7 @@ import importlib
 import ipaddress
 import json
 import os
+import shlex
 import shutil
 import sys
 from collections.abc import Mapping
@@ -31,7 +32,7 @@ from mail_lab.commands import run
 from mail_lab.config import LabConfig
 from mail_lab.lab_state import LabRecord
 from mail_lab.machine import Machine, MachineError, log
-from mail_lab.machine_fs import MachineFilesystem, private_paths, shim_script
+from mail_lab.machine_fs import SHIM_DIR, MachineFilesystem, private_paths, shim_script
 from mail_lab.namespaces import create_namespace, list_namespaces
 from mail_lab.plan_units import merge_plan_units
 from mail_lab.processes import ProcessRef
@@ -43,6 +44,9 @@ MACHINE_ORDER = ("internet", "gateway", "home", "remote", "client")
 ISP_TABLE = "mail_lab_isp"
 GUARD_TABLE = "mail_lab_guard"
 INTERFACE = "eth0"
+
+# The doctor's command (pkgs/home-mail-doctor), installed in gateway and home.
+DOCTOR_COMMAND = "home-mail-doctor"
 
 
 class WorldError(RuntimeError):
@@ -410,6 +414,16 @@ class World:
             )
         if plan.get("nftables"):
             machine.succeed(f"nft -f - <<'EOF'\n{plan['nftables']['ruleset']}EOF")
+        doctor = self.topology.get("doctor", {}).get(machine.name)
+        if doctor is not None:
+            # What the modules install: the doctor (home-mail-doctor) reads it as on NixOS.
+            machine.write_file(doctor["file"], json.dumps(doctor, indent=2) + "\n", mode=0o600)
+            # On the machine's PATH, as the modules put it on NixOS' (the package is in the lab's venv).
+            machine.write_file(
+                f"{SHIM_DIR}/{DOCTOR_COMMAND}",
+                f'#!/bin/sh\nexec {shlex.quote(_python())} -m home_mail_doctor "$@"\n',
+                mode=0o755,
+            )
         namespace = plan.get("namespace") or {}
         for relative, content in sorted((namespace.get("etc") or {}).items()):
             machine.write_file(f"/etc/{relative}", content)
