@@ -127,8 +127,11 @@ def main() -> int:
             return subprocess.run([str(VENV / "bin" / "mail-lab"), "tree"], check=False).returncode
         if args.action == "demo":
             return subprocess.run([str(VENV / "bin" / "mail-lab"), "demo"], check=False).returncode
+        # Two serial streams side by side: the lab's tests and the rest (tests/lab/conftest.py).
         return subprocess.run(
-            [str(python), "-m", "pytest", *args.pytest_args], cwd=REPO, check=False
+            [str(python), "-m", "pytest", "-n", "2", "--dist", "loadgroup", *args.pytest_args],
+            cwd=REPO,
+            check=False,
         ).returncode
     except BootstrapError as error:
         print(f"bootstrap: {error}", file=sys.stderr)

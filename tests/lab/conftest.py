@@ -12,6 +12,7 @@ mail_lab.daemon_logs explains them (`daemon_log_scan`: what the module's scan ha
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from lab_support import require_lab
@@ -20,6 +21,7 @@ from mail_lab.log_scan import LogScan
 from mail_lab.world import World
 
 MAIL_WORLD_PREFIX = "mlb-"
+LAB_TESTS = Path(__file__).parent
 # Run after the other users of `mail_world`: they restart the namespace and order certificates.
 DISRUPTIVE_MODULES = ("test_scenarios.py",)
 
@@ -57,7 +59,15 @@ def daemon_log_scan(request: pytest.FixtureRequest) -> Iterator[LogScan]:
         LOG_SCAN.forget_expected()
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Orders the disruptive modules last, and makes the suite two serial streams side by side
+    (`bootstrap.py test` runs pytest-xdist with two workers, `--dist loadgroup`): the lab's tests,
+    which mostly wait on daemons and share one lab and its fixed prefixes, and everything else,
+    which mostly computes. First among the hooks, because xdist reads the groups in its own."""
+    for item in items:
+        stream = "lab" if LAB_TESTS in item.path.parents else "computing"
+        item.add_marker(pytest.mark.xdist_group(stream))
     items.sort(key=lambda item: item.path.name in DISRUPTIVE_MODULES)  # stable: order otherwise kept
 
 
