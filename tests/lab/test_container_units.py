@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import pytest
 from container_support import booted, inside, install_home_plan, spec_of, tree
-from lab_support import wait_for
+from lab_support import require_nix, wait_for
 
 from mail_lab import rootfs
 from mail_lab.config import LabConfig
 from mail_lab.container import Container, ContainerSpec
-from mail_lab.plan_services import tree_programs
+from mail_lab.plan_services import plan_services, tree_programs
 from mail_lab.plans import load_topology
 from mail_lab.services.kresd import kresd_unit
 from mail_lab.services.world import MailWorld
@@ -94,3 +94,16 @@ def test_the_plans_kresd_fragment_reaches_the_instance_of_the_lab_s_kresd_templa
     wg = home.succeed("stat -L -c %i /run/netns/wg").strip()
     assert home.succeed(f"stat -L -c %i /proc/{main}/ns/net").strip() == wg
     assert "kresd@1.service" in home.succeed("systemctl list-dependencies --plain kresd.target")
+
+
+def test_the_gateway_plans_endpoint_saver_finds_wg_on_its_path(tree: rootfs.Tree) -> None:
+    """The plan-only saver's script runs `wg`: its `path` (the plan's package names) is on PATH."""
+    require_nix()
+    services = plan_services("gateway", tree_programs(tree.root))
+    context = RenderContext(packages=rootfs.tree_packages(tree.root))
+    saver = load_topology()["plans"]["gateway"]["endpointMemory"]["unit"]
+    text = render_services({saver: [services[saver]]}, context).files[f"/etc/systemd/system/{saver}.service"]
+    path = next(line for line in text.splitlines() if line.startswith('Environment="PATH='))
+    wg_dir = f"{rootfs.PACKAGE_PROGRAMS}/wireguard-tools/bin"
+    assert wg_dir in path.split("=", 2)[2].rstrip('"').split(":")
+    assert (tree.root / wg_dir.lstrip("/") / "wg").exists()
