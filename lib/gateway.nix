@@ -232,6 +232,8 @@ let
         listToAttrs (
           map (name: {
             name = peerUnitOf name;
+            # `path` names packages (nixpkgs' attribute names, Debian's too): the saving script runs `wg`.
+            value.path = [ "wireguard-tools" ];
             value.serviceConfig.ExecStop = [
               [
                 "sh"
@@ -247,6 +249,7 @@ let
             wantedBy = [ interfaceUnit ];
             bindsTo = [ interfaceUnit ];
             after = [ interfaceUnit ];
+            path = [ "wireguard-tools" ];
             serviceConfig = {
               Type = "simple";
               ExecStart = [

@@ -38,11 +38,13 @@ rec {
   # The units of a plan (plan.units, plan.proxyNdp.units) as systemd.services, for both roles.
   # A unit whose ExecStart/ExecStop are `sh -c` scripts (the gateway's endpoint memory: they hold
   # `$`, which systemd would expand in an Exec line) gets them as script/preStop, with
-  # wireguard-tools on its PATH; every other unit gets Exec lines (lib.renderUnit).
+  # the packages its `path` names on its PATH; every other unit gets Exec lines (lib.renderUnit).
+  # A plan's `path` names packages by attribute name: here they become pkgs' packages.
   planUnits =
     pkgs: units:
     let
       programs = programsOf pkgs;
+      packagesOf = unit: lib.optionalAttrs (unit ? path) { path = map (name: pkgs.${name}) unit.path; };
       lines = lib.concatMapStringsSep "\n" (shellLine programs);
       isScript = command: builtins.head command == "sh";
       scripted =
@@ -57,8 +59,8 @@ rec {
           service = unit.serviceConfig;
         in
         removeAttrs unit [ "serviceConfig" ]
+        // packagesOf unit
         // {
-          path = [ pkgs.wireguard-tools ];
           serviceConfig = removeAttrs service [
             "ExecStart"
             "ExecStop"
@@ -69,6 +71,9 @@ rec {
     in
     lib.mapAttrs (
       _: unit:
-      if scripted (unit.serviceConfig or { }) then asScripts unit else homeMailLib.renderUnit programs unit
+      if scripted (unit.serviceConfig or { }) then
+        asScripts unit
+      else
+        homeMailLib.renderUnit programs unit // packagesOf unit
     ) units;
 }

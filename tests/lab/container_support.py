@@ -15,7 +15,7 @@ import pytest
 from lab_support import require_lab, require_nix
 
 from mail_lab import rootfs
-from mail_lab.container import Container, ContainerSpec, find_containers, mount_root
+from mail_lab.container import Container, ContainerSpec, find_containers, mount_root, remove_state
 from mail_lab.namespaces import create_namespace, list_namespaces, remove_namespace
 from mail_lab.plan_services import plan_services, tree_programs
 from mail_lab.plans import load_topology
@@ -48,7 +48,7 @@ def _remove_leftovers() -> None:
     for name in list_namespaces():
         if name.startswith(PREFIX):
             remove_namespace(name)
-    shutil.rmtree(STATE, ignore_errors=True)
+    remove_state(STATE)
 
 
 @pytest.fixture

@@ -11,10 +11,18 @@ from __future__ import annotations
 
 import pytest
 from container_support import booted, inside, install_home_plan, spec_of, tree
-from lab_support import wait_for
+from lab_support import require_nix, wait_for
 
 from mail_lab import rootfs
+from mail_lab.config import LabConfig
 from mail_lab.container import Container, ContainerSpec
+from mail_lab.plan_services import plan_services, tree_programs
+from mail_lab.plans import load_topology
+from mail_lab.services.kresd import kresd_unit
+from mail_lab.services.world import MailWorld
+from mail_lab.systemd_machine import SystemdMachine
+from mail_lab.unit_definitions import definitions, target_definitions
+from mail_lab.unit_render import RenderContext, render_services, upstream_units
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 __all__ = ["spec_of", "tree"]  # fixtures
@@ -59,3 +67,43 @@ def test_restarting_the_namespace_restarts_the_confined_service_into_the_new_one
     after_ns = inside(home, "stat -L -c %i /run/netns/wg").strip()
     assert after_ns != before_ns, "netns@wg's restart made a new namespace"
     assert net_inode(home, after_pid) == after_ns
+
+
+def test_the_plans_kresd_fragment_reaches_the_instance_of_the_lab_s_kresd_template(
+    spec_of: dict[str, ContainerSpec], tree: rootfs.Tree
+) -> None:
+    """kresd in NixOS's shape: the template the package ships, the lab's settings and the plan's
+    `kresd@1` fragment as drop-ins, kresd.target wanting the instance; kresd@1 runs in `wg`."""
+    home = SystemdMachine(LabConfig("nsp-"), "home", install_home_plan(spec_of["home"], tree))
+    home.start()
+    units = [kresd_unit(home, MailWorld.from_topology(load_topology()))]
+    context = RenderContext(
+        upstream_units=upstream_units(tree.root), packages=rootfs.tree_packages(tree.root)
+    )
+    programs = tree_programs(tree.root)
+    rendered = render_services(definitions(units, programs), context, target_definitions(units))
+    rendered.install(home.root_path("/"))
+    assert "/etc/systemd/system/kresd@.service.d/overrides.conf" in rendered.files
+    assert "/etc/systemd/system/kresd@1.service" not in rendered.files
+    # What a boot starts: multi-user.target wants kresd.target, which wants kresd@1.
+    home.shutdown()
+    home.start()
+    home.wait_for_unit("kresd@1.service", timeout=60)
+    assert home.get_unit_property("kresd@1", "FragmentPath") == "/lib/systemd/system/kresd@.service"
+    main = home.succeed("systemctl show -p MainPID --value kresd@1").strip()
+    wg = home.succeed("stat -L -c %i /run/netns/wg").strip()
+    assert home.succeed(f"stat -L -c %i /proc/{main}/ns/net").strip() == wg
+    assert "kresd@1.service" in home.succeed("systemctl list-dependencies --plain kresd.target")
+
+
+def test_the_gateway_plans_endpoint_saver_finds_wg_on_its_path(tree: rootfs.Tree) -> None:
+    """The plan-only saver's script runs `wg`: its `path` (the plan's package names) is on PATH."""
+    require_nix()
+    services = plan_services("gateway", tree_programs(tree.root))
+    context = RenderContext(packages=rootfs.tree_packages(tree.root))
+    saver = load_topology()["plans"]["gateway"]["endpointMemory"]["unit"]
+    text = render_services({saver: [services[saver]]}, context).files[f"/etc/systemd/system/{saver}.service"]
+    path = next(line for line in text.splitlines() if line.startswith('Environment="PATH='))
+    wg_dir = f"{rootfs.PACKAGE_PROGRAMS}/wireguard-tools/bin"
+    assert wg_dir in path.split("=", 2)[2].rstrip('"').split(":")
+    assert (tree.root / wg_dir.lstrip("/") / "wg").exists()

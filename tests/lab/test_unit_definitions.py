@@ -6,7 +6,13 @@ import subprocess
 
 import pytest
 
-from mail_lab.unit_definitions import UnitDefinitionError, definition, exec_line
+from mail_lab.unit_definitions import (
+    UnitDefinitionError,
+    definition,
+    definitions,
+    exec_line,
+    target_definitions,
+)
 from mail_lab.unit_render import RenderContext, render_services
 from mail_lab.units import Unit
 
@@ -75,3 +81,21 @@ def test_the_readiness_wait_is_bounded_and_says_what_failed() -> None:
         ).returncode
         == 0
     )
+
+
+def test_a_template_instance_takes_nixos_shape_a_template_drop_in_and_a_target() -> None:
+    unit = Unit(name="redis@1.service", exec_start=[["redis-server", "--port", "0"]])
+    services = definitions([unit], PROGRAMS)
+    assert list(services) == ["redis@"]
+    template = services["redis@"][0]
+    assert template["overrideStrategy"] == "asDropin"
+    assert "wantedBy" not in template
+    # The template's own ExecStart= is reset before the lab's.
+    assert template["serviceConfig"]["ExecStart"][0] == ""
+    context = RenderContext(packages=frozenset({"redis-server", "coreutils"}), default_path=("coreutils",))
+    out = render_services(services, context, target_definitions([unit]))
+    target = out.files["/etc/systemd/system/redis.target.d/overrides.conf"]
+    assert "Wants=redis@1.service\n" in target
+    assert out.links["/etc/systemd/system/multi-user.target.wants/redis.target"] == "../redis.target"
+    assert not any("redis@" in link for link in out.links)
+    assert target_definitions([Unit(name="x", exec_start=[["redis-server"]])]) == {}

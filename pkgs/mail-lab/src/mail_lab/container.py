@@ -16,6 +16,7 @@ bounded; the processes signalled are the ones recorded at start (checked by star
 from __future__ import annotations
 
 import contextlib
+import shutil
 import signal
 import subprocess
 import time
@@ -83,6 +84,28 @@ def mount_root(spec: ContainerSpec) -> None:
 def unmount_root(spec: ContainerSpec) -> None:
     if spec.root.is_mount():
         run(["umount", str(spec.root)])
+
+
+def mounts_under(directory: Path) -> list[Path]:
+    """Mount points at or below `directory` (from /proc/mounts), deepest first."""
+    prefix = str(directory).rstrip("/") + "/"
+    points = []
+    for line in Path("/proc/mounts").read_text().splitlines():
+        point = line.split()[1].replace("\\040", " ")
+        if point == prefix.rstrip("/") or point.startswith(prefix):
+            points.append(Path(point))
+    return sorted(points, key=lambda point: len(point.parts), reverse=True)
+
+
+def remove_state(directory: Path) -> None:
+    """A run's container state (`/run/mail-lab-containers-*`), also when a crashed run left its
+    overlays mounted: they are unmounted first, so no later umount finds them busy and no
+    removal reaches through a merged root into the tree below."""
+    for point in mounts_under(directory):
+        run(["umount", str(point)])
+    if mounts_under(directory):
+        raise ContainerError(f"{directory}: still mounted after umount; is a container of it running?")
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def nspawn_argv(spec: ContainerSpec) -> list[str]:

@@ -38,9 +38,11 @@ PATH_SETTINGS = {
     "BindPaths": "bind_paths",
     "InaccessiblePaths": "inaccessible_paths",
 }
-# Settings that change nothing the lab does: when a unit is enabled, or how NixOS switches.
+# Settings that change nothing the lab does: when a unit is enabled, or how NixOS switches; the
+# packages on `path` (the unit manager runs every command with the lab's own PATH).
 IGNORED_ATTRIBUTES = frozenset(
     {
+        "path",
         "requiredBy",
         "overrideStrategy",
         "documentation",

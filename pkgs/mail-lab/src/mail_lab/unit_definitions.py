@@ -8,7 +8,8 @@ a `postStart` that waits for it (bounded), the pattern NixOS modules use for dae
 notify systemd. Its commands are argument lists, rendered as Exec lines with every argument quoted
 and `$` and `%` doubled (systemd would expand them; the lab's arguments are literal), the program
 by its path in the machines' tree, and `path` lists the packages of every program the commands
-name, so the daemon finds them as on NixOS.
+name, so the daemon finds them as on NixOS. A template's instance (`kresd@1`) takes NixOS's
+shape: its settings are a drop-in over the template its package ships, and a target wants it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ SETTING_OF_FIELD = {
 WORD = re.compile(r"[A-Za-z0-9_.+-]+")
 SHELLS = ("sh", "bash")
 READY_POLL = 0.1
+INSTANCE = re.compile(r"(?P<template>[^@]+)@(?P<instance>[^@.]+)\.service")
 
 
 class UnitDefinitionError(ValueError):
@@ -123,6 +125,53 @@ def definition(unit: Unit, programs: Mapping[str, str]) -> dict[str, Any]:
     return result
 
 
+def _instance(unit: Unit) -> tuple[str, str] | None:
+    """`kresd@1.service` -> ("kresd", "1"); None for a unit that is no template's instance."""
+    match = INSTANCE.fullmatch(unit.name)
+    return (match["template"], match["instance"]) if match else None
+
+
+def _template_definition(unit: Unit, programs: Mapping[str, str]) -> dict[str, Any]:
+    """An instance's settings as a drop-in over its template, the shape of NixOS's
+    `systemd.services."kresd@"`: the template ships in the daemon's package (the tree's, as
+    `systemd.packages` on NixOS), so its own ExecStart= is reset first, and the instance is started
+    by its target, not by an [Install] of the template."""
+    result = definition(unit, programs)
+    result.pop("wantedBy", None)
+    result["overrideStrategy"] = "asDropin"
+    service = result["serviceConfig"]
+    service["ExecStart"] = ["", *service.get("ExecStart", [])]
+    # The lab's daemon runs as its unit says (root unless `user`) and drops privileges itself;
+    # the template's own user and capability bounds are for its own ExecStart.
+    service.setdefault("User", "root")
+    service["Group"] = service["User"]
+    service["CapabilityBoundingSet"] = "~"
+    service["AmbientCapabilities"] = ""
+    return result
+
+
 def definitions(units: list[Unit], programs: Mapping[str, str]) -> dict[str, list[dict[str, Any]]]:
-    """Service name -> [definition], for unit_render.render_services."""
-    return {unit.name.removesuffix(".service"): [definition(unit, programs)] for unit in units}
+    """Service name -> [definition], for unit_render.render_services; a template's instance
+    (`kresd@1.service`) as a definition of its template (`kresd@`)."""
+    services: dict[str, list[dict[str, Any]]] = {}
+    for unit in units:
+        instance = _instance(unit)
+        if instance is None:
+            services[unit.name.removesuffix(".service")] = [definition(unit, programs)]
+        else:
+            services.setdefault(f"{instance[0]}@", []).append(_template_definition(unit, programs))
+    return services
+
+
+def target_definitions(units: list[Unit]) -> dict[str, list[dict[str, Any]]]:
+    """Target name -> [definition]: `<template>.target` wants the instances that start at boot
+    and is wanted by multi-user.target, as NixOS's `systemd.targets.kresd` (the target ships with
+    the daemon's package, hence a drop-in)."""
+    targets: dict[str, list[dict[str, Any]]] = {}
+    for unit in units:
+        instance = _instance(unit)
+        if instance is not None and unit.start_at_boot:
+            targets.setdefault(instance[0], []).append(
+                {"wantedBy": ["multi-user.target"], "wants": [unit.name], "overrideStrategy": "asDropin"}
+            )
+    return targets

@@ -17,6 +17,7 @@ otherwise all definitions must agree), then rendered as nixos/lib/systemd-lib.ni
 - `overrideStrategy = "asDropin"` writes `<unit>.d/overrides.conf` (a template's instance, such as
   `netns@wg`, takes the template's settings plus its own); the default `asDropinIfExists` does the
   same only for a unit systemd itself ships, and writes the unit file otherwise.
+- `systemd.targets` definitions render the same way with only their unit options.
 - `wantedBy`, `requiredBy`, `upheldBy` become `.wants`/`.requires`/`.upholds` links, `aliases`
   links to the unit, `enable = false` a link to /dev/null.
 
@@ -185,10 +186,6 @@ def merge_definitions(name: str, definitions: Iterable[Mapping[str, Any]]) -> di
     return merged
 
 
-def unit_file_name(name: str) -> str:
-    return f"{name}.service"
-
-
 def script_name(name: str) -> str:
     """makeJobScript's file name: `\\` becomes `-` and `@` becomes `_`."""
     return name.replace("\\", "-").replace("@", "_")
@@ -310,8 +307,15 @@ class _Renderer:
             text += f"\n[Install]\nWantedBy={' '.join(service['wantedBy'])}\n"
         return text
 
-    def add(self, name: str, service: Mapping[str, Any]) -> None:
-        unit = unit_file_name(name)
+    def target_text(self, name: str, target: Mapping[str, Any]) -> str:
+        """targetToUnit's text: the unit options only."""
+        text = f"[Unit]\n{_section(self._unit_config(name, target))}"
+        if target.get("wantedBy"):
+            text += f"\n[Install]\nWantedBy={' '.join(target['wantedBy'])}\n"
+        return text
+
+    def add(self, name: str, service: Mapping[str, Any], kind: str = "service") -> None:
+        unit = f"{name}.{kind}"
         strategy = service.get("overrideStrategy", "asDropinIfExists")
         if strategy not in OVERRIDE_STRATEGIES:
             raise UnitRenderError(
@@ -324,7 +328,8 @@ class _Renderer:
         else:
             dropin = strategy == "asDropin" or unit in self.context.upstream_units
             path = units / f"{unit}.d" / "overrides.conf" if dropin else units / unit
-            self.out.files[str(path)] = self.text(name, service)
+            render = self.text if kind == "service" else self.target_text
+            self.out.files[str(path)] = render(name, service)
         for option, suffix in (("wantedBy", "wants"), ("requiredBy", "requires"), ("upheldBy", "upholds")):
             for wanting in service.get(option, []):
                 self.out.links[str(units / f"{wanting}.{suffix}" / unit)] = f"../{unit}"
@@ -333,12 +338,21 @@ class _Renderer:
 
 
 def render_services(
-    services: Mapping[str, Sequence[Mapping[str, Any]]], context: RenderContext | None = None
+    services: Mapping[str, Sequence[Mapping[str, Any]]],
+    context: RenderContext | None = None,
+    targets: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> RenderedUnits:
-    """Every service's definitions merged and rendered: the files of `/etc/systemd/system`."""
+    """Every service's (and `systemd.targets`') definitions merged and rendered: the files of
+    `/etc/systemd/system`."""
     renderer = _Renderer(context or RenderContext())
     for name in sorted(services):
         renderer.add(name, merge_definitions(name, services[name]))
+    for name, definitions in sorted((targets or {}).items()):
+        target = merge_definitions(name, definitions)
+        unsupported = sorted(set(target) - {*LIST_OPTIONS, "description", "overrideStrategy", "unitConfig"})
+        if unsupported:
+            raise UnitRenderError(f"systemd.targets.{name}: {', '.join(unsupported)} is not a target option")
+        renderer.add(name, target, kind="target")
     return renderer.out
 
 
