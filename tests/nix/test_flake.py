@@ -245,6 +245,29 @@ def test_the_vm_gateway_and_home_run_the_plans_of_the_script_topology() -> None:
     assert confined == ["postfix", "dovecot", "kresd@1", "acme-order-renew-mail.example.org"]
 
 
+def vm_doctor_plan(name: str) -> Any:
+    """The /etc/home-mail/plan.json VM node `name` installs for the doctor."""
+    return json.loads(vm_node(name, 'environment.etc."home-mail/plan.json".text'))
+
+
+@needs_nixpkgs_lib
+def test_the_vm_gateway_and_homes_give_the_doctor_the_test_world() -> None:
+    """The doctor runs at the end of the VM tests' happy path: the VMs' plan files name the test
+    world's mail name, domain and DNSBL zone (the internet's DNS serves them: the lab's zones), and
+    each home the DKIM key its rspamd signs with."""
+    assert vm_doctor_plan("gateway") == eval_json(f"{VM_TOPOLOGY}.doctor.gateway")
+    expected = eval_json(f"{VM_TOPOLOGY}.doctor.home")
+    for name, directory in (("home", "/var/dkim"), ("home-plain", "/var/lib/rspamd/dkim")):
+        doctor = vm_doctor_plan(name)
+        for key in ("role", "mailName", "domains", "dnsbl", "limits", "outsideAddresses"):
+            assert doctor[key] == expected[key], (name, key)
+        key_file = f"{directory}/example.org.mail.key"
+        assert doctor["dkim"] == {"selector": "mail", "keyFile": key_file}, name
+        rules = vm_node(name, "systemd.tmpfiles.rules")
+        assert any(rule.startswith(f"C {key_file} ") for rule in rules), (name, rules)
+    assert eval_json(f"{VM_TOPOLOGY}.world.dnsbl").endswith(".example.net")
+
+
 @needs_nixpkgs_lib
 def test_the_internet_routes_blocks_port_25_at_home_and_serves_the_zones() -> None:
     assert vm_node("internet", "boot.kernel.sysctl") == {
