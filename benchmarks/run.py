@@ -10,6 +10,7 @@ Phases (all by default, in this order):
   lab       bring-up, the scenario suite, teardown, each run on a fresh lab
   nix       evaluation of the plans (tests/topology.nix)
   containers  five lab machines as systemd-nspawn containers: boot, idle CPU, power-off; the tree's build
+  doctor    home-mail-doctor's whole run on a fresh lab's home and gateway
 The lab's own output goes to a log file (--log), progress to stdout. Nothing is asserted.
 """
 
@@ -30,12 +31,13 @@ from benchmarks.direct_link import DirectLink, direct_link
 from benchmarks.results import Goal, Results, load_average, machine_info, markdown, now, write_results
 from mail_lab.world import World
 
-PHASES = ("mail", "tcp", "recovery", "lab", "nix", "containers")
+PHASES = ("mail", "tcp", "recovery", "lab", "nix", "containers", "doctor")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_PREFIX = "mbn-"
 MB = 1_000_000
 PATHS = ("tunnel", "direct")
 FAMILY_NAMES = {"ipv4": "IPv4", "ipv6": "IPv6"}
+DOCTOR_ROLES = ("home", "gateway")
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,11 @@ def register_figures(results: Results, settings: Settings) -> None:
         )
         results.figure("containers.idle", "5 idle containers, CPU", "% of a core", "containers")
         results.figure("containers.off", "5 containers powering off, in parallel", "s", "containers")
+    if "doctor" in settings.phases:
+        for role in DOCTOR_ROLES:
+            results.figure(
+                f"doctor.{role}", f"home-mail-doctor, every check, {role}", "s", "doctor", goal=Goal("<=", 10)
+            )
 
 
 def progress(message: str) -> None:
@@ -377,6 +384,27 @@ def measure_containers(results: Results, settings: Settings) -> None:
         )
 
 
+def measure_doctor(results: Results, settings: Settings) -> None:
+    progress(f"bringing up the lab {settings.prefix!r} for the doctor")
+    world = World.up(prefix=settings.prefix)
+    try:
+        # Not recorded: the first run loads Python and the doctor's libraries from a cold cache.
+        for role in DOCTOR_ROLES:
+            measure.doctor_run(world.machines[role])
+        exit_codes: dict[str, list[int]] = {role: [] for role in DOCTOR_ROLES}
+        for run in range(settings.runs):
+            line = []
+            for role in DOCTOR_ROLES:
+                timed = measure.doctor_run(world.machines[role])
+                _add(results, f"doctor.{role}", timed.seconds)
+                exit_codes[role].append(timed.exit_code)
+                line.append(f"{role} {timed.seconds:.2f} s (exit {timed.exit_code})")
+            progress(f"doctor run {run + 1}/{settings.runs}: " + ", ".join(line))
+        results.settings["doctor_exit_codes"] = exit_codes
+    finally:
+        world.down()
+
+
 def measure_nix(results: Results, settings: Settings) -> None:
     for _ in range(settings.runs):
         _add(results, "nix.eval", measure.nix_evaluation())
@@ -440,6 +468,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 measure_nix(results, settings)
             if "containers" in settings.phases:
                 measure_containers(results, settings)
+            if "doctor" in settings.phases:
+                measure_doctor(results, settings)
         results.complete = True
     except BaseException as error:
         results.notes.append(f"The run stopped early: {type(error).__name__}: {error}")
