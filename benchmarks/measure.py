@@ -426,3 +426,13 @@ def doctor_run(machine: Machine) -> DoctorRun:
     started = time.perf_counter()
     code, _ = machine.execute(f"{DOCTOR_COMMAND} --json", timeout=120)
     return DoctorRun(time.perf_counter() - started, code)
+
+
+def doctor_until_healthy(machine: Machine, bound: float, pause: float = 1.0) -> DoctorRun:
+    """Runs the doctor in `machine` until it exits 0 or `bound` seconds have passed; the last run."""
+    deadline = time.monotonic() + bound
+    while True:
+        timed = doctor_run(machine)
+        if timed.exit_code == 0 or time.monotonic() >= deadline:
+            return timed
+        time.sleep(pause)
