@@ -133,6 +133,7 @@ let
       topology
       acme
       secrets
+      nameservers
       ;
   };
 

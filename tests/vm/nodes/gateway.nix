@@ -24,7 +24,9 @@ in
   homeMail.gateway = lib.mkForce (world.topology.gatewayIntent // { enable = true; });
 
   # The doctor's view of the test world: the test DNSBL zone, never a public list.
-  homeMail.doctor = { inherit (world.topology.doctor.gateway) mailName domains dnsbl; };
+  homeMail.doctor = {
+    inherit (world.topology.doctor.gateway) mailName domains dnsbl;
+  };
 
   # Test-only key (tests/topology.nix): a root-only copy, not a symlink into the store.
   environment.etc."wireguard/wg0.key" = {

@@ -44,7 +44,9 @@ in
 
   # The doctor's view of the test world (its DKIM key: home.nix, home-plain.nix): the mail name,
   # the domain and the test DNSBL zone the internet's name server serves, never a public list.
-  homeMail.doctor = { inherit (world.topology.doctor.home) mailName domains dnsbl; };
+  homeMail.doctor = {
+    inherit (world.topology.doctor.home) mailName domains dnsbl;
+  };
 
   environment.etc."wireguard/wg0.key" = {
     text = world.world.keys.home.private;
