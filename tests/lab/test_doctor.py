@@ -417,6 +417,14 @@ def test_zone_without_the_aaaa(healthy: Doctor) -> None:
         )
 
 
+def test_isp_address_in_the_zone(healthy: Doctor) -> None:
+    """The mail name also resolves to home's ISP address (a dynamic-DNS habit): mail sent to it
+    would bypass the gateway, and the ISP line has no PTR of the mail name."""
+    isp = str(healthy.world.topology["world"]["machines"]["home"]["ipv4"]).split("/")[0]
+    with healthy.zone_changed(healthy.domain, lambda z: z + f"{healthy.mail_name}. 300 IN A {isp}\n"):
+        healthy.assert_only("home", {f"dns A {healthy.mail_name}": "fail"}, "no ISP address")
+
+
 def test_wrong_ptr(healthy: Doctor) -> None:
     address = healthy.plans["home"]["addresses"]["ipv4"][0]
     zone = "100.51.198.in-addr.arpa"
