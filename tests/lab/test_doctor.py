@@ -401,6 +401,25 @@ def test_confined_daemon_left_in_an_old_namespace(healthy: Doctor) -> None:
         home.succeed(f"ip netns delete {old}")
 
 
+def test_deferred_mail_in_the_queue(healthy: Doctor) -> None:
+    """Mail postfix cannot deliver yet (its domain's name server fails: SERVFAIL) waits in the
+    deferred queue; with the plan's age limit at 0 s, the queue check warns."""
+    home = healthy.machine("home")
+    doctor_plan = dict(healthy.world.topology["doctor"]["home"])
+    doctor_plan["limits"] = {**doctor_plan["limits"], "queueWarnAge": 0}
+    home.write_file("/run/doctor-queue.json", json.dumps(doctor_plan), mode=0o600)
+    sender = healthy.world.topology["world"]["accounts"]["home"]
+    home.succeed(f"printf 'Subject: deferred\\n\\nx\\n' | sendmail -f {sender} nobody@unserved.test")
+    try:
+        home.wait_until_succeeds('postqueue -j | grep -q \'"queue_name": *"deferred"\'', timeout=60)
+        home.sleep(1)  # a message deferred this very second is 0 s old
+        healthy.assert_only(
+            "home", {"postfix queue": "warn"}, "postqueue -p", "--plan /run/doctor-queue.json"
+        )
+    finally:
+        home.succeed("postsuper -d ALL deferred")
+
+
 # --- DNS and deliverability faults -------------------------------------------------------------
 
 
