@@ -19,6 +19,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 # Debian's nix-bin names a build-users group that does not exist; evaluation never builds.
 NIX_ENVIRONMENT = {**os.environ, "NIX_CONFIG": "build-users-group ="}
@@ -98,3 +100,14 @@ def nixpkgs_lib_available() -> bool:
     except (NixEvaluationError, subprocess.TimeoutExpired, FileNotFoundError):
         return False
     return True
+
+
+# The marks of a test module that evaluates the modules: skipped without nix-instantiate, or
+# without `<nixpkgs/lib>`.
+NEEDS_NIXPKGS_LIB = [
+    pytest.mark.skipif(not nix_available(), reason="nix-instantiate is not installed"),
+    pytest.mark.skipif(
+        nix_available() and not nixpkgs_lib_available(),
+        reason="<nixpkgs/lib> does not resolve (set nix-path = nixpkgs=<a nixpkgs lib checkout>)",
+    ),
+]

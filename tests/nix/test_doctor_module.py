@@ -6,15 +6,9 @@ import json
 from typing import Any
 
 import pytest
-from nixeval import eval_json, nix_available, nixpkgs_lib_available
+from nixeval import NEEDS_NIXPKGS_LIB, eval_json
 
-pytestmark = [
-    pytest.mark.skipif(not nix_available(), reason="nix-instantiate is not installed"),
-    pytest.mark.skipif(
-        nix_available() and not nixpkgs_lib_available(),
-        reason="<nixpkgs/lib> does not resolve (set nix-path = nixpkgs=<a nixpkgs lib checkout>)",
-    ),
-]
+pytestmark = NEEDS_NIXPKGS_LIB
 
 TOPOLOGY = "(import ./tests/topology.nix { })"
 DOCTOR_PACKAGE = "/nix/store/00000000000000000000000000000000-home-mail-doctor"
