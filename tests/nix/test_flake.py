@@ -370,6 +370,22 @@ def test_the_example_hosts_pass_their_assertions_and_agree() -> None:
 
 
 @needs_nixpkgs_lib
+def test_the_example_hosts_give_the_doctor_their_mail_name_domains_and_dkim_key() -> None:
+    """Without mailName and domains the doctor stops at once: each example host sets them (hosts/home
+    through simple-nixos-mailserver), and each home names the key it signs with."""
+    keys = {
+        "home": "/var/dkim/example.org.mail.key",
+        "home-plain": "/var/lib/rspamd/dkim/example.org.mail.key",
+    }
+    for host in ("gateway", "home", "home-plain"):
+        etc = f'nixosConfigurations.{nix_string(host)}.config.environment.etc."home-mail/plan.json".text'
+        doctor = json.loads(outputs(etc))
+        assert (doctor["mailName"], doctor["domains"]) == ("mail.example.org", ["example.org"]), host
+        assert doctor["dnsbl"] == ["zen.spamhaus.org"], host
+        assert doctor["dkim"] == ({"selector": "mail", "keyFile": keys[host]} if host in keys else None), host
+
+
+@needs_nixpkgs_lib
 def test_the_plain_example_home_passes_and_agrees_with_the_gateway() -> None:
     """hosts/home-plain: no simple-nixos-mailserver; Dovecot 2.4 (stateVersion 26.05) with the
     versions nixpkgs requires; the same intent as hosts/home (the example-hosts check pairs it)."""
