@@ -5,15 +5,7 @@
 let
   inherit (lib) util ip;
   inherit (lib.checks) check show listChecks;
-  inherit (builtins)
-    elemAt
-    filter
-    genList
-    isList
-    length
-    ;
-
-  indices = list: genList (index: index) (length list);
+  inherit (builtins) elemAt filter isList;
 
   parseEntries = value: map ip.parseCidr (if isList value then value else [ ]);
 
@@ -54,7 +46,7 @@ rec {
         let
           result = elemAt parsed index;
           hostPrefix = toString (ip.hostPrefixLength result.family);
-          firstIndex = builtins.head (filter (earlier: elemAt keys earlier == elemAt keys index) (indices keys));
+          firstIndex = builtins.head (filter (earlier: elemAt keys earlier == elemAt keys index) (util.indices keys));
         in
         [
           (check path result.valid "${show entry} ${result.error or ""}; write one address with its single-host prefix, e.g. ${example}")
