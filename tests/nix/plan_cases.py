@@ -57,6 +57,9 @@ def gateway_home(case_id: str, path: str, keywords: tuple[str, ...], **home_over
     return gateway(case_id, f"homes.home.{path}", keywords, homes={"home": home_overrides})
 
 
+END_ROLES: tuple[Role, ...] = ("home", "gateway")
+
+
 def wireguard(case_id: str, option: str, keywords: tuple[str, ...], value: object) -> list[Case]:
     """A bad option of the WireGuard interface, which both ends check alike (lib/fields.nix,
     wireguardChecks): the case at home and at the gateway."""
@@ -87,16 +90,13 @@ WIREGUARD_CASES = [
     *wireguard("private-key-file-relative", "privateKeyFile", ("absolute path",), "wg0.key"),
     *(
         Case(
-            case_id,
+            "private-key-file-nix-path" if role == "home" else "gateway-private-key-file-nix-path",
             role,
             f"homeMail.{role}.wireguard.privateKeyFile",
             ("Nix path", "world-readable"),
             nix="i // { wireguard = i.wireguard // { privateKeyFile = /etc/wireguard/wg0.key; }; }",
         )
-        for case_id, role in [
-            ("private-key-file-nix-path", "home"),
-            ("gateway-private-key-file-nix-path", "gateway"),
-        ]
+        for role in END_ROLES
     ),
 ]
 
