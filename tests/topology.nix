@@ -61,9 +61,9 @@ let
     util.recursiveUpdate {
       uplink = {
         inherit (world.machines.gateway) interface;
-        addresses = with world.machines.gateway; [
-          ipv4
-          ipv6
+        addresses = [
+          world.machines.gateway.ipv4
+          world.machines.gateway.ipv6
         ];
       };
       wireguard.privateKeyFile = "/etc/wireguard/wg0.key";
