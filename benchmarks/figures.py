@@ -15,17 +15,25 @@ FAMILY_NAMES = {"ipv4": "IPv4", "ipv6": "IPv6"}
 
 
 @dataclass(frozen=True)
+class Burst:
+    """One load of the mail figures: `count` messages of `size` bytes over `sessions` SMTP
+    sessions; `amount` is what one burst moves in the figure's unit (messages, MB)."""
+
+    count: int
+    size: int
+    sessions: int
+    amount: float
+
+
+@dataclass(frozen=True)
 class Settings:
     runs: int
     quick: bool
     prefix: str
     phases: tuple[str, ...]
-    small_messages: int
-    small_bytes: int
-    small_sessions: int
-    large_messages: int
-    large_bytes: int
-    large_sessions: int
+    # The loads of the mail.small.* (messages/s) and mail.large.* (MB/s) figures.
+    small: Burst
+    large: Burst
     latency_messages: int
     iperf_seconds: int
     mail_bound: float
@@ -35,17 +43,17 @@ class Settings:
     def from_arguments(cls, args: argparse.Namespace) -> Settings:
         phases = tuple(p for p in PHASES if p in args.only.split(",")) if args.only else PHASES
         quick = bool(args.quick)
+        small_messages = 100 if quick else 500
+        large_messages, large_size = (3 if quick else 10), 10 * MB
         return cls(
             runs=args.runs if args.runs is not None else (2 if quick else 5),
             quick=quick,
             prefix=args.prefix,
             phases=phases,
-            small_messages=100 if quick else 500,
-            small_bytes=2000,
-            small_sessions=10,
-            large_messages=3 if quick else 10,
-            large_bytes=10 * MB,
-            large_sessions=2,
+            small=Burst(count=small_messages, size=2000, sessions=10, amount=small_messages),
+            large=Burst(
+                count=large_messages, size=large_size, sessions=2, amount=large_messages * large_size / MB
+            ),
             latency_messages=10 if quick else 20,
             iperf_seconds=2 if quick else 5,
             mail_bound=300.0,
@@ -57,7 +65,7 @@ class Settings:
 
 def register_figures(results: Results, settings: Settings) -> None:
     """Every figure of the selected phases, in table order (also those a failed run leaves empty)."""
-    small = f"{settings.small_bytes / 1000:.0f} KB"
+    small = f"{settings.small.size / 1000:.0f} KB"
     ratio_goal = Goal(">=", 0.9)
     if "mail" in settings.phases:
         for path in PATHS:

@@ -21,13 +21,13 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import TextIO
 
 from benchmarks import containers, measure, recovery
 from benchmarks.direct_link import DirectLink, direct_link
-from benchmarks.figures import MB, PATHS, PHASES, Settings, register_figures
+from benchmarks.figures import PATHS, PHASES, Burst, Settings, register_figures
 from benchmarks.results import Results, load_average, machine_info, markdown, now, write_results
 from mail_lab.world import World
 
@@ -50,32 +50,6 @@ def _add(results: Results, key: str, value: float) -> None:
 def _ordered(run: int) -> tuple[str, ...]:
     """Tunnel first on even runs, direct first on odd ones (neither always gets the warm caches)."""
     return PATHS if run % 2 == 0 else PATHS[::-1]
-
-
-@dataclass(frozen=True)
-class Burst:
-    """One load of the mail figures: `count` messages of `size` bytes over `sessions` SMTP
-    sessions; `amount` is what one burst moves in the figure's unit (messages, MB)."""
-
-    count: int
-    size: int
-    sessions: int
-    amount: float
-
-
-def mail_bursts(settings: Settings) -> dict[str, Burst]:
-    """The loads of the `mail.<kind>.*` figures."""
-    return {
-        "small": Burst(
-            settings.small_messages, settings.small_bytes, settings.small_sessions, settings.small_messages
-        ),
-        "large": Burst(
-            settings.large_messages,
-            settings.large_bytes,
-            settings.large_sessions,
-            settings.large_messages * settings.large_bytes / MB,
-        ),
-    }
 
 
 def _burst_seconds(
@@ -107,9 +81,9 @@ def measure_mail(
 ) -> None:
     mailbox = measure.Mailbox(world.machines["home"], measure.MailIdentity.of(world).recipient)
     # Warm up both paths (DNS caches, rspamd's and postfix's processes): not recorded.
-    warm_up = Burst(count=20, size=settings.small_bytes, sessions=2, amount=20)
+    warm_up = Burst(count=20, size=settings.small.size, sessions=2, amount=20)
     _burst_seconds(settings, world, mailbox, targets, paths=PATHS, burst=warm_up)
-    bursts = mail_bursts(settings)
+    bursts = {"small": settings.small, "large": settings.large}
     for run in range(settings.runs):
         rates: dict[str, dict[str, float]] = {}
         for kind, burst in bursts.items():
