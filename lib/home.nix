@@ -19,7 +19,6 @@ let
 
   root = "homeMail.home";
 
-
   # Namespace sysctls: nothing is routed through the namespace, and no router advertisement may
   # add addresses or routes besides the tunnel's. keep_addr_on_down keeps the IPv6 address on the
   # tunnel when someone takes it down and up again.
@@ -33,7 +32,6 @@ let
 
   # Names derived from option values; a bad (non-string) value gives "" so the plan never throws.
   text = value: if isString value then value else "";
-
 
   # networking.wireguard.interfaces.<if>.preSetup: runs in the host's namespace right before the
   # interface is created there. An interface of the tunnel's name left in the host's namespace
@@ -211,8 +209,7 @@ let
             };
           }
         ]
-        ++ (
-        map (service: {
+        ++ map (service: {
           name = service;
           value = confine.moveNs {
             namespace = namespaceName;
@@ -221,7 +218,6 @@ let
             wants = [ wireguardUnits.unit ];
           };
         }) services
-        )
       );
       confinedServices = services;
       delivery =
