@@ -19,6 +19,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 # Debian's nix-bin names a build-users group that does not exist; evaluation never builds.
 NIX_ENVIRONMENT = {**os.environ, "NIX_CONFIG": "build-users-group ="}
@@ -98,3 +100,13 @@ def nixpkgs_lib_available() -> bool:
     except (NixEvaluationError, subprocess.TimeoutExpired, FileNotFoundError):
         return False
     return True
+
+
+# Marks for the tests that need Nix, or nixpkgs' lib besides (the modules' tests), to skip them
+# with the reason where it is missing.
+needs_nix = pytest.mark.skipif(not nix_available(), reason="nix-instantiate is not installed")
+needs_nixpkgs_lib = pytest.mark.skipif(
+    not (nix_available() and nixpkgs_lib_available()),
+    reason="nix-instantiate is not installed or <nixpkgs/lib> does not resolve "
+    "(set nix-path = nixpkgs=<a nixpkgs lib checkout>)",
+)

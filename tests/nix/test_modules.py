@@ -14,15 +14,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import pytest
-from nixeval import eval_error, eval_json, nix_available, nix_string, nix_value, nixpkgs_lib_available
+from nixeval import eval_error, eval_json, needs_nixpkgs_lib, nix_string, nix_value
 
-pytestmark = [
-    pytest.mark.skipif(not nix_available(), reason="nix-instantiate is not installed"),
-    pytest.mark.skipif(
-        nix_available() and not nixpkgs_lib_available(),
-        reason="<nixpkgs/lib> does not resolve (set nix-path = nixpkgs=<a nixpkgs lib checkout>)",
-    ),
-]
+pytestmark = needs_nixpkgs_lib
 
 EVALUATE = "(modules: import ./tests/nix/stubs/evaluate.nix { inherit modules; })"
 TOPOLOGY = "(import ./tests/topology.nix { })"

@@ -11,15 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from nixeval import eval_error, eval_json, nix_available, nixpkgs_lib_available
+from nixeval import eval_error, eval_json, needs_nixpkgs_lib
 
-pytestmark = [
-    pytest.mark.skipif(not nix_available(), reason="nix-instantiate is not installed"),
-    pytest.mark.skipif(
-        nix_available() and not nixpkgs_lib_available(),
-        reason="<nixpkgs/lib> does not resolve (set nix-path = nixpkgs=<a nixpkgs lib checkout>)",
-    ),
-]
+pytestmark = needs_nixpkgs_lib
 
 STUBS = "./tests/nix/stubs"
 # A Dovecot 2.3 package as nixpkgs' dovecot_2_3 (what its module's version test reads).
