@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.direct_link import home_namespace, in_home_namespace
-from benchmarks.netns import NamespacedSMTP, smtp_banner
+from benchmarks.netns import NamespacedSMTP
 from mail_lab import plans
 from mail_lab.driver import run_script
 from mail_lab.machine import Machine
 from mail_lab.services.dovecot import maildir_of
-from mail_lab.wireguard import interface_unit_name
 from mail_lab.world import DOCTOR_COMMAND, World
 
 REPO = Path(__file__).resolve().parent.parent
@@ -275,97 +274,6 @@ def wireguard_cpu_seconds(machine: Machine) -> float:
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
     return total
-
-
-# --- recovery after a gateway restart ------------------------------------------------------------
-
-
-def endpoint_memory_file(world: World) -> str | None:
-    """Where the gateway keeps home's endpoint across a restart (the fix), None without the fix."""
-    memory = world.topology["plans"]["gateway"].get("endpointMemory") or {}
-    file = memory.get("file")
-    return str(file) if file else None
-
-
-def _home_reachable(world: World, timeout: float) -> bool:
-    address = public_addresses(world)[0]
-    return smtp_banner(namespace_path(world.machines["remote"]), address, SMTP_PORT, timeout)
-
-
-def _gateway_knows_home(world: World) -> bool:
-    interface = str(world.topology["plans"]["gateway"]["wireguard"]["interface"])
-    code, output = world.machines["gateway"].execute(f"wg show {shlex.quote(interface)} endpoints")
-    return code == 0 and bool(output.strip()) and "(none)" not in output
-
-
-def ensure_tunnel(world: World, timeout: float = 90.0) -> None:
-    """Make sure the tunnel works and the gateway knows home's endpoint.
-
-    After a restart without the fix this may not be so for minutes: home then sends a few pings
-    from its namespace, and WireGuard, seeing no answer, starts a new handshake (within ~15 s).
-    """
-    gateway_address = str(ipaddress.ip_interface(world.topology["world"]["machines"]["gateway"]["ipv4"]).ip)
-    ping = in_home_namespace(world, f"ping -c 1 -W 1 {gateway_address} >/dev/null 2>&1 || true")
-    deadline = time.monotonic() + timeout
-    for _ in range(int(timeout) + 2):
-        if _gateway_knows_home(world) and _home_reachable(world, 2.0):
-            return
-        if time.monotonic() > deadline:
-            break
-        world.machines["home"].execute(ping)
-        time.sleep(1.0)
-    raise BenchmarkError(f"the tunnel did not come back within {timeout:.0f} s")
-
-
-@dataclass(frozen=True)
-class Recovery:
-    seconds: float  # from the restart command until remote gets home's SMTP greeting (or the bound)
-    restart_seconds: float  # the stop + start itself
-    recovered: bool
-
-
-def _probe_recovery(world: World, started: float, restarted: float, bound: float) -> Recovery:
-    """Probe home's public SMTP port from the remote every ~50 ms until it greets (or `bound`)."""
-    deadline = started + bound
-    for _ in range(int(bound / 0.05) + 2):
-        if _home_reachable(world, 0.5):
-            return Recovery(time.perf_counter() - started, restarted - started, True)
-        if time.perf_counter() > deadline:
-            break
-        time.sleep(0.05)
-    return Recovery(bound, restarted - started, False)
-
-
-def recovery_after_gateway_restart(world: World, keep_endpoint: bool, bound: float) -> Recovery:
-    """Stop and start the gateway's WireGuard interface unit; with `keep_endpoint` False, delete
-    the saved endpoint in between (the fix disabled); then probe home's public SMTP port from the
-    remote machine every ~0.5 s until it greets."""
-    ensure_tunnel(world)
-    unit = shlex.quote(interface_unit_name(str(world.topology["plans"]["gateway"]["wireguard"]["interface"])))
-    memory = endpoint_memory_file(world)
-    forget = f"rm -f {shlex.quote(memory)} && " if memory and not keep_endpoint else ""
-    started = time.perf_counter()
-    world.machines["gateway"].succeed(f"systemctl stop {unit} && {forget}systemctl start {unit}", timeout=60)
-    restarted = time.perf_counter()
-    return _probe_recovery(world, started, restarted, bound)
-
-
-def recovery_after_gateway_crash(world: World, bound: float) -> Recovery:
-    """Crash the gateway machine (no unit is stopped, so only the loop of `endpointMemory.unit`
-    has saved home's endpoint) and boot it again; then probe as after a restart."""
-    ensure_tunnel(world)
-    memory = world.topology["plans"]["gateway"]["endpointMemory"]
-    gateway = world.machines["gateway"]
-    # The file as the loop alone writes it: removed, then waited for (at most three intervals).
-    gateway.succeed(f"rm -f {shlex.quote(str(memory['file']))}")
-    gateway.wait_until_succeeds(
-        f"grep -q ' ' {shlex.quote(str(memory['file']))}", timeout=3 * int(memory["saveInterval"])
-    )
-    started = time.perf_counter()
-    gateway.crash()
-    gateway.start()
-    restarted = time.perf_counter()
-    return _probe_recovery(world, started, restarted, bound)
 
 
 # --- the lab itself ------------------------------------------------------------------------------

@@ -22,162 +22,18 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import TextIO
 
-from benchmarks import containers, measure
+from benchmarks import containers, measure, recovery
 from benchmarks.direct_link import DirectLink, direct_link
-from benchmarks.results import Goal, Results, load_average, machine_info, markdown, now, write_results
+from benchmarks.figures import DOCTOR_ROLES, PATHS, PHASES, Burst, Settings, register_figures
+from benchmarks.results import Results, load_average, machine_info, markdown, now, write_results
 from mail_lab.world import World
 
-PHASES = ("mail", "tcp", "recovery", "lab", "nix", "containers", "doctor")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_PREFIX = "mbn-"
-MB = 1_000_000
-PATHS = ("tunnel", "direct")
-FAMILY_NAMES = {"ipv4": "IPv4", "ipv6": "IPv6"}
-DOCTOR_ROLES = ("home", "gateway")
-
-
-@dataclass(frozen=True)
-class Settings:
-    runs: int
-    quick: bool
-    prefix: str
-    phases: tuple[str, ...]
-    small_messages: int
-    small_bytes: int
-    small_sessions: int
-    large_messages: int
-    large_bytes: int
-    large_sessions: int
-    latency_messages: int
-    iperf_seconds: int
-    mail_bound: float
-    recovery_bound: float
-
-    @classmethod
-    def from_arguments(cls, args: argparse.Namespace) -> Settings:
-        phases = tuple(p for p in PHASES if p in args.only.split(",")) if args.only else PHASES
-        quick = bool(args.quick)
-        return cls(
-            runs=args.runs if args.runs is not None else (2 if quick else 5),
-            quick=quick,
-            prefix=args.prefix,
-            phases=phases,
-            small_messages=100 if quick else 500,
-            small_bytes=2000,
-            small_sessions=10,
-            large_messages=3 if quick else 10,
-            large_bytes=10 * MB,
-            large_sessions=2,
-            latency_messages=10 if quick else 20,
-            iperf_seconds=2 if quick else 5,
-            mail_bound=300.0,
-            recovery_bound=args.recovery_bound
-            if args.recovery_bound is not None
-            else (60.0 if quick else 210.0),
-        )
-
-
-def register_figures(results: Results, settings: Settings) -> None:
-    """Every figure of the selected phases, in table order (also those a failed run leaves empty)."""
-    small = f"{settings.small_bytes / 1000:.0f} KB"
-    ratio_goal = Goal(">=", 0.9)
-    if "mail" in settings.phases:
-        for path in PATHS:
-            results.figure(
-                f"mail.small.{path}", f"mail, {small} messages, {path}", "msg/s", "mail, small messages"
-            )
-        for path in PATHS:
-            results.figure(
-                f"mail.large.{path}", f"mail, 10 MB messages, {path}", "MB/s", "mail, 10 MB messages"
-            )
-        results.figure(
-            "mail.small.ratio",
-            f"mail, {small} messages, tunnel / direct",
-            "ratio",
-            "tunnel / direct",
-            goal=ratio_goal,
-        )
-        results.figure(
-            "mail.large.ratio",
-            "mail, 10 MB messages, tunnel / direct",
-            "ratio",
-            "tunnel / direct",
-            goal=ratio_goal,
-        )
-        for path in PATHS:
-            for percent in (50, 95):
-                results.figure(
-                    f"latency.{path}.p{percent}",
-                    f"one message, submission to mailbox, {path}, p{percent}",
-                    "ms",
-                    "latency",
-                )
-    if "tcp" in settings.phases:
-        for family in ("ipv4", "ipv6"):
-            for path in PATHS:
-                results.figure(
-                    f"tcp.{family}.{path}",
-                    f"TCP (iperf3), {FAMILY_NAMES[family]}, {path}",
-                    "Gbit/s",
-                    "TCP throughput",
-                )
-        for machine in ("gateway", "home"):
-            results.figure(
-                f"cpu.{machine}", f"wireguard-go CPU per GB through the tunnel, {machine}", "s/GB", "CPU"
-            )
-    if "recovery" in settings.phases:
-        bound = settings.recovery_bound
-        results.figure(
-            "recovery.fix",
-            "recovery after a gateway restart, with the fix (saved endpoint)",
-            "s",
-            "recovery",
-            goal=Goal("<=", 5),
-            bound=bound,
-        )
-        results.figure(
-            "recovery.nofix",
-            "recovery after a gateway restart, without the fix",
-            "s",
-            "recovery",
-            goal=Goal("<=", 5),
-            bound=bound,
-        )
-        results.figure("recovery.restart", "the gateway restart itself (stop + start)", "s", "recovery")
-        results.figure(
-            "recovery.crash",
-            "recovery after a gateway crash and boot (endpoint saved while it ran)",
-            "s",
-            "recovery",
-            goal=Goal("<=", 5),
-            bound=bound,
-        )
-    if "lab" in settings.phases:
-        results.figure("lab.up", "lab bring-up (all daemons)", "s", "lab", goal=Goal("<=", 5))
-        results.figure("lab.suite", "scenario suite", "s", "lab", goal=Goal("<=", 60))
-        results.figure("lab.down", "lab teardown", "s", "lab")
-    if "nix" in settings.phases:
-        results.figure("nix.eval", "Nix plan evaluation (tests/topology.nix)", "s", "lab")
-    if "containers" in settings.phases:
-        results.figure("containers.tree", "machines' root filesystem, first build", "s", "containers")
-        results.figure(
-            "containers.boot",
-            "5 containers booting systemd, in parallel",
-            "s",
-            "containers",
-            goal=Goal("<=", 5),
-        )
-        results.figure("containers.idle", "5 idle containers, CPU", "% of a core", "containers")
-        results.figure("containers.off", "5 containers powering off, in parallel", "s", "containers")
-    if "doctor" in settings.phases:
-        for role in DOCTOR_ROLES:
-            results.figure(
-                f"doctor.{role}", f"home-mail-doctor, every check, {role}", "s", "doctor", goal=Goal("<=", 10)
-            )
 
 
 def progress(message: str) -> None:
@@ -195,32 +51,6 @@ def _add(results: Results, key: str, value: float) -> None:
 def _ordered(run: int) -> tuple[str, ...]:
     """Tunnel first on even runs, direct first on odd ones (neither always gets the warm caches)."""
     return PATHS if run % 2 == 0 else PATHS[::-1]
-
-
-@dataclass(frozen=True)
-class Burst:
-    """One load of the mail figures: `count` messages of `size` bytes over `sessions` SMTP
-    sessions; `amount` is what one burst moves in the figure's unit (messages, MB)."""
-
-    count: int
-    size: int
-    sessions: int
-    amount: float
-
-
-def mail_bursts(settings: Settings) -> dict[str, Burst]:
-    """The loads of the `mail.<kind>.*` figures."""
-    return {
-        "small": Burst(
-            settings.small_messages, settings.small_bytes, settings.small_sessions, settings.small_messages
-        ),
-        "large": Burst(
-            settings.large_messages,
-            settings.large_bytes,
-            settings.large_sessions,
-            settings.large_messages * settings.large_bytes / MB,
-        ),
-    }
 
 
 def _burst_seconds(
@@ -252,9 +82,9 @@ def measure_mail(
 ) -> None:
     mailbox = measure.Mailbox(world.machines["home"], measure.MailIdentity.of(world).recipient)
     # Warm up both paths (DNS caches, rspamd's and postfix's processes): not recorded.
-    warm_up = Burst(count=20, size=settings.small_bytes, sessions=2, amount=20)
+    warm_up = Burst(count=20, size=settings.small.size, sessions=2, amount=20)
     _burst_seconds(settings, world, mailbox, targets, paths=PATHS, burst=warm_up)
-    bursts = mail_bursts(settings)
+    bursts = {"small": settings.small, "large": settings.large}
     for run in range(settings.runs):
         rates: dict[str, dict[str, float]] = {}
         for kind, burst in bursts.items():
@@ -300,7 +130,7 @@ def measure_tcp(
 
 
 def measure_recovery(results: Results, settings: Settings, world: World) -> None:
-    has_fix = measure.endpoint_memory_file(world) is not None
+    has_fix = recovery.endpoint_memory_file(world) is not None
     if not has_fix:
         results.notes.append(
             "The gateway plan has no endpoint memory (the fix): recovery was measured without it only."
@@ -309,17 +139,17 @@ def measure_recovery(results: Results, settings: Settings, world: World) -> None
         modes = [True, False] if has_fix else [False]
         line = []
         for keep in modes if run % 2 == 0 else modes[::-1]:
-            recovery = measure.recovery_after_gateway_restart(world, keep, settings.recovery_bound)
-            _add(results, "recovery.fix" if keep else "recovery.nofix", recovery.seconds)
-            _add(results, "recovery.restart", recovery.restart_seconds)
+            restart = recovery.recovery_after_gateway_restart(world, keep, settings.recovery_bound)
+            _add(results, "recovery.fix" if keep else "recovery.nofix", restart.seconds)
+            _add(results, "recovery.restart", restart.restart_seconds)
             state = (
-                f"{recovery.seconds:.1f} s"
-                if recovery.recovered
+                f"{restart.seconds:.1f} s"
+                if restart.recovered
                 else f"not within {settings.recovery_bound:.0f} s"
             )
             line.append(f"{'with' if keep else 'without'} the fix {state}")
         if has_fix:
-            crash = measure.recovery_after_gateway_crash(world, settings.recovery_bound)
+            crash = recovery.recovery_after_gateway_crash(world, settings.recovery_bound)
             _add(results, "recovery.crash", crash.seconds)
             line.append(
                 f"after a crash {crash.seconds:.1f} s"
@@ -327,7 +157,7 @@ def measure_recovery(results: Results, settings: Settings, world: World) -> None
                 else f"after a crash not within {settings.recovery_bound:.0f} s"
             )
         progress(f"recovery run {run + 1}/{settings.runs}: " + ", ".join(line))
-    measure.ensure_tunnel(world)
+    recovery.ensure_tunnel(world)
 
 
 def measure_performance_lab(results: Results, settings: Settings) -> None:

@@ -8,6 +8,8 @@
 # At the vServer provider: PTR of the forwarded addresses = mail.example.org.
 { ... }:
 {
+  imports = [ ./machine.nix ];
+
   homeMail.home = {
     enable = true;
     namespace = "wg";
@@ -44,14 +46,6 @@
     interfaces.eth0.useDHCP = true;
   };
 
-  services.openssh.enable = true;
-
-  # The home server's disk and boot loader: replace with yours (nixos-generate-config).
+  # The home server's boot loader: replace with yours (nixos-generate-config).
   boot.loader.grub.device = "/dev/sda";
-  fileSystems."/" = {
-    device = "/dev/disk/by-label/nixos";
-    fsType = "ext4";
-  };
-
-  system.stateVersion = "26.05";
 }

@@ -4,17 +4,8 @@
 { lib }:
 let
   inherit (lib) util ip;
-  inherit (lib.checks) check show;
-  inherit (builtins)
-    concatMap
-    elemAt
-    filter
-    genList
-    isList
-    length
-    ;
-
-  indices = list: genList (index: index) (length list);
+  inherit (lib.checks) check show listChecks;
+  inherit (builtins) elemAt filter isList;
 
   parseEntries = value: map ip.parseCidr (if isList value then value else [ ]);
 
@@ -51,12 +42,11 @@ rec {
       keys = map (entry: if entry.valid then entry.address else null) parsed;
       example = ''[ "198.51.100.11/32" "2001:db8:1::11/128" ]'';
       entryChecks =
-        index:
+        index: entry:
         let
-          entry = elemAt entries index;
           result = elemAt parsed index;
           hostPrefix = toString (ip.hostPrefixLength result.family);
-          firstIndex = builtins.head (filter (earlier: elemAt keys earlier == elemAt keys index) (indices keys));
+          firstIndex = builtins.head (filter (earlier: elemAt keys earlier == elemAt keys index) (util.indices keys));
         in
         [
           (check path result.valid "${show entry} ${result.error or ""}; write one address with its single-host prefix, e.g. ${example}")
@@ -78,22 +68,20 @@ rec {
           }); list it once")
         ];
     in
-    [
+    listChecks value [
       (check path (util.isStringList value) "${show value} is not a list of addresses; write e.g. ${example}")
       (check path (
         !isList value || value != [ ]
       ) "is empty; list the public addresses to forward, each as a single address, e.g. ${example}")
-    ]
-    ++ concatMap entryChecks (indices entries);
+    ] entryChecks;
 
   # Checks that every entry of a list is "address/prefix" (any prefix), e.g. the gateway's uplink.
   cidrListChecks =
     { example }:
     path: value:
     let
-      entries = if isList value then value else [ ];
       entryChecks =
-        entry:
+        _: entry:
         let
           result = ip.parseCidr entry;
         in
@@ -106,8 +94,7 @@ rec {
           }\"")
         ];
     in
-    [
+    listChecks value [
       (check path (util.isStringList value) "${show value} is not a list of addresses; write e.g. [ \"${example}\" ]")
-    ]
-    ++ concatMap entryChecks entries;
+    ] entryChecks;
 }

@@ -11,6 +11,18 @@ rec {
     message = "${path}: ${message}";
   };
 
+  # The checks of a list option: `whole`, about the value itself, then `entryChecks index entry`
+  # for each entry (none when the value is not a list).
+  listChecks =
+    value: whole: entryChecks:
+    let
+      entries = if builtins.isList value then value else [ ];
+    in
+    whole
+    ++ builtins.concatLists (
+      builtins.genList (index: entryChecks index (builtins.elemAt entries index)) (builtins.length entries)
+    );
+
   failing = checks: filter (item: !item.assertion) checks;
 
   failingMessages = checks: map (item: item.message) (failing checks);

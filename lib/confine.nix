@@ -4,9 +4,10 @@
 # module puts store paths in front of them (see renderCommand), the lab runs them as they are.
 # A program name starting with "-" is systemd's "ignore this command's failure" prefix.
 # Every Exec* setting is a list of such commands.
-{ ... }:
+{ lib }:
 let
   inherit (builtins) concatStringsSep map match;
+  inherit (lib.names) netns;
 in
 rec {
   /**
@@ -18,21 +19,13 @@ rec {
     netnsUnitName :: String -> String  # "netns@<name>.service"
     ```
   */
-  netnsUnitName = name: "netns@${name}.service";
-
-  namespacePath = name: "/run/netns/${name}";
-
-  # /etc-relative paths of the files a namespace needs (the module: environment.etc).
-  resolvConfEtcPath = name: "netns/${name}/resolv.conf";
-  # Beside, not inside, /etc/netns/<name>/: `ip netns exec` bind-mounts every file in there over
-  # /etc and would complain about a ruleset file that has no counterpart in /etc.
-  rulesetEtcPath = name: "netns/${name}.nft";
+  netnsUnitName = name: (netns name).unit;
 
   # A command run inside the namespace; nsenter only switches the network namespace (unlike
   # `ip netns exec`, which also remounts /sys and /etc files).
   inNamespace = name: command: [
     "nsenter"
-    "--net=${namespacePath name}"
+    "--net=${(netns name).path}"
     "--"
   ] ++ command;
 
@@ -104,7 +97,7 @@ rec {
         (inNamespace name [
           "nft"
           "-f"
-          "/etc/${rulesetEtcPath name}"
+          (netns name).files.ruleset
         ])
       ];
     };
@@ -151,9 +144,9 @@ rec {
       after = [ unit ] ++ after;
       inherit wants;
       serviceConfig = {
-        NetworkNamespacePath = namespacePath namespace;
+        NetworkNamespacePath = (netns namespace).path;
         # NetworkNamespacePath= does not apply /etc/netns/<name>/ the way `ip netns exec` does.
-        BindReadOnlyPaths = [ "/etc/${resolvConfEtcPath namespace}:/etc/resolv.conf" ];
+        BindReadOnlyPaths = [ "${(netns namespace).files.resolvConf}:/etc/resolv.conf" ];
         # glibc would ask the host's nscd, i.e. resolve outside the namespace.
         InaccessiblePaths = [ "-/run/nscd" ];
       };

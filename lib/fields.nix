@@ -3,7 +3,7 @@
 { lib }:
 let
   inherit (lib) util ip;
-  inherit (lib.checks) check show;
+  inherit (lib.checks) check show listChecks;
   inherit (builtins)
     elem
     elemAt
@@ -270,9 +270,8 @@ rec {
       parsed = map ip.parseCidr entries;
       keys = map (entry: if entry.valid then entry.address else null) parsed;
       entryChecks =
-        index:
+        index: entry:
         let
-          entry = elemAt entries index;
           result = elemAt parsed index;
         in
         [
@@ -283,7 +282,7 @@ rec {
           (check path (!repeatsEarlier keys index) "${show entry} is listed more than once; list it once")
         ];
     in
-    [
+    listChecks value [
       (check path (util.isStringList value) "${show value} is not a list of IP addresses; write e.g. [ \"127.0.0.1\" ]")
       (check path (
         !isList value || value != [ ]
@@ -291,8 +290,7 @@ rec {
       (check path (
         length entries <= 3
       ) "lists ${toString (length entries)} nameservers, but the C library uses only the first 3 (MAXNS); list at most 3")
-    ]
-    ++ builtins.concatMap entryChecks (genList (index: index) (length entries));
+    ] entryChecks;
 
   # `forbidden` maps unit attribute names that must not be confined to the reason.
   serviceListChecks =
@@ -301,9 +299,8 @@ rec {
     let
       entries = if isList value then value else [ ];
       entryChecks =
-        index:
+        index: entry:
         let
-          entry = elemAt entries index;
           name = if isString entry then entry else "";
           withoutSuffix = builtins.replaceStrings [ ".service" ] [ "" ] name;
         in
@@ -324,8 +321,7 @@ rec {
           (check path (!repeatsEarlier entries index) "${show entry} is listed more than once; list it once")
         ];
     in
-    [
+    listChecks value [
       (check path (isList value) "${show value} is not a list of service names; write e.g. [ \"postfix\" \"dovecot\" ]")
-    ]
-    ++ builtins.concatMap entryChecks (genList (index: index) (length entries));
+    ] entryChecks;
 }

@@ -1,7 +1,13 @@
 # The gateway (vServer): its checks and its network plan. See docs/design.md for the intent.
 { lib }:
 let
-  inherit (lib) util fields addresses nftables;
+  inherit (lib)
+    util
+    fields
+    addresses
+    nftables
+    names
+    ;
   inherit (lib.checks) check show;
   inherit (builtins)
     attrNames
@@ -130,14 +136,12 @@ let
       # endpoints are saved when the interface goes down, and every saveInterval seconds while it
       # is up (a crashed gateway never stops cleanly), and set again when it comes back.
       saveInterval = 15;
-      saverUnit = "home-mail-endpoints-${toString wireguardInterface}";
-      interfaceUnit = "wireguard-${toString wireguardInterface}.service";
-      peerUnitOf = name: "wireguard-${toString wireguardInterface}-peer-${name}";
+      wireguardNames = names.wireguard (toString wireguardInterface);
+      saverUnit = wireguardNames.endpointSaver;
+      interfaceUnit = wireguardNames.unit;
       # The proxy NDP entries live on the uplink device: re-added whenever it (re)appears.
-      proxyNdpUnit = "home-mail-proxy-ndp";
-      uplinkDevice = "sys-subsystem-net-devices-${
-        util.systemdEscape (if isString uplinkInterface then uplinkInterface else "")
-      }.device";
+      proxyNdpUnit = names.proxyNdp;
+      uplinkDevice = names.deviceUnit (if isString uplinkInterface then uplinkInterface else "");
       proxyCommand = verb: address: [
         verb
         "-6"
@@ -148,13 +152,13 @@ let
         "dev"
         (toString uplinkInterface)
       ];
-      endpointFile = "/var/lib/home-mail/${toString wireguardInterface}-endpoints";
+      endpointFile = wireguardNames.endpointFile;
       homeKeys = concatStringsSep " " (map (name: toString (lookup homes [ name "publicKey" ])) homeNames);
       # Merged: each peer unit saves when it stops, while the peers stopped before are already
       # gone; their lines from the file are kept (first line per key wins). Each writer has its
       # own temporary file ($$, the shell's PID): the peer units and the loop may save at once.
       saveEndpoints = concatStringsSep " " [
-        "mkdir -p /var/lib/home-mail;"
+        "mkdir -p ${dirOf endpointFile};"
         "{ wg show ${toString wireguardInterface} endpoints; cat ${endpointFile} 2>/dev/null; } |"
         "{ seen=' '; while read -r key endpoint; do"
         "case \"$endpoint$seen\" in '(none)'*|*\" $key \"*) continue;; esac;"
@@ -216,7 +220,7 @@ let
         peers = listToAttrs (
           map (name: {
             inherit name;
-            value = "${peerUnitOf name}.service";
+            value = wireguardNames.peerUnit name;
           }) homeNames
         );
       };
@@ -231,7 +235,7 @@ let
       units =
         listToAttrs (
           map (name: {
-            name = peerUnitOf name;
+            name = wireguardNames.peerService name;
             # `path` names packages (nixpkgs' attribute names, Debian's too): the saving script runs `wg`.
             value.path = [ "wireguard-tools" ];
             value.serviceConfig.ExecStop = [
@@ -320,7 +324,8 @@ let
       };
       nftables = nftables.gateway {
         inherit wireguardInterface;
-        mtu = if builtins.isInt mtu then mtu else 1420;
+        # A bad MTU is reported by the checks; the ruleset is computed with the default meanwhile.
+        mtu = if builtins.isInt mtu then mtu else lib.intent.gatewayDefaults.wireguard.mtu;
         mssClamp = get [ "mssClamp" ] != false;
         forwarded = {
           ipv4 = forwardedIPv4;

@@ -1,7 +1,13 @@
 # The home: its checks and its network plan. See docs/design.md for the intent.
 { lib }:
 let
-  inherit (lib) fields addresses nftables confine;
+  inherit (lib)
+    fields
+    addresses
+    nftables
+    confine
+    names
+    ;
   inherit (lib.checks) check;
   inherit (builtins)
     concatStringsSep
@@ -12,7 +18,6 @@ let
     ;
 
   root = "homeMail.home";
-
 
   # Namespace sysctls: nothing is routed through the namespace, and no router advertisement may
   # add addresses or routes besides the tunnel's. keep_addr_on_down keeps the IPv6 address on the
@@ -27,8 +32,6 @@ let
 
   # Names derived from option values; a bad (non-string) value gives "" so the plan never throws.
   text = value: if isString value then value else "";
-
-  wireguardUnitOf = interface: "wireguard-${text interface}";
 
   # networking.wireguard.interfaces.<if>.preSetup: runs in the host's namespace right before the
   # interface is created there. An interface of the tunnel's name left in the host's namespace
@@ -90,15 +93,15 @@ let
       # listToAttrs: with a bad namespace name two of these names could be equal.
       forbidden = listToAttrs [
         {
-          name = "netns@";
+          name = names.netnsTemplate;
           value = "is the unit that creates the namespace, it cannot run inside it";
         }
         {
-          name = "netns@${text namespace}";
+          name = (names.netns (text namespace)).service;
           value = "is the unit that creates the namespace, it cannot run inside it";
         }
         {
-          name = wireguardUnitOf wireguardInterface;
+          name = (names.wireguard (text wireguardInterface)).service;
           value = "creates the tunnel in the host namespace and moves it into the namespace itself";
         }
       ];
@@ -110,7 +113,8 @@ let
       namespace = get [ "namespace" ];
       namespaceName = text namespace;
       wireguardInterface = get [ "wireguard" "interface" ];
-      wireguardUnit = wireguardUnitOf wireguardInterface;
+      netns = names.netns namespaceName;
+      wireguardUnits = names.wireguard (text wireguardInterface);
       own = addresses.hostAddresses (get [ "addresses" ]);
       endpoint = fields.parseEndpoint (get [ "gateway" "endpoint" ]);
       nameservers = filter isString (if isList (get [ "nameservers" ]) then get [ "nameservers" ] else [ ]);
@@ -122,19 +126,14 @@ let
       role = "home";
       namespace = {
         name = namespace;
-        unit = confine.netnsUnitName namespaceName;
-        path = confine.namespacePath namespaceName;
+        inherit (netns) unit path files;
         sysctl = namespaceSysctl;
         inherit resolvConf;
         nftables = firewall;
-        files = {
-          resolvConf = "/etc/${confine.resolvConfEtcPath namespaceName}";
-          ruleset = "/etc/${confine.rulesetEtcPath namespaceName}";
-        };
         # Files under /etc (environment.etc in NixOS).
         etc = {
-          ${confine.resolvConfEtcPath namespaceName} = resolvConf;
-          ${confine.rulesetEtcPath namespaceName} = firewall.ruleset;
+          ${netns.etc.resolvConf} = resolvConf;
+          ${netns.etc.ruleset} = firewall.ruleset;
         };
       };
       addresses = {
@@ -143,7 +142,7 @@ let
       wireguard = {
         interface = wireguardInterface;
         # The interface's unit (what the doctor and the lab restart); not an interface option.
-        unit = "${wireguardUnit}.service";
+        inherit (wireguardUnits) unit;
         ips = own.cidrs;
         listenPort = get [ "wireguard" "listenPort" ];
         mtu = get [ "wireguard" "mtu" ];
@@ -171,8 +170,8 @@ let
       };
       # The units of networking.wireguard.interfaces.<if>: the interface's and its peer's.
       wireguardUnits = {
-        interface = "${wireguardUnit}.service";
-        peers.gateway = "${wireguardUnit}-peer-gateway.service";
+        interface = wireguardUnits.unit;
+        peers.gateway = wireguardUnits.peerUnit "gateway";
       };
       # The peer's allowedIPs, installed as routes inside the namespace: its only default routes.
       routes =
@@ -190,37 +189,35 @@ let
       units = listToAttrs (
         [
           {
-            name = "netns@";
+            name = names.netnsTemplate;
             value = confine.netnsTemplate;
           }
           {
-            name = "netns@${namespaceName}";
+            name = netns.service;
             value = confine.netnsInstance {
               name = namespaceName;
               sysctl = namespaceSysctl;
             };
           }
           {
-            name = wireguardUnit;
+            name = wireguardUnits.service;
             value = {
-              bindsTo = [ (confine.netnsUnitName namespaceName) ];
-              after = [ (confine.netnsUnitName namespaceName) ];
+              bindsTo = [ netns.unit ];
+              after = [ netns.unit ];
               # A start of the namespace unit brings the tunnel back (BindsTo= only stops it).
-              wantedBy = [ (confine.netnsUnitName namespaceName) ];
+              wantedBy = [ netns.unit ];
             };
           }
         ]
-        ++ (
-        map (service: {
+        ++ map (service: {
           name = service;
           value = confine.moveNs {
             namespace = namespaceName;
             inherit service;
-            after = [ "${wireguardUnit}.service" ];
-            wants = [ "${wireguardUnit}.service" ];
+            after = [ wireguardUnits.unit ];
+            wants = [ wireguardUnits.unit ];
           };
         }) services
-        )
       );
       confinedServices = services;
       delivery =

@@ -5,6 +5,13 @@
 let
   inherit (lib) util;
   inherit (builtins) isAttrs mapAttrs;
+  # Both ends' tunnel: the same interface name and MTU (1420 fits a 1500-byte line); the
+  # gateway listens on a fixed port, home leaves it to the kernel.
+  wireguardDefaults = {
+    interface = "wg0";
+    mtu = 1420;
+    privateKeyFile = null;
+  };
 in
 rec {
   /**
@@ -21,11 +28,8 @@ rec {
       interface = null;
       addresses = [ ];
     };
-    wireguard = {
-      interface = "wg0";
+    wireguard = wireguardDefaults // {
       listenPort = 51820;
-      mtu = 1420;
-      privateKeyFile = null;
     };
     homes = { };
     forwardedPorts = {
@@ -53,11 +57,8 @@ rec {
   homeDefaults = {
     namespace = "wg";
     addresses = [ ];
-    wireguard = {
-      interface = "wg0";
-      mtu = 1420;
+    wireguard = wireguardDefaults // {
       listenPort = null;
-      privateKeyFile = null;
     };
     gateway = {
       endpoint = null;

@@ -3,6 +3,28 @@
 { lib }:
 {
   /**
+    A role's functions as `import ./lib` exports them, named after the role (`gateway`, `home`):
+
+    - `<role>Checks`: the role's checks, one NixOS assertion per rule; each message starts with
+      the option path (`homeMail.<role>.…: …`) and says how to fix the value. Missing options take
+      the role's defaults (`gatewayDefaults`, `homeDefaults`).
+    - `<role>Plan`: the role's plan (docs/design.md). Never throws by itself: bad entries are left
+      out, the checks report them.
+    - `<role>PlanStrict`: the plan, or a throw of every failing check's message, one per line.
+
+    # Type
+
+    ```
+    exports :: String -> Role -> { <role>Checks :: Intent -> [{ assertion :: Bool; message :: String; }]; <role>Plan :: Intent -> Plan; <role>PlanStrict :: Intent -> Plan; }
+    ```
+  */
+  exports = name: role: {
+    "${name}Checks" = role.checks;
+    "${name}Plan" = role.plan;
+    "${name}PlanStrict" = role.strict;
+  };
+
+  /**
     A role from its defaults and its two views of a complete intent.
 
     # Type

@@ -11,6 +11,7 @@ let
     "home"
     "intent"
     "ip"
+    "names"
     "nftables"
     "pair"
     "role"

@@ -14,6 +14,9 @@ let
     ;
 in
 rec {
+  # The indices of a list: [ 0 1 ... ].
+  indices = list: genList (index: index) (length list);
+
   # The characters of a string, as one-character strings.
   characters = text: genList (index: substring index 1 text) (stringLength text);
 

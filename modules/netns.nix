@@ -27,7 +27,7 @@ let
     types
     ;
   homeMailLib = import ../lib;
-  inherit (import ../lib/self.nix) confine;
+  inherit (import ../lib/self.nix) confine names;
   renderHelpers = import ./helpers/render.nix { inherit lib; };
   definitions = import ./helpers/definitions.nix { inherit lib; };
 
@@ -194,9 +194,9 @@ in
     assertions = concatMap namespaceChecks namespaceNames ++ serviceChecks;
 
     systemd.services = mkMerge (
-      lib.optional (!home.enable) { "netns@" = render confine.netnsTemplate; }
+      lib.optional (!home.enable) { ${names.netnsTemplate} = render confine.netnsTemplate; }
       ++ mapAttrsToList (name: namespace: {
-        "netns@${name}" = render (confine.netnsInstance {
+        ${(names.netns name).service} = render (confine.netnsInstance {
           inherit name;
           inherit (namespace) sysctl;
         }) // {
@@ -217,10 +217,16 @@ in
     );
 
     environment.etc = mkMerge (
-      mapAttrsToList (name: namespace: {
-        ${confine.resolvConfEtcPath name}.text = namespace.resolvConf;
-        ${confine.rulesetEtcPath name}.text = namespace.nftablesRuleset;
-      }) cfg
+      mapAttrsToList (
+        name: namespace:
+        let
+          inherit (names.netns name) etc;
+        in
+        {
+          ${etc.resolvConf}.text = namespace.resolvConf;
+          ${etc.ruleset}.text = namespace.nftablesRuleset;
+        }
+      ) cfg
     );
   };
 }

@@ -244,8 +244,8 @@ in
 
     # The units that remember home's endpoint (plan.units): the peer units save it when they stop
     # (preStop runs before the peer unit's postStop removes the peer), a loop saves it while the
-    # interface is up. Their commands become scripts (render.planUnits). The proxy NDP unit (plan.proxyNdp, lib/gateway.nix) is bound to the uplink device.
-    systemd.services =
-render.planUnits pkgs (plan.units // plan.proxyNdp.units);
+    # interface is up. Their commands become scripts (render.planUnits). The proxy NDP unit
+    # (plan.proxyNdp, lib/gateway.nix) is bound to the uplink device.
+    systemd.services = render.planUnits pkgs (plan.units // plan.proxyNdp.units);
   };
 }

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import measure, run
+from benchmarks import figures, measure, run
 from benchmarks.direct_link import DirectLink
 from benchmarks.results import Goal, Results, markdown, write_results
 from mail_lab.safety import SafetyError
@@ -129,10 +129,10 @@ def test_direct_link_refuses_other_than_documentation_addresses() -> None:
 
 
 def test_arguments() -> None:
-    quick = run.Settings.from_arguments(run.parse_arguments(["--quick", "--only", "nix,lab"]))
+    quick = figures.Settings.from_arguments(run.parse_arguments(["--quick", "--only", "nix,lab"]))
     assert (quick.runs, quick.phases) == (2, ("lab", "nix"))
-    full = run.Settings.from_arguments(run.parse_arguments([]))
-    assert (full.runs, full.phases) == (5, run.PHASES)
+    full = figures.Settings.from_arguments(run.parse_arguments([]))
+    assert (full.runs, full.phases) == (5, figures.PHASES)
     with pytest.raises(SystemExit):
         run.parse_arguments(["--only", "mail,speed"])
     with pytest.raises(SystemExit):

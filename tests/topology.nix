@@ -10,6 +10,7 @@
 }:
 let
   homeMailLib = import ../lib;
+  inherit (import ../lib/self.nix) intent util;
 
   # Test-only WireGuard keys (snakeoil): generated for this repository, never use them elsewhere.
   keys = {
@@ -28,75 +29,66 @@ let
     };
   };
 
-  recursiveMerge =
-    base: extra:
-    base
-    // builtins.mapAttrs (
-      name: value:
-      if builtins.isAttrs value && builtins.isAttrs (base.${name} or null) then
-        recursiveMerge base.${name} value
-      else
-        value
-    ) extra;
-
-  homeIntent = recursiveMerge {
-    namespace = "wg";
-    addresses = [
-      "198.51.100.11/32"
-      "2001:db8:1::11/128"
-    ];
-    wireguard = {
-      interface = "wg0";
-      mtu = 1420;
-      listenPort = null;
-      privateKeyFile = "/etc/wireguard/wg0.key";
-    };
-    gateway = {
-      endpoint = "198.51.100.10:51820";
-      publicKey = keys.gateway.public;
-      presharedKeyFile = null;
-      persistentKeepalive = 25;
-    };
-    nameservers = [ "127.0.0.1" ];
-    openPorts = {
-      tcp = [
+  # The intents: lib/'s defaults (the namespace `wg`, the interface wg0, ...) and what differs.
+  # dropDuplicateDeliveries is left to the plan's default.
+  homeIntent = util.recursiveUpdate (builtins.removeAttrs intent.homeDefaults [ "dropDuplicateDeliveries" ]) (
+    util.recursiveUpdate {
+      addresses = [
+        "198.51.100.11/32"
+        "2001:db8:1::11/128"
+      ];
+      wireguard.privateKeyFile = "/etc/wireguard/wg0.key";
+      gateway = {
+        endpoint = "198.51.100.10:51820";
+        publicKey = keys.gateway.public;
+      };
+      openPorts.tcp = [
         25
         80
         465
         993
       ];
-      udp = [ ];
-    };
-    services = [
-      "postfix"
-      "dovecot"
-      "kresd@1"
-      "acme-order-renew-mail.example.org"
-    ];
-  } (overrides.home or { });
-
-  gatewayIntent = recursiveMerge {
-    uplink = {
-      interface = "eth0";
-      addresses = [
-        "198.51.100.10/24"
-        "2001:db8:1::10/64"
+      services = [
+        "postfix"
+        "dovecot"
+        "kresd@1"
+        "acme-order-renew-mail.example.org"
       ];
+    } (overrides.home or { })
+  );
+
+  gatewayIntent = intent.withGatewayDefaults (
+    util.recursiveUpdate {
+      uplink = {
+        inherit (world.machines.gateway) interface;
+        addresses = [
+          world.machines.gateway.ipv4
+          world.machines.gateway.ipv6
+        ];
+      };
+      wireguard.privateKeyFile = "/etc/wireguard/wg0.key";
+      homes.home = {
+        publicKey = keys.home.public;
+        inherit (homeIntent) addresses;
+      };
+      forwardedPorts = homeIntent.openPorts;
+    } (overrides.gateway or { })
+  );
+
+  # A machine on `link`, host number `host` in both of the link's prefixes, on its eth0.
+  attached =
+    link: host:
+    let
+      prefixes = world.internet.links.${link};
+      v4 = builtins.match "(.*)\\.0/([0-9]+)" prefixes.ipv4;
+      v6 = builtins.match "(.*)::/([0-9]+)" prefixes.ipv6;
+    in
+    {
+      inherit link;
+      interface = "eth0";
+      ipv4 = "${builtins.elemAt v4 0}.${toString host}/${builtins.elemAt v4 1}";
+      ipv6 = "${builtins.elemAt v6 0}::${toString host}/${builtins.elemAt v6 1}";
     };
-    wireguard = {
-      interface = "wg0";
-      listenPort = 51820;
-      mtu = 1420;
-      privateKeyFile = "/etc/wireguard/wg0.key";
-    };
-    homes.home = {
-      publicKey = keys.home.public;
-      presharedKeyFile = null;
-      addresses = homeIntent.addresses;
-    };
-    forwardedPorts = homeIntent.openPorts;
-    mssClamp = true;
-  } (overrides.gateway or { });
 
   # Everything that is not part of a role's plan: the rest of the virtual internet.
   world = {
@@ -135,36 +127,18 @@ let
       };
     };
     machines = {
-      gateway = {
-        link = "gateway";
-        interface = "eth0";
-        ipv4 = "198.51.100.10/24";
-        ipv6 = "2001:db8:1::10/64";
-      };
-      home = {
-        link = "home";
-        interface = "eth0";
-        ipv4 = "203.0.113.20/24";
-        ipv6 = "2001:db8:2::20/64";
+      gateway = attached "gateway" 10;
+      home = attached "home" 20 // {
         hostName = "mail";
         fqdn = "mail.example.org";
       };
-      remote = {
-        link = "edge";
-        interface = "eth0";
-        ipv4 = "192.0.2.10/24";
-        ipv6 = "2001:db8:3::10/64";
+      remote = attached "edge" 10 // {
         hostName = "mx";
         fqdn = "mx.example.net";
         # Where the remote's postfix delivers mail for its accounts (a Maildir).
         maildir = "/var/mail/bob/";
       };
-      client = {
-        link = "edge";
-        interface = "eth0";
-        ipv4 = "192.0.2.20/24";
-        ipv6 = "2001:db8:3::20/64";
-      };
+      client = attached "edge" 20;
     };
     accounts = {
       home = "alice@example.org";

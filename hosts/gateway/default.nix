@@ -7,6 +7,8 @@
 # give `wg pubkey < /etc/wireguard/wg0.key` to the home (homeMail.home.gateway.publicKey).
 { ... }:
 {
+  imports = [ ../machine.nix ];
+
   homeMail.gateway = {
     enable = true;
     uplink.interface = "eth0";
@@ -70,14 +72,6 @@
     ];
   };
 
-  services.openssh.enable = true;
-
-  # The vServer's disk and boot loader: replace with your provider's (nixos-generate-config).
+  # The vServer's boot loader: replace with your provider's (nixos-generate-config).
   boot.loader.grub.device = "/dev/vda";
-  fileSystems."/" = {
-    device = "/dev/disk/by-label/nixos";
-    fsType = "ext4";
-  };
-
-  system.stateVersion = "26.05";
 }

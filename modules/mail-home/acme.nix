@@ -1,14 +1,8 @@
 # The ACME orders of homeMail.home.acmeCertificates run inside the namespace (confinement.nix
 # confines them): lego answers the CA's HTTP-01 request itself on port 80 of the public addresses.
-{
-  config,
-  lib,
-  options,
-  ...
-}:
+arguments@{ lib, options, ... }:
 let
-  context = import ./context.nix { inherit config lib options; };
-  inherit (context) cfg root definitions;
+  inherit (import ./context.nix arguments) cfg root definitions;
   ownFile = toString ./acme.nix;
 in
 {

@@ -2,15 +2,14 @@
 # the ISP line) and moved into homeMail.home.namespace, the namespace's units and files, and the
 # services confined to it. All from the home plan of lib/: its units and namespace.etc rendered
 # the way the gateway's units are (helpers/render.nix planUnits).
-{
-  config,
+arguments@{
   lib,
   options,
   pkgs,
   ...
 }:
 let
-  context = import ./context.nix { inherit config lib options; };
+  context = import ./context.nix arguments;
   inherit (context)
     homeMailLib
     cfg

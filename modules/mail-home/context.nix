@@ -1,9 +1,11 @@
 # What the parts of mail-home share: the options' values, the nixpkgs generation facts, the intent
-# given to lib/ and its plan. Not a module: each part calls it with its own arguments.
+# given to lib/ and its plan. Not a module: each part calls it with its own module arguments
+# (`arguments@{ lib, ... }:`, which holds config and options too).
 {
   config,
   lib,
   options,
+  ...
 }:
 let
   inherit (lib) optional optionals unique;

@@ -9,12 +9,7 @@
 # services.postfix / services.dovecot2 (hosts/home-plain).
 #
 # Everything network-related comes from the home plan of lib/ (docs/design.md).
-{
-  config,
-  lib,
-  options,
-  ...
-}:
+arguments@{ lib, ... }:
 let
   inherit (lib)
     mkEnableOption
@@ -22,8 +17,7 @@ let
     optional
     types
     ;
-  context = import ./context.nix { inherit config lib options; };
-  inherit (context) homeMailLib unitNames mailserver;
+  inherit (import ./context.nix arguments) homeMailLib unitNames mailserver;
   helpers = import ../helpers/options.nix { inherit lib; };
   # The option defaults are lib/'s intent defaults (lib/intent.nix), written there once.
   defaults = homeMailLib.homeDefaults;

@@ -1,7 +1,6 @@
 # dovecot: the plan's duplicate filter (plan.delivery), for both Dovecot generations
 # (docs/design.md, "Exactly-once delivery").
-{
-  config,
+arguments@{
   lib,
   options,
   pkgs,
@@ -9,8 +8,7 @@
 }:
 let
   inherit (lib) mkDefault mkIf mkMerge optional;
-  context = import ./context.nix { inherit config lib options; };
-  inherit (context)
+  inherit (import ./context.nix arguments)
     cfg
     root
     plan

@@ -1,12 +1,12 @@
 # postfix: the plan's main.cf settings for exactly-once delivery (plan.delivery.postfixMain).
-{
+arguments@{
   config,
   lib,
   options,
   ...
 }:
 let
-  inherit (import ./context.nix { inherit config lib options; }) cfg plan;
+  inherit (import ./context.nix arguments) cfg plan;
 in
 {
   _file = toString ./postfix.nix;

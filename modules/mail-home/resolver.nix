@@ -1,14 +1,8 @@
 # The resolver: knot-resolver runs in the namespace (confinement.nix confines it), so the host
 # must not point its own resolv.conf at it.
-{
-  config,
-  lib,
-  options,
-  ...
-}:
+arguments@{ lib, ... }:
 let
-  context = import ./context.nix { inherit config lib options; };
-  inherit (context)
+  inherit (import ./context.nix arguments)
     homeMailLib
     cfg
     root

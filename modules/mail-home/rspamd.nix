@@ -1,12 +1,7 @@
 # rspamd and its redis stay in the host's namespace and talk over a unix socket.
-{
-  config,
-  lib,
-  options,
-  ...
-}:
+arguments@{ config, lib, ... }:
 let
-  inherit (import ./context.nix { inherit config lib options; }) cfg;
+  inherit (import ./context.nix arguments) cfg;
   redis = config.services.redis.servers.rspamd;
   weakDefault = lib.mkOverride 1100;
 in

@@ -172,7 +172,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "resolv.conf not bound",
         "lib/confine.nix",
-        'BindReadOnlyPaths = [ "/etc/${resolvConfEtcPath namespace}:/etc/resolv.conf" ];',
+        'BindReadOnlyPaths = [ "${(netns namespace).files.resolvConf}:/etc/resolv.conf" ];',
         "BindReadOnlyPaths = [ ];",
         (f"{PLAN}::test_home_plan_units",),
     ),

@@ -40,33 +40,25 @@ class CheckSite:
         return re.sub(r"\$\{.*?\}", "", self.message)
 
 
-def _skip_string(text: str, index: int) -> int:
-    """From the opening quote of a "..." string to just after its closing quote."""
-    index += 1
+# The two kinds of Nix string: its quote and the escapes that stand for text inside it.
+DOUBLE_QUOTED = ('"', re.compile(r"\\.", re.DOTALL))
+INDENTED = ("''", re.compile(r"'''|''\$|''\\"))
+
+
+def _skip_string(text: str, index: int, kind: tuple[str, re.Pattern[str]] = DOUBLE_QUOTED) -> int:
+    """From the opening quote of a string of `kind` to just after its closing quote."""
+    quote, escape = kind
+    index += len(quote)
     while index < len(text):
-        if text[index] == "\\":
-            index += 2
-        elif text[index] == '"':
-            return index + 1
+        if found := escape.match(text, index):
+            index = found.end()
+        elif text.startswith(quote, index):
+            return index + len(quote)
         elif text.startswith("${", index):
             index = _skip_brackets(text, index + 1)
         else:
             index += 1
-    raise NixSyntaxError("unterminated string")
-
-
-def _skip_indented_string(text: str, index: int) -> int:
-    index += 2
-    while index < len(text):
-        if text.startswith(("'''", "''$", "''\\"), index):
-            index += 3
-        elif text.startswith("''", index):
-            return index + 2
-        elif text.startswith("${", index):
-            index = _skip_brackets(text, index + 1)
-        else:
-            index += 1
-    raise NixSyntaxError("unterminated indented string")
+    raise NixSyntaxError(f"unterminated string ({quote}...{quote})")
 
 
 def _skip_comment(text: str, index: int) -> int:
@@ -87,7 +79,7 @@ def _skip_brackets(text: str, index: int) -> int:
         if char == '"':
             index = _skip_string(text, index)
         elif text.startswith("''", index):
-            index = _skip_indented_string(text, index)
+            index = _skip_string(text, index, INDENTED)
         elif char == "#" or text.startswith("/*", index):
             index = _skip_comment(text, index)
         else:
@@ -181,7 +173,7 @@ def check_sites(file: Path, function: str, root: Path) -> list[CheckSite]:
             index = _skip_string(text, index)
             continue
         if text.startswith("''", index):
-            index = _skip_indented_string(text, index)
+            index = _skip_string(text, index, INDENTED)
             continue
         if char == "#" or text.startswith("/*", index):
             index = _skip_comment(text, index)

@@ -102,12 +102,11 @@ def nixpkgs_lib_available() -> bool:
     return True
 
 
-# The marks of a test module that evaluates the modules: skipped without nix-instantiate, or
-# without `<nixpkgs/lib>`.
-NEEDS_NIXPKGS_LIB = [
-    pytest.mark.skipif(not nix_available(), reason="nix-instantiate is not installed"),
-    pytest.mark.skipif(
-        nix_available() and not nixpkgs_lib_available(),
-        reason="<nixpkgs/lib> does not resolve (set nix-path = nixpkgs=<a nixpkgs lib checkout>)",
-    ),
-]
+# Marks for the tests that need Nix, or nixpkgs' lib besides (the modules' tests), to skip them
+# with the reason where it is missing.
+needs_nix = pytest.mark.skipif(not nix_available(), reason="nix-instantiate is not installed")
+needs_nixpkgs_lib = pytest.mark.skipif(
+    not (nix_available() and nixpkgs_lib_available()),
+    reason="nix-instantiate is not installed or <nixpkgs/lib> does not resolve "
+    "(set nix-path = nixpkgs=<a nixpkgs lib checkout>)",
+)

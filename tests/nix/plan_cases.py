@@ -57,6 +57,49 @@ def gateway_home(case_id: str, path: str, keywords: tuple[str, ...], **home_over
     return gateway(case_id, f"homes.home.{path}", keywords, homes={"home": home_overrides})
 
 
+END_ROLES: tuple[Role, ...] = ("home", "gateway")
+
+
+def wireguard(case_id: str, option: str, keywords: tuple[str, ...], value: object) -> list[Case]:
+    """A bad option of the WireGuard interface, which both ends check alike (lib/fields.nix,
+    wireguardChecks): the case at home and at the gateway."""
+    overrides = {option: value}
+    return [
+        home(case_id, f"wireguard.{option}", keywords, wireguard=overrides),
+        gateway(f"gateway-{case_id}", f"wireguard.{option}", keywords, wireguard=overrides),
+    ]
+
+
+WIREGUARD_CASES = [
+    *wireguard("interface-too-long", "interface", ("at most 15", "IFNAMSIZ"), "wireguard-mail01"),
+    *wireguard("interface-bad-characters", "interface", ("letters, digits",), "wg 0"),
+    *wireguard("interface-all", "interface", ("net.ipv4.conf.all",), "all"),
+    *wireguard("mtu-too-small", "mtu", ("1280", "IPv6"), 1000),
+    *wireguard("mtu-below-ipv6-minimum", "mtu", ("1280",), 1279),
+    *wireguard("mtu-too-large", "mtu", ("9000",), 9001),
+    *wireguard("mtu-not-a-number", "mtu", ("not a whole number",), "1420"),
+    *wireguard("listen-port-too-large", "listenPort", ("1 to 65535",), 65536),
+    *wireguard("private-key-file-unset", "privateKeyFile", ("is not set", "umask 077"), None),
+    *wireguard(
+        "private-key-file-in-store",
+        "privateKeyFile",
+        ("Nix store", "every local user can read"),
+        "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-wg0.key",
+    ),
+    *wireguard("private-key-file-not-a-path", "privateKeyFile", ("5 is not a file path",), 5),
+    *wireguard("private-key-file-relative", "privateKeyFile", ("absolute path",), "wg0.key"),
+    *(
+        Case(
+            "private-key-file-nix-path" if role == "home" else "gateway-private-key-file-nix-path",
+            role,
+            f"homeMail.{role}.wireguard.privateKeyFile",
+            ("Nix path", "world-readable"),
+            nix="i // { wireguard = i.wireguard // { privateKeyFile = /etc/wireguard/wg0.key; }; }",
+        )
+        for role in END_ROLES
+    ),
+]
+
 HOME_CASES = [
     # namespace
     home("namespace-empty", "namespace", ("not a namespace name",), namespace=""),
@@ -125,55 +168,6 @@ HOME_CASES = [
         "addresses",
         ("same address", "2001:db8:1::11", "list it once"),
         addresses=[V4, V6, "2001:0DB8:1:0:0::11/128"],
-    ),
-    # wireguard
-    home(
-        "interface-too-long",
-        "wireguard.interface",
-        ("at most 15", "IFNAMSIZ"),
-        wireguard={"interface": "wireguard-mail01"},
-    ),
-    home(
-        "interface-bad-characters",
-        "wireguard.interface",
-        ("letters, digits",),
-        wireguard={"interface": "wg 0"},
-    ),
-    home("interface-all", "wireguard.interface", ("net.ipv4.conf.all",), wireguard={"interface": "all"}),
-    home("mtu-too-small", "wireguard.mtu", ("1280", "IPv6"), wireguard={"mtu": 1000}),
-    home("mtu-too-large", "wireguard.mtu", ("9000",), wireguard={"mtu": 9001}),
-    home("mtu-not-a-number", "wireguard.mtu", ("not a whole number",), wireguard={"mtu": "1420"}),
-    home("listen-port-too-large", "wireguard.listenPort", ("1 to 65535",), wireguard={"listenPort": 65536}),
-    home(
-        "private-key-file-unset",
-        "wireguard.privateKeyFile",
-        ("is not set", "umask 077"),
-        wireguard={"privateKeyFile": None},
-    ),
-    home(
-        "private-key-file-in-store",
-        "wireguard.privateKeyFile",
-        ("Nix store", "every local user can read"),
-        wireguard={"privateKeyFile": "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-wg0.key"},
-    ),
-    home(
-        "private-key-file-not-a-path",
-        "wireguard.privateKeyFile",
-        ("5 is not a file path",),
-        wireguard={"privateKeyFile": 5},
-    ),
-    home(
-        "private-key-file-relative",
-        "wireguard.privateKeyFile",
-        ("absolute path",),
-        wireguard={"privateKeyFile": "wg0.key"},
-    ),
-    Case(
-        "private-key-file-nix-path",
-        "home",
-        "homeMail.home.wireguard.privateKeyFile",
-        ("Nix path", "world-readable"),
-        nix="i // { wireguard = i.wireguard // { privateKeyFile = /etc/wireguard/wg0.key; }; }",
     ),
     # gateway (the peer)
     home_gateway("endpoint-unset", ("is not set", "198.51.100.10:51820"), endpoint=None),
@@ -279,27 +273,8 @@ GATEWAY_CASES = [
         ("homeMail.gateway.uplink.interface",),
         wireguard={"interface": "eth0"},
     ),
-    gateway(
-        "wireguard-interface-too-long",
-        "wireguard.interface",
-        ("IFNAMSIZ",),
-        wireguard={"interface": "wireguard-home-0"},
-    ),
     gateway("listen-port-zero", "wireguard.listenPort", ("1 to 65535",), wireguard={"listenPort": 0}),
     gateway("listen-port-unset", "wireguard.listenPort", ("1 to 65535",), wireguard={"listenPort": None}),
-    gateway("mtu-below-ipv6-minimum", "wireguard.mtu", ("1280",), wireguard={"mtu": 1279}),
-    gateway(
-        "gateway-private-key-file-in-store",
-        "wireguard.privateKeyFile",
-        ("Nix store",),
-        wireguard={"privateKeyFile": "/nix/store/abc-wg0.key"},
-    ),
-    gateway(
-        "gateway-private-key-file-unset",
-        "wireguard.privateKeyFile",
-        ("is not set",),
-        wireguard={"privateKeyFile": None},
-    ),
     Case("no-homes", "gateway", "homeMail.gateway.homes", ("is empty",), nix="i // { homes = { }; }"),
     Case(
         "homes-not-a-set",
@@ -449,4 +424,4 @@ PAIR_CASES = [
     ),
 ]
 
-ALL_CASES = HOME_CASES + GATEWAY_CASES + PAIR_CASES
+ALL_CASES = HOME_CASES + GATEWAY_CASES + WIREGUARD_CASES + PAIR_CASES

@@ -12,14 +12,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
 from check_sites import CheckSite, check_sites, warning_sites
-from nixeval import REPO, eval_json, nix_available, nixpkgs_lib_available
+from nixeval import REPO, eval_json, needs_nix, needs_nixpkgs_lib
 from plan_cases import ALL_CASES
 from test_modules import MODULE_CASES, case_messages_expr
 from test_plan import case_checks_expr
 
-pytestmark = pytest.mark.skipif(not nix_available(), reason="nix-instantiate is not installed")
+pytestmark = needs_nix
 
 LIB_FILES = sorted(path for path in (REPO / "lib").glob("*.nix") if path.name != "checks.nix")
 MODULE_FILES = sorted((REPO / "modules").rglob("*.nix"))
@@ -99,10 +98,7 @@ def test_every_check_of_the_plans_has_a_bad_input_case() -> None:
     assert unknown == [], "messages from a check the source scan did not find"
 
 
-@pytest.mark.skipif(
-    nix_available() and not nixpkgs_lib_available(),
-    reason="<nixpkgs/lib> does not resolve (set nix-path = nixpkgs=<a nixpkgs lib checkout>)",
-)
+@needs_nixpkgs_lib
 def test_every_assertion_and_warning_of_the_modules_has_a_bad_input_case() -> None:
     results: list[list[str]] = eval_json(
         "[ " + " ".join(f"({case_messages_expr(case)})" for case in MODULE_CASES) + " ]"

@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 import pytest
-from nixeval import NEEDS_NIXPKGS_LIB, eval_json
+from nixeval import eval_json, needs_nixpkgs_lib
 
-pytestmark = NEEDS_NIXPKGS_LIB
+pytestmark = needs_nixpkgs_lib
 
 TOPOLOGY = "(import ./tests/topology.nix { })"
 DOCTOR_PACKAGE = "/nix/store/00000000000000000000000000000000-home-mail-doctor"

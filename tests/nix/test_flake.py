@@ -16,13 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nixeval import REPO, eval_json, nix_available, nix_string, nixpkgs_lib_available
-
-needs_nix = pytest.mark.skipif(not nix_available(), reason="nix-instantiate is not installed")
-needs_nixpkgs_lib = pytest.mark.skipif(
-    not (nix_available() and nixpkgs_lib_available()),
-    reason="<nixpkgs/lib> does not resolve (set nix-path = nixpkgs=<a nixpkgs lib checkout>)",
-)
+from nixeval import REPO, eval_json, needs_nix, needs_nixpkgs_lib, nix_string
 
 SYSTEMS = ["aarch64-linux", "x86_64-linux"]
 OUTPUTS = """(let

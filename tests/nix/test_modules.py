@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import pytest
-from nixeval import NEEDS_NIXPKGS_LIB, eval_error, eval_json, nix_string, nix_value
+from nixeval import eval_error, eval_json, needs_nixpkgs_lib, nix_string, nix_value
 
-pytestmark = NEEDS_NIXPKGS_LIB
+pytestmark = needs_nixpkgs_lib
 
 EVALUATE = "(modules: import ./tests/nix/stubs/evaluate.nix { inherit modules; })"
 TOPOLOGY = "(import ./tests/topology.nix { })"

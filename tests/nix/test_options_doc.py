@@ -12,13 +12,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from nixeval import REPO, nix_available, nixpkgs_lib_available
-
-needs_nixpkgs_lib = pytest.mark.skipif(
-    not (nix_available() and nixpkgs_lib_available()),
-    reason="<nixpkgs/lib> does not resolve (set nix-path = nixpkgs=<a nixpkgs lib checkout>), "
-    "so the modules' options cannot be evaluated",
-)
+from nixeval import REPO, needs_nixpkgs_lib
 
 GENERATOR = REPO / "tools" / "options_doc.py"
 DOCUMENT = REPO / "docs" / "options.md"

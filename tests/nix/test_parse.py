@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from nixeval import REPO, nix_available, parse_error
+from nixeval import REPO, needs_nix, parse_error
 
 SKIPPED_DIRECTORIES = {".git", ".venv", "node_modules", "result"}
 
@@ -18,7 +18,7 @@ def nix_files() -> list[Path]:
     )
 
 
-pytestmark = pytest.mark.skipif(not nix_available(), reason="nix-instantiate is not installed")
+pytestmark = needs_nix
 
 
 def test_the_core_files_are_found() -> None:

@@ -15,7 +15,7 @@ from nixeval import (
     NixEvaluationError,
     eval_error,
     eval_json,
-    nix_available,
+    needs_nix,
     nix_string,
     nix_value,
     thrown_messages,
@@ -32,7 +32,7 @@ from plan_nft import (
     throwaway_namespace,
 )
 
-pytestmark = pytest.mark.skipif(not nix_available(), reason="nix-instantiate is not installed")
+pytestmark = needs_nix
 
 LIB = "(import ./lib)"
 Json = Any

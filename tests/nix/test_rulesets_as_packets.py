@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nixeval import eval_json, nix_available, nix_value
+from nixeval import eval_json, needs_nix, nix_value
 from packet_world import (
     SENT_MSS,
     Arrival,
@@ -27,7 +27,7 @@ from packet_world import (
 )
 from plan_nft import GATEWAY_VARIANTS, HOME_VARIANTS, missing_requirement
 
-pytestmark = pytest.mark.skipif(not nix_available(), reason="nix-instantiate is not installed")
+pytestmark = needs_nix
 
 Json = Any
 # Outbound, home may use any port: a few, among them the closed inbound 8080 and the highest.

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from nixeval import NEEDS_NIXPKGS_LIB, eval_error, eval_json
+from nixeval import eval_error, eval_json, needs_nixpkgs_lib
 
-pytestmark = NEEDS_NIXPKGS_LIB
+pytestmark = needs_nixpkgs_lib
 
 STUBS = "./tests/nix/stubs"
 # A Dovecot 2.3 package as nixpkgs' dovecot_2_3 (what its module's version test reads).

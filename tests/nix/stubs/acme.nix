@@ -3,7 +3,7 @@
 # terms accepted, an email for the account, exactly one way to answer the challenge.
 { lib, config, ... }:
 let
-  inherit (lib) mkOption types;
+  inherit (import ./options.nix { inherit lib; }) mkOption types option bool;
   cfg = config.security.acme;
 
   # The options of `defaults` and of each certificate; a certificate's default is the value in
@@ -11,21 +11,16 @@ let
   sharedOptions =
     inherited:
     let
-      option =
-        name: type: default:
-        mkOption {
-          inherit type;
-          default = if inherited then cfg.defaults.${name} else default;
-        };
+      shared = name: type: default: option type (if inherited then cfg.defaults.${name} else default);
     in
     {
-      email = option "email" (types.nullOr types.str) null;
-      server = option "server" (types.nullOr types.str) "https://acme-v02.api.letsencrypt.org/directory";
-      listenHTTP = option "listenHTTP" (types.nullOr types.str) null;
-      webroot = option "webroot" (types.nullOr types.str) null;
-      dnsProvider = option "dnsProvider" (types.nullOr types.str) null;
-      s3Bucket = option "s3Bucket" (types.nullOr types.str) null;
-      group = option "group" types.str "acme";
+      email = shared "email" (types.nullOr types.str) null;
+      server = shared "server" (types.nullOr types.str) "https://acme-v02.api.letsencrypt.org/directory";
+      listenHTTP = shared "listenHTTP" (types.nullOr types.str) null;
+      webroot = shared "webroot" (types.nullOr types.str) null;
+      dnsProvider = shared "dnsProvider" (types.nullOr types.str) null;
+      s3Bucket = shared "s3Bucket" (types.nullOr types.str) null;
+      group = shared "group" types.str "acme";
     };
   challenges = certificate: {
     inherit (certificate)
@@ -38,10 +33,7 @@ let
 in
 {
   options.security.acme = {
-    acceptTerms = mkOption {
-      type = types.bool;
-      default = false;
-    };
+    acceptTerms = bool false;
     defaults = sharedOptions false;
     certs = mkOption {
       type = types.attrsOf (
@@ -49,10 +41,7 @@ in
           { name, ... }:
           {
             options = sharedOptions true // {
-              domain = mkOption {
-                type = types.str;
-                default = name;
-              };
+              domain = option types.str name;
             };
           }
         )

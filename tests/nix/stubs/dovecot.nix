@@ -57,11 +57,7 @@ let
     (types.attrsOf types.bool)
     (types.listOf types.str)
   ];
-  setting =
-    type: default:
-    mkOption {
-      inherit type default;
-    };
+  setting = (import ./options.nix { inherit lib; }).option;
 
   pluginLists = types.submodule {
     options.enable = setting (types.listOf types.str) [ ];

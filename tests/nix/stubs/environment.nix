@@ -1,7 +1,7 @@
 # nixos/modules/system/etc/etc.nix and config/system-path.nix (environment.systemPackages)
 { lib, ... }:
 let
-  inherit (lib) mkOption types;
+  inherit (import ./options.nix { inherit lib; }) mkOption types option file;
 in
 {
   options.environment.systemPackages = mkOption {
@@ -15,15 +15,9 @@ in
       types.submodule (
         { name, ... }:
         {
-          options = import ./file-options.nix { inherit lib; } // {
-            target = mkOption {
-              type = types.str;
-              default = name;
-            };
-            mode = mkOption {
-              type = types.str;
-              default = "symlink";
-            };
+          options = file // {
+            target = option types.str name;
+            mode = option types.str "symlink";
           };
         }
       )

@@ -3,56 +3,51 @@
 # qemu-vm,security/ca}.nix ...). Not part of ./default.nix: only whole hosts need it.
 { lib, ... }:
 let
-  inherit (lib) mkOption types;
-  optional =
-    type: default:
-    mkOption {
-      inherit type default;
-    };
+  inherit (import ./options.nix { inherit lib; }) mkOption types option nullOr listOf attrsOf bool;
   gatewayOptions = {
     options = {
       address = mkOption { type = types.str; };
-      interface = optional (types.nullOr types.str) null;
+      interface = nullOr types.str;
     };
   };
 in
 {
   options = {
-    nixpkgs.hostPlatform = optional types.str "x86_64-linux";
+    nixpkgs.hostPlatform = option types.str "x86_64-linux";
     networking = {
-      hostName = optional types.str "nixos";
-      domain = optional (types.nullOr types.str) null;
-      useDHCP = optional types.bool true;
-      defaultGateway = optional (types.nullOr (types.submodule gatewayOptions)) null;
-      defaultGateway6 = optional (types.nullOr (types.submodule gatewayOptions)) null;
+      hostName = option types.str "nixos";
+      domain = nullOr types.str;
+      useDHCP = bool true;
+      defaultGateway = nullOr (types.submodule gatewayOptions);
+      defaultGateway6 = nullOr (types.submodule gatewayOptions);
     };
-    services.openssh.enable = optional types.bool false;
-    services.rspamd.postfix.enable = optional types.bool false;
+    services.openssh.enable = bool false;
+    services.rspamd.postfix.enable = bool false;
     users = {
-      users = optional (types.attrsOf (types.attrsOf types.anything)) { };
-      groups = optional (types.attrsOf (types.attrsOf types.anything)) { };
+      users = attrsOf (types.attrsOf types.anything);
+      groups = attrsOf (types.attrsOf types.anything);
     };
-    boot.loader.grub.device = optional types.str "";
-    fileSystems = optional (types.attrsOf (
+    boot.loader.grub.device = option types.str "";
+    fileSystems = attrsOf (
       types.submodule {
         options = {
-          device = optional (types.nullOr types.str) null;
-          fsType = optional types.str "auto";
+          device = nullOr types.str;
+          fsType = option types.str "auto";
         };
       }
-    )) { };
-    security.pki.certificateFiles = optional (types.listOf types.path) [ ];
-    systemd.tmpfiles.rules = optional (types.listOf types.str) [ ];
+    );
+    security.pki.certificateFiles = listOf types.path;
+    systemd.tmpfiles.rules = listOf types.str;
     virtualisation = {
-      memorySize = optional types.ints.positive 1024;
-      interfaces = optional (types.attrsOf (
+      memorySize = option types.ints.positive 1024;
+      interfaces = attrsOf (
         types.submodule {
           options = {
-            vlan = optional (types.nullOr types.ints.unsigned) null;
-            assignIP = optional types.bool false;
+            vlan = nullOr types.ints.unsigned;
+            assignIP = bool false;
           };
         }
-      )) { };
+      );
     };
   };
 }

@@ -2,7 +2,7 @@
 # config/resolvconf.nix (the options the modules set or read).
 { lib, ... }:
 let
-  inherit (lib) mkOption types;
+  inherit (import ./options.nix { inherit lib; }) mkOption types option nullOr listOf attrsOf bool;
 
   # An IPv4 prefix is at most 32 bits long, an IPv6 one 128.
   addressOptions = bits: {
@@ -13,32 +13,17 @@ let
   };
   interfaceOptions = {
     options = {
-      useDHCP = mkOption {
-        type = types.nullOr types.bool;
-        default = null;
-      };
-      ipv4.addresses = mkOption {
-        type = types.listOf (types.submodule (addressOptions 32));
-        default = [ ];
-      };
-      ipv6.addresses = mkOption {
-        type = types.listOf (types.submodule (addressOptions 128));
-        default = [ ];
-      };
+      useDHCP = nullOr types.bool;
+      ipv4.addresses = listOf (types.submodule (addressOptions 32));
+      ipv6.addresses = listOf (types.submodule (addressOptions 128));
     };
   };
   tableOptions =
     { name, ... }:
     {
       options = {
-        enable = mkOption {
-          type = types.bool;
-          default = true;
-        };
-        name = mkOption {
-          type = types.str;
-          default = name;
-        };
+        enable = bool true;
+        name = option types.str name;
         family = mkOption {
           type = types.enum [
             "ip"
@@ -56,45 +41,18 @@ let
 in
 {
   options.networking = {
-    useNetworkd = mkOption {
-      type = types.bool;
-      default = false;
-    };
-    interfaces = mkOption {
-      type = types.attrsOf (types.submodule interfaceOptions);
-      default = { };
-    };
-    nameservers = mkOption {
-      type = types.listOf types.str;
-      default = [ ];
-    };
-    resolvconf.useLocalResolver = mkOption {
-      type = types.bool;
-      default = false;
-    };
+    useNetworkd = bool false;
+    interfaces = attrsOf (types.submodule interfaceOptions);
+    nameservers = listOf types.str;
+    resolvconf.useLocalResolver = bool false;
     firewall = {
-      enable = mkOption {
-        type = types.bool;
-        default = true;
-      };
-      allowedTCPPorts = mkOption {
-        type = types.listOf types.port;
-        default = [ ];
-      };
-      allowedUDPPorts = mkOption {
-        type = types.listOf types.port;
-        default = [ ];
-      };
+      enable = bool true;
+      allowedTCPPorts = listOf types.port;
+      allowedUDPPorts = listOf types.port;
     };
     nftables = {
-      enable = mkOption {
-        type = types.bool;
-        default = false;
-      };
-      tables = mkOption {
-        type = types.attrsOf (types.submodule tableOptions);
-        default = { };
-      };
+      enable = bool false;
+      tables = attrsOf (types.submodule tableOptions);
     };
   };
 }

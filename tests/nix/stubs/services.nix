@@ -7,34 +7,23 @@
   ...
 }:
 let
-  inherit (lib) mkEnableOption mkOption types;
+  inherit (lib) mkEnableOption;
+  inherit (import ./options.nix { inherit lib; }) mkOption types option attrsOf bool file;
 
   redisServerOptions =
     { name, config, ... }:
     {
       options = {
         enable = mkEnableOption "redis server ${name}";
-        port = mkOption {
-          type = types.port;
-          default = if name == "" then 6379 else 0;
-        };
-        unixSocket = mkOption {
-          type = types.nullOr types.path;
-          default = "/run/redis${lib.optionalString (name != "") "-${name}"}/redis.sock";
-        };
-        user = mkOption {
-          type = types.str;
-          default = "redis${lib.optionalString (name != "") "-${name}"}";
-        };
-        group = mkOption {
-          type = types.str;
-          default = config.user;
-        };
+        port = option types.port (if name == "" then 6379 else 0);
+        unixSocket = option (types.nullOr types.path) "/run/redis${lib.optionalString (name != "") "-${name}"}/redis.sock";
+        user = option types.str "redis${lib.optionalString (name != "") "-${name}"}";
+        group = option types.str config.user;
       };
     };
 
   rspamdFileOptions = {
-    options = import ./file-options.nix { inherit lib; };
+    options = file;
   };
 in
 {
@@ -46,22 +35,13 @@ in
         default = pkgs.postfix;
       };
       # Tables compiled with postmap into /var/lib/postfix/conf/<name>.
-      mapFiles = mkOption {
-        type = types.attrsOf types.path;
-        default = { };
-      };
-      enableSubmissions = mkOption {
-        type = types.bool;
-        default = false;
-      };
+      mapFiles = attrsOf types.path;
+      enableSubmissions = bool false;
       # `-o name=value` of the submissions (465) service in master.cf.
-      submissionsOptions = mkOption {
-        type = types.attrsOf types.str;
-        default = {
-          smtpd_sasl_auth_enable = "yes";
-          smtpd_client_restrictions = "permit_sasl_authenticated,reject";
-          milter_macro_daemon_name = "ORIGINATING";
-        };
+      submissionsOptions = option (types.attrsOf types.str) {
+        smtpd_sasl_auth_enable = "yes";
+        smtpd_client_restrictions = "permit_sasl_authenticated,reject";
+        milter_macro_daemon_name = "ORIGINATING";
       };
       # main.cf is settings.main (NixOS 25.11 and later; services.postfix.config before): what
       # main.cf can hold, a freeform submodule of these values (nixpkgs declares some of its
@@ -92,41 +72,23 @@ in
     # knot-resolver 5: units kresd@1 ... kresd@<instances>.
     kresd = {
       enable = mkEnableOption "knot-resolver 5";
-      extraConfig = mkOption {
-        type = types.lines;
-        default = "";
-      };
-      listenPlain = mkOption {
-        type = types.listOf types.str;
-        default = [
-          "[::1]:53"
-          "127.0.0.1:53"
-        ];
-      };
-      instances = mkOption {
-        type = types.ints.unsigned;
-        default = 1;
-      };
+      extraConfig = option types.lines "";
+      listenPlain = option (types.listOf types.str) [
+        "[::1]:53"
+        "127.0.0.1:53"
+      ];
+      instances = option types.ints.unsigned 1;
     };
     knot-resolver = {
       enable = mkEnableOption "knot-resolver 6";
       # Its YAML configuration as Nix values (RFC 42).
-      settings = mkOption {
-        type = types.submodule { freeformType = types.attrsOf types.anything; };
-        default = { };
-      };
+      settings = option (types.submodule { freeformType = types.attrsOf types.anything; }) { };
     };
     rspamd = {
       enable = mkEnableOption "rspamd";
-      locals = mkOption {
-        type = types.attrsOf (types.submodule rspamdFileOptions);
-        default = { };
-      };
+      locals = attrsOf (types.submodule rspamdFileOptions);
     };
-    redis.servers = mkOption {
-      type = types.attrsOf (types.submodule redisServerOptions);
-      default = { };
-    };
+    redis.servers = attrsOf (types.submodule redisServerOptions);
   };
 
   config = {

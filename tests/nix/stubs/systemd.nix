@@ -3,7 +3,7 @@
 # must agree).
 { lib, ... }:
 let
-  inherit (lib) mkOption types;
+  inherit (import ./options.nix { inherit lib; }) mkOption types option listOf attrsOf bool each;
 
   unitOption = types.mkOptionType {
     name = "systemd option";
@@ -18,125 +18,70 @@ let
         lib.mergeEqualOption loc defs';
   };
 
-  unitNames = mkOption {
-    type = types.listOf types.str;
-    default = [ ];
-  };
-  script = mkOption {
-    type = types.lines;
-    default = "";
-  };
-
+  # The options every unit has (a target has only these), then a service's commands.
+  unitOptions = {
+    enable = bool true;
+    description = option types.singleLineStr "";
+    documentation = listOf types.str;
+    unitConfig = attrsOf unitOption;
+  }
+  // each (listOf types.str) [
+    "wantedBy"
+    "requiredBy"
+    "upheldBy"
+    "before"
+    "after"
+    "wants"
+    "requires"
+    "bindsTo"
+    "partOf"
+    "conflicts"
+  ];
   serviceOptions = {
-    options = {
-      enable = mkOption {
-        type = types.bool;
-        default = true;
-      };
-      description = mkOption {
-        type = types.singleLineStr;
-        default = "";
-      };
-      documentation = mkOption {
-        type = types.listOf types.str;
-        default = [ ];
-      };
-      wantedBy = unitNames;
-      requiredBy = unitNames;
-      upheldBy = unitNames;
-      before = unitNames;
-      after = unitNames;
-      wants = unitNames;
-      requires = unitNames;
-      bindsTo = unitNames;
-      partOf = unitNames;
-      conflicts = unitNames;
-      overrideStrategy = mkOption {
-        type = types.enum [
+    options =
+      unitOptions
+      // {
+        overrideStrategy = option (types.enum [
           "asDropinIfExists"
           "asDropin"
-        ];
-        default = "asDropinIfExists";
-      };
-      unitConfig = mkOption {
-        type = types.attrsOf unitOption;
-        default = { };
-      };
-      serviceConfig = mkOption {
-        type = types.attrsOf unitOption;
-        default = { };
-      };
-      restartTriggers = mkOption {
-        type = types.listOf types.unspecified;
-        default = [ ];
-      };
-      reloadTriggers = mkOption {
-        type = types.listOf types.unspecified;
-        default = [ ];
-      };
-      environment = mkOption {
-        type = types.attrsOf (types.nullOr (types.either types.str types.path));
-        default = { };
-      };
-      path = mkOption {
-        type = types.listOf (types.either types.package types.str);
-        default = [ ];
-      };
-      script = script;
-      preStart = script;
-      postStart = script;
-      preStop = script;
-      postStop = script;
-    };
-  };
-  # Targets have the unit options of a service, without its commands.
-  targetOptions = {
-    options = {
-      inherit (serviceOptions.options)
-        enable
-        description
-        documentation
-        wantedBy
-        requiredBy
-        upheldBy
-        before
-        after
-        wants
-        requires
-        bindsTo
-        partOf
-        conflicts
-        unitConfig
-        ;
-    };
-  };
-in
-{
-  options.systemd.services = mkOption {
-    type = types.attrsOf (types.submodule serviceOptions);
-    default = { };
-    description = "systemd services.";
+        ]) "asDropinIfExists";
+        serviceConfig = attrsOf unitOption;
+        restartTriggers = listOf types.unspecified;
+        reloadTriggers = listOf types.unspecified;
+        environment = attrsOf (types.nullOr (types.either types.str types.path));
+        path = listOf (types.either types.package types.str);
+      }
+      // each (option types.lines "") [
+        "script"
+        "preStart"
+        "postStart"
+        "preStop"
+        "postStop"
+      ];
   };
   # nixos/lib/systemd-unit-options.nix: timerOptions (the fields the modules set)
-  options.systemd.timers = mkOption {
-    type = types.attrsOf (
-      types.submodule {
-        options.wantedBy = mkOption {
-          type = types.listOf types.str;
-          default = [ ];
-        };
-        options.timerConfig = mkOption {
-          type = types.attrsOf (types.oneOf [ types.str types.bool types.int ]);
-          default = { };
-        };
-      }
-    );
-    default = { };
-    description = "systemd timers.";
+  timerOptions = {
+    options = {
+      wantedBy = listOf types.str;
+      timerConfig = attrsOf (
+        types.oneOf [
+          types.str
+          types.bool
+          types.int
+        ]
+      );
+    };
   };
-  options.systemd.targets = mkOption {
-    type = types.attrsOf (types.submodule targetOptions);
-    default = { };
-    description = "systemd targets.";
-  };
+  units =
+    description: unitType:
+    mkOption {
+      type = types.attrsOf (types.submodule unitType);
+      default = { };
+      inherit description;
+    };
+in
+{
+  options.systemd.services = units "systemd services." serviceOptions;
+  options.systemd.timers = units "systemd timers." timerOptions;
+  options.systemd.targets = units "systemd targets." { options = unitOptions; };
 }

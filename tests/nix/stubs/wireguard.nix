@@ -1,147 +1,70 @@
 # nixos/modules/services/networking/wireguard.nix and wireguard-networkd.nix (25.11/26.05).
 { lib, config, ... }:
 let
-  inherit (lib) mkOption types;
+  inherit (import ./options.nix { inherit lib; }) mkOption types option nullOr listOf bool each;
 
   peerOptions =
     { config, ... }:
     {
       options = {
-        name = mkOption {
-          type = types.str;
-          default =
-            lib.replaceStrings
-              [
-                "/"
-                "-"
-                " "
-                "+"
-                "="
-              ]
-              [
-                "-"
-                "\\x2d"
-                "\\x20"
-                "\\x2b"
-                "\\x3d"
-              ]
-              config.publicKey;
-        };
+        # The peer's unit name part: its public key, escaped like a systemd path.
+        name = option types.str (
+          lib.replaceStrings [ "/" "-" " " "+" "=" ] [ "-" "\\x2d" "\\x20" "\\x2b" "\\x3d" ] config.publicKey
+        );
         publicKey = mkOption { type = types.singleLineStr; };
-        presharedKey = mkOption {
-          type = types.nullOr types.str;
-          default = null;
-        };
-        presharedKeyFile = mkOption {
-          type = types.nullOr types.str;
-          default = null;
-        };
         allowedIPs = mkOption { type = types.listOf types.str; };
-        endpoint = mkOption {
-          type = types.nullOr types.str;
-          default = null;
-        };
-        persistentKeepalive = mkOption {
-          type = types.nullOr types.int;
-          default = null;
-        };
-        dynamicEndpointRefreshSeconds = mkOption {
-          type = types.nullOr types.int;
-          default = null;
-        };
-      };
+      }
+      // each (nullOr types.str) [
+        "presharedKey"
+        "presharedKeyFile"
+        "endpoint"
+      ]
+      // each (nullOr types.int) [
+        "persistentKeepalive"
+        "dynamicEndpointRefreshSeconds"
+      ];
     };
 
-  hook = mkOption {
-    type = types.coercedTo (types.listOf types.str) (lib.concatStringsSep "\n") types.lines;
-    default = "";
-  };
+  # preSetup, postSetup, ...: lines, or a list of lines joined.
+  hook = option (types.coercedTo (types.listOf types.str) (lib.concatStringsSep "\n") types.lines) "";
 
   interfaceOptions = {
     options = {
-      ips = mkOption {
-        type = types.listOf types.str;
-        default = [ ];
-      };
-      privateKey = mkOption {
-        type = types.nullOr types.str;
-        default = null;
-      };
-      privateKeyFile = mkOption {
-        type = types.nullOr types.str;
-        default = null;
-      };
-      generatePrivateKeyFile = mkOption {
-        type = types.bool;
-        default = false;
-      };
-      listenPort = mkOption {
-        type = types.nullOr types.int;
-        default = null;
-      };
-      preSetup = hook;
-      postSetup = hook;
-      preShutdown = hook;
-      postShutdown = hook;
-      table = mkOption {
-        type = types.str;
-        default = "main";
-      };
-      peers = mkOption {
-        type = types.listOf (types.submodule peerOptions);
-        default = [ ];
-      };
-      allowedIPsAsRoutes = mkOption {
-        type = types.bool;
-        default = true;
-      };
-      socketNamespace = mkOption {
-        type = types.nullOr types.str;
-        default = null;
-      };
-      interfaceNamespace = mkOption {
-        type = types.nullOr types.str;
-        default = null;
-      };
-      fwMark = mkOption {
-        type = types.nullOr types.str;
-        default = null;
-      };
-      mtu = mkOption {
-        type = types.nullOr types.int;
-        default = null;
-      };
-      metric = mkOption {
-        type = types.nullOr types.int;
-        default = null;
-      };
-      dynamicEndpointRefreshSeconds = mkOption {
-        type = types.int;
-        default = 0;
-      };
-      type = mkOption {
-        type = types.enum [
-          "wireguard"
-          "amneziawg"
-        ];
-        default = "wireguard";
-      };
-    };
+      ips = listOf types.str;
+      generatePrivateKeyFile = bool false;
+      table = option types.str "main";
+      peers = listOf (types.submodule peerOptions);
+      allowedIPsAsRoutes = bool true;
+      dynamicEndpointRefreshSeconds = option types.int 0;
+      type = option (types.enum [
+        "wireguard"
+        "amneziawg"
+      ]) "wireguard";
+    }
+    // each hook [
+      "preSetup"
+      "postSetup"
+      "preShutdown"
+      "postShutdown"
+    ]
+    // each (nullOr types.str) [
+      "privateKey"
+      "privateKeyFile"
+      "socketNamespace"
+      "interfaceNamespace"
+      "fwMark"
+    ]
+    // each (nullOr types.int) [
+      "listenPort"
+      "mtu"
+      "metric"
+    ];
   };
 in
 {
   options.networking.wireguard = {
-    enable = mkOption {
-      type = types.bool;
-      default = config.networking.wireguard.interfaces != { };
-    };
-    useNetworkd = mkOption {
-      type = types.bool;
-      default = config.networking.useNetworkd;
-    };
-    interfaces = mkOption {
-      type = types.attrsOf (types.submodule interfaceOptions);
-      default = { };
-    };
+    enable = bool (config.networking.wireguard.interfaces != { });
+    useNetworkd = bool config.networking.useNetworkd;
+    interfaces = option (types.attrsOf (types.submodule interfaceOptions)) { };
   };
 }
