@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 from benchmarks.results import Goal, Results
 
-PHASES = ("mail", "tcp", "recovery", "lab", "nix", "containers")
+PHASES = ("mail", "tcp", "recovery", "lab", "nix", "containers", "doctor")
 MB = 1_000_000
 PATHS = ("tunnel", "direct")
 FAMILY_NAMES = {"ipv4": "IPv4", "ipv6": "IPv6"}
+DOCTOR_ROLES = ("home", "gateway")
 
 
 @dataclass(frozen=True)
@@ -155,3 +156,8 @@ def register_figures(results: Results, settings: Settings) -> None:
         )
         results.figure("containers.idle", "5 idle containers, CPU", "% of a core", "containers")
         results.figure("containers.off", "5 containers powering off, in parallel", "s", "containers")
+    if "doctor" in settings.phases:
+        for role in DOCTOR_ROLES:
+            results.figure(
+                f"doctor.{role}", f"home-mail-doctor, every check, {role}", "s", "doctor", goal=Goal("<=", 10)
+            )

@@ -25,7 +25,7 @@ from mail_lab import plans
 from mail_lab.driver import run_script
 from mail_lab.machine import Machine
 from mail_lab.services.dovecot import maildir_of
-from mail_lab.world import World
+from mail_lab.world import DOCTOR_COMMAND, World
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS_DIR = REPO / "tests" / "scenarios"
@@ -318,3 +318,29 @@ def nix_evaluation() -> float:
     started = time.perf_counter()
     plans.load_topology()
     return time.perf_counter() - started
+
+
+# --- the doctor ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DoctorRun:
+    seconds: float
+    exit_code: int
+
+
+def doctor_run(machine: Machine) -> DoctorRun:
+    """One `home-mail-doctor --json` in `machine`, timed from the host (entering the machine included)."""
+    started = time.perf_counter()
+    code, _ = machine.execute(f"{DOCTOR_COMMAND} --json", timeout=120)
+    return DoctorRun(time.perf_counter() - started, code)
+
+
+def doctor_until_healthy(machine: Machine, bound: float, pause: float = 1.0) -> DoctorRun:
+    """Runs the doctor in `machine` until it exits 0 or `bound` seconds have passed; the last run."""
+    deadline = time.monotonic() + bound
+    while True:
+        timed = doctor_run(machine)
+        if timed.exit_code == 0 or time.monotonic() >= deadline:
+            return timed
+        time.sleep(pause)

@@ -10,6 +10,7 @@ Phases (all by default, in this order):
   lab       bring-up, the scenario suite, teardown, each run on a fresh lab
   nix       evaluation of the plans (tests/topology.nix)
   containers  five lab machines as systemd-nspawn containers: boot, idle CPU, power-off; the tree's build
+  doctor    home-mail-doctor's whole run on a fresh lab's home and gateway
 The lab's own output goes to a log file (--log), progress to stdout. Nothing is asserted.
 """
 
@@ -27,7 +28,7 @@ from typing import TextIO
 
 from benchmarks import containers, measure, recovery
 from benchmarks.direct_link import DirectLink, direct_link
-from benchmarks.figures import PATHS, PHASES, Burst, Settings, register_figures
+from benchmarks.figures import DOCTOR_ROLES, PATHS, PHASES, Burst, Settings, register_figures
 from benchmarks.results import Results, load_average, machine_info, markdown, now, write_results
 from mail_lab.world import World
 
@@ -213,6 +214,30 @@ def measure_containers(results: Results, settings: Settings) -> None:
         )
 
 
+def measure_doctor(results: Results, settings: Settings) -> None:
+    progress(f"bringing up the lab {settings.prefix!r} for the doctor")
+    world = World.up(prefix=settings.prefix)
+    try:
+        # Not recorded: the runs until the report is healthy (the first loads Python and the
+        # doctor's libraries from a cold cache; right after boot the gateway's endpoint file is
+        # saved only after one save interval, and the doctor rightly calls it stale until then).
+        settle = 3 * float(world.topology["plans"]["gateway"]["endpointMemory"]["saveInterval"])
+        for role in DOCTOR_ROLES:
+            measure.doctor_until_healthy(world.machines[role], settle)
+        exit_codes: dict[str, list[int]] = {role: [] for role in DOCTOR_ROLES}
+        for run in range(settings.runs):
+            line = []
+            for role in DOCTOR_ROLES:
+                timed = measure.doctor_run(world.machines[role])
+                _add(results, f"doctor.{role}", timed.seconds)
+                exit_codes[role].append(timed.exit_code)
+                line.append(f"{role} {timed.seconds:.2f} s (exit {timed.exit_code})")
+            progress(f"doctor run {run + 1}/{settings.runs}: " + ", ".join(line))
+        results.settings["doctor_exit_codes"] = exit_codes
+    finally:
+        world.down()
+
+
 def measure_nix(results: Results, settings: Settings) -> None:
     for _ in range(settings.runs):
         _add(results, "nix.eval", measure.nix_evaluation())
@@ -276,6 +301,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 measure_nix(results, settings)
             if "containers" in settings.phases:
                 measure_containers(results, settings)
+            if "doctor" in settings.phases:
+                measure_doctor(results, settings)
         results.complete = True
     except BaseException as error:
         results.notes.append(f"The run stopped early: {type(error).__name__}: {error}")

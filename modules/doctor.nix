@@ -103,6 +103,9 @@ in
     # (warnings only) does not. The table goes to the journal.
     systemd.services.home-mail-doctor = mkIf cfg.timer.enable {
       description = "home-mail-doctor: hold this ${role} against its plan";
+      # The queue check runs postqueue (home); ip, wg and nft come with the package, systemctl
+      # with systemd (in every unit's path).
+      path = lib.optional config.services.postfix.enable config.services.postfix.package;
       serviceConfig = {
         Type = "oneshot";
         ExecStart = "${cfg.package}/bin/home-mail-doctor";

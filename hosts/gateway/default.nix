@@ -34,6 +34,12 @@
     ];
   };
 
+  # home-mail-doctor on the gateway: the mail name and domains whose DNS it checks.
+  homeMail.doctor = {
+    mailName = "mail.example.org";
+    domains = [ "example.org" ];
+  };
+
   networking = {
     hostName = "gateway";
     useDHCP = false;

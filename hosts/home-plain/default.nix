@@ -115,4 +115,14 @@ in
   };
 
   services.kresd.enable = true;
+
+  # home-mail-doctor: the mail name, the domains and the DKIM key rspamd signs with.
+  homeMail.doctor = {
+    mailName = fqdn;
+    domains = [ domain ];
+    dkim = {
+      selector = "mail";
+      keyFile = "/var/lib/rspamd/dkim/${domain}.mail.key";
+    };
+  };
 }

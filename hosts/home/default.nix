@@ -24,6 +24,13 @@
     x509.useACMEHost = "mail.example.org";
   };
 
+  # home-mail-doctor: mailName and domains come from mailserver; the DKIM key it signs with
+  # (simple-nixos-mailserver's key directory and selector), to compare with the record in DNS.
+  homeMail.doctor.dkim = {
+    selector = "mail";
+    keyFile = "/var/dkim/example.org.mail.key";
+  };
+
   security.acme = {
     acceptTerms = true;
     defaults.email = "postmaster@example.org";

@@ -52,6 +52,13 @@ def test_bad_input_is_one_line_and_exit_2(
     assert err.count("\n") == 1 and message in err and "Traceback" not in err, err
 
 
+def test_unreadable_plan_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A plan path that cannot be read (here a directory: root reads any file) is one line, exit 2."""
+    assert cli.main(["--plan", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot read the plan" in err and "Traceback" not in err, err
+
+
 def test_not_root_is_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

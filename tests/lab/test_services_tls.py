@@ -68,3 +68,19 @@ def test_hosts_of_different_domains_keep_separate_files(tmp_path: Path) -> None:
     net = ca.issue(["mail.example.net"])
     assert ca.issue(["mail.example.org"]) == org
     assert org != net
+
+
+def test_expired_certificate_fails_verification_only_by_its_date(tmp_path: Path) -> None:
+    ca = LabCA.create(tmp_path / "state")
+    expired = ca.issue_expired(["mail.example.org"])
+    result = openssl_verify(
+        tmp_path / "state" / "tls" / "ca.pem", expired.certificate_chain, tmp_path, "mail.example.org"
+    )
+    assert result.returncode != 0 and "certificate has expired" in result.stdout + result.stderr, result
+    # Not kept: the server's own certificate is still the valid one.
+    assert not (tmp_path / "state" / "tls" / "mail.example.org.pem").exists()
+    valid = ca.issue(["mail.example.org"]).certificate_chain
+    assert (
+        openssl_verify(tmp_path / "state" / "tls" / "ca.pem", valid, tmp_path, "mail.example.org").returncode
+        == 0
+    )

@@ -239,6 +239,29 @@ def test_the_vm_gateway_and_home_run_the_plans_of_the_script_topology() -> None:
     assert confined == ["postfix", "dovecot", "kresd@1", "acme-order-renew-mail.example.org"]
 
 
+def vm_doctor_plan(name: str) -> Any:
+    """The /etc/home-mail/plan.json VM node `name` installs for the doctor."""
+    return json.loads(vm_node(name, 'environment.etc."home-mail/plan.json".text'))
+
+
+@needs_nixpkgs_lib
+def test_the_vm_gateway_and_homes_give_the_doctor_the_test_world() -> None:
+    """The doctor runs at the end of the VM tests' happy path: the VMs' plan files name the test
+    world's mail name, domain and DNSBL zone (the internet's DNS serves them: the lab's zones), and
+    each home the DKIM key its rspamd signs with."""
+    assert vm_doctor_plan("gateway") == eval_json(f"{VM_TOPOLOGY}.doctor.gateway")
+    expected = eval_json(f"{VM_TOPOLOGY}.doctor.home")
+    for name, directory in (("home", "/var/dkim"), ("home-plain", "/var/lib/rspamd/dkim")):
+        doctor = vm_doctor_plan(name)
+        for key in ("role", "mailName", "domains", "dnsbl", "limits", "outsideAddresses"):
+            assert doctor[key] == expected[key], (name, key)
+        key_file = f"{directory}/example.org.mail.key"
+        assert doctor["dkim"] == {"selector": "mail", "keyFile": key_file}, name
+        rules = vm_node(name, "systemd.tmpfiles.rules")
+        assert any(rule.startswith(f"C {key_file} ") for rule in rules), (name, rules)
+    assert eval_json(f"{VM_TOPOLOGY}.world.dnsbl").endswith(".example.net")
+
+
 @needs_nixpkgs_lib
 def test_the_internet_routes_blocks_port_25_at_home_and_serves_the_zones() -> None:
     assert vm_node("internet", "boot.kernel.sysctl") == {
@@ -338,6 +361,22 @@ def test_the_example_hosts_pass_their_assertions_and_agree() -> None:
     ]
     assert outputs(f'{home}.security.acme.certs."mail.example.org".listenHTTP') == ":80"
     assert outputs(f"{home}.networking.resolvconf.useLocalResolver") is False
+
+
+@needs_nixpkgs_lib
+def test_the_example_hosts_give_the_doctor_their_mail_name_domains_and_dkim_key() -> None:
+    """Without mailName and domains the doctor stops at once: each example host sets them (hosts/home
+    through simple-nixos-mailserver), and each home names the key it signs with."""
+    keys = {
+        "home": "/var/dkim/example.org.mail.key",
+        "home-plain": "/var/lib/rspamd/dkim/example.org.mail.key",
+    }
+    for host in ("gateway", "home", "home-plain"):
+        etc = f'nixosConfigurations.{nix_string(host)}.config.environment.etc."home-mail/plan.json".text'
+        doctor = json.loads(outputs(etc))
+        assert (doctor["mailName"], doctor["domains"]) == ("mail.example.org", ["example.org"]), host
+        assert doctor["dnsbl"] == ["zen.spamhaus.org"], host
+        assert doctor["dkim"] == ({"selector": "mail", "keyFile": keys[host]} if host in keys else None), host
 
 
 @needs_nixpkgs_lib

@@ -1,7 +1,6 @@
 # ACME: home gets a certificate for its public mail name from the internet's ACME server (pebble)
 # over HTTP-01. lego answers the challenge on port 80 inside `wg`, so pebble's request can only
 # come in through the gateway and the tunnel.
-import json
 
 ACME = WORLD["internet"]["acme"]
 ACME_ORDER_UNIT = f"acme-order-renew-{HOME_FQDN}.service"

@@ -8,6 +8,7 @@
 #
 # Both drivers run pkgs/mail-lab/src/mail_lab/mail_headers.py before this file: its
 # `authentication_results`, `received_peers` and `header_values` are globals of every scenario.
+import json
 import shlex
 import uuid
 from typing import Any
@@ -168,3 +169,38 @@ def main_pid(machine: Machine, unit: str) -> str:
     pid = machine.succeed(f"systemctl show --property MainPID --value {shlex.quote(unit)}").strip()
     assert pid not in ("", "0"), f"{unit} has no main process"
     return pid
+
+
+# home-mail-doctor (pkgs/home-mail-doctor), on PATH of the gateway and home: the lab installs it
+# as the modules do. A healthy report is exit 0: every check ok, or skipped with its reason (a
+# oneshot unit that is not running, no DKIM key on the gateway).
+DOCTOR_COMMAND = "home-mail-doctor"
+# Right after boot the gateway saves the endpoint it learned only every saveInterval seconds; until
+# then the doctor rightly calls the saved file stale.
+DOCTOR_SETTLE_SECONDS = 3 * int(GATEWAY_PLAN["endpointMemory"]["saveInterval"])
+DOCTOR_RETRY_SECONDS = 5
+
+
+def doctor_report(machine: Machine) -> dict[str, Any]:
+    code, output = machine.execute(f"{DOCTOR_COMMAND} --json", timeout=120)
+    report: dict[str, Any] = json.loads(output)
+    assert report["exitCode"] == code, f"{DOCTOR_COMMAND} exited {code}, its report says {report['exitCode']}"
+    return report
+
+
+def assert_doctor_all_ok() -> None:
+    """home-mail-doctor on the gateway and on home holds each against its plan: all ok."""
+    for machine in (gateway, home):
+        with subtest(f"home-mail-doctor on {machine.name}: every check ok"):
+            report = doctor_report(machine)
+            for _ in range(DOCTOR_SETTLE_SECONDS // DOCTOR_RETRY_SECONDS):
+                if report["exitCode"] == 0:
+                    break
+                machine.sleep(DOCTOR_RETRY_SECONDS)
+                report = doctor_report(machine)
+            not_ok = {
+                check["name"]: f"{check['status']}: {check['saw']} (fix: {check['fix']})"
+                for check in report["checks"]
+                if check["status"] not in ("ok", "skipped")
+            }
+            assert not_ok == {} and report["exitCode"] == 0, json.dumps(not_ok, indent=1)

@@ -24,3 +24,6 @@ with subtest("inbound through DNS: remote's postfix finds home by its MX record"
     )
     message = imap_fetch(client, address=PUBLIC_IPV4, account=ALICE, message_id=message_id)
     assert set(received_peers(message)) & set(REMOTE_ADDRESSES.values()), received_peers(message)
+
+# The end of the happy path: the doctor finds nothing to fix on either side.
+assert_doctor_all_ok()

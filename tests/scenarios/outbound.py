@@ -26,3 +26,6 @@ for domain, entry in REMOTE_DOMAINS.items():
         allowed = [PUBLIC_ADDRESSES[family] for family in families]
         assert peers and peers[0] in allowed, f"remote saw {peers}, expected one of {allowed}"
         assert not set(HOME_ISP_ADDRESSES.values()) & set(peers), f"the ISP address leaked into {peers}"
+
+# The end of the happy path: the doctor finds nothing to fix on either side.
+assert_doctor_all_ok()

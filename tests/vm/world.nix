@@ -103,15 +103,26 @@ let
       certificate = ./secrets/acme.example.net.pem;
       key = ./secrets/acme.example.net.key;
     };
-    dkimSelector = "mail";
+    dkimSelector = world.dkim.selector;
     dkimKey = domain: ./secrets + "/${domain}.mail.key";
-    # systemd.tmpfiles.rules putting that key where a mail server's rspamd signs with it (its
-    # DKIM key directory), so that the zone's record matches.
-    dkimKeyRules = directory: domain: [
-      "d ${directory} 0750 rspamd rspamd - -"
-      "C ${directory}/${domain}.mail.key - - - - ${./secrets + "/${domain}.mail.key"}"
-      "z ${directory}/${domain}.mail.key 0600 rspamd rspamd - -"
-    ];
+    # A module putting the domain's test DKIM key into `directory`, where a mail server's rspamd
+    # signs with it (so that the zone's record matches), and naming it to the doctor.
+    dkimKeyIn =
+      directory: domain:
+      let
+        keyFile = "${directory}/${domain}.${secrets.dkimSelector}.key";
+      in
+      {
+        systemd.tmpfiles.rules = [
+          "d ${directory} 0750 rspamd rspamd - -"
+          "C ${keyFile} - - - - ${secrets.dkimKey domain}"
+          "z ${keyFile} 0600 rspamd rspamd - -"
+        ];
+        homeMail.doctor.dkim = {
+          inherit keyFile;
+          selector = secrets.dkimSelector;
+        };
+      };
     dkimPublicKey = domain: lib.removeSuffix "\n" (builtins.readFile (./secrets + "/${domain}.mail.txt"));
   };
 
@@ -122,6 +133,7 @@ let
       topology
       acme
       secrets
+      nameservers
       ;
   };
 

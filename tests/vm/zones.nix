@@ -10,6 +10,7 @@
   topology,
   acme,
   secrets,
+  nameservers,
 }:
 let
   inherit (topology) world;
@@ -36,10 +37,7 @@ let
   nameServer = {
     domain = remote.domain;
     fqdn = "ns.${remote.domain}";
-    addresses = [
-      world.internet.dns.ipv4
-      world.internet.dns.ipv6
-    ];
+    addresses = nameservers;
   };
 
   record = name: type: data: { inherit name type data; };

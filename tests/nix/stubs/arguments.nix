@@ -33,6 +33,7 @@ in
         "pebble"
         "wireguard-tools"
         "dovecot_pigeonhole"
+        "postfix"
       ] fakePackage
       // {
         dovecot = fakeDovecot "dovecot" "2.4.2";

@@ -1,6 +1,11 @@
 # The mail services the home module looks at: nixos/modules/services/mail/{postfix,rspamd}.nix,
 # networking/kresd.nix, databases/redis.nix (only the options it uses; dovecot: ./dovecot.nix).
-{ lib, config, ... }:
+{
+  lib,
+  config,
+  pkgs,
+  ...
+}:
 let
   inherit (lib) mkEnableOption;
   inherit (import ./options.nix { inherit lib; }) mkOption types option attrsOf bool file;
@@ -25,6 +30,10 @@ in
   options.services = {
     postfix = {
       enable = mkEnableOption "postfix";
+      package = mkOption {
+        type = types.package;
+        default = pkgs.postfix;
+      };
       # Tables compiled with postmap into /var/lib/postfix/conf/<name>.
       mapFiles = attrsOf types.path;
       enableSubmissions = bool false;

@@ -23,6 +23,12 @@ in
   # Exactly the test world's intent, which the lab realizes too.
   homeMail.gateway = lib.mkForce (world.topology.gatewayIntent // { enable = true; });
 
+  # The doctor's view of the test world: its mail name and domain, and the test DNSBL zone, never
+  # a public list. Forced: the example host sets its own.
+  homeMail.doctor = lib.mapAttrs (_: lib.mkForce) {
+    inherit (world.topology.doctor.gateway) mailName domains dnsbl;
+  };
+
   # Test-only key (tests/topology.nix): a root-only copy, not a symlink into the store.
   environment.etc."wireguard/wg0.key" = {
     text = world.world.keys.gateway.private;

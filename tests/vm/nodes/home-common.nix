@@ -42,6 +42,13 @@ in
     }
   );
 
+  # The doctor's view of the test world (its DKIM key: home.nix, home-plain.nix): the mail name,
+  # the domain and the test DNSBL zone the internet's name server serves, never a public list.
+  # Forced: the example hosts set their own.
+  homeMail.doctor = lib.mapAttrs (_: lib.mkForce) {
+    inherit (world.topology.doctor.home) mailName domains dnsbl;
+  };
+
   environment.etc."wireguard/wg0.key" = {
     text = world.world.keys.home.private;
     mode = "0400";

@@ -8,7 +8,6 @@
   ...
 }:
 let
-  domain = world.world.domains.home;
   account = world.world.accounts.home;
   inherit (world.secrets.home) certificate key;
 in
@@ -16,6 +15,7 @@ in
   imports = [
     ./home-common.nix
     ../../../hosts/home-plain
+    (world.secrets.dkimKeyIn "/var/lib/rspamd/dkim" world.world.domains.home)
   ];
 
   services.postfix.settings.main.smtpd_tls_chain_files = lib.mkForce [
@@ -30,6 +30,4 @@ in
       pkgs.writeText "mail-passwords" "${account}:{PLAIN}${world.world.passwords.${account}}\n"
     );
   };
-
-  systemd.tmpfiles.rules = world.secrets.dkimKeyRules "/var/lib/rspamd/dkim" domain;
 }

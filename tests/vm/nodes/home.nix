@@ -9,7 +9,6 @@
   ...
 }:
 let
-  domain = world.world.domains.home;
   account = world.world.accounts.home;
 in
 {
@@ -17,6 +16,8 @@ in
     mailserverModule
     ./home-common.nix
     ../../../hosts/home
+    # simple-nixos-mailserver keeps an existing key in its key directory instead of generating one.
+    (world.secrets.dkimKeyIn "/var/dkim" world.world.domains.home)
   ];
 
   mailserver = {
@@ -30,7 +31,4 @@ in
       ${account}.passwordFile = pkgs.writeText "${account}-password" world.world.passwords.${account};
     };
   };
-
-  # simple-nixos-mailserver keeps an existing key in its key directory instead of generating one.
-  systemd.tmpfiles.rules = world.secrets.dkimKeyRules "/var/dkim" domain;
 }

@@ -6,8 +6,9 @@ import ipaddress
 from pathlib import Path
 
 from home_mail_doctor.checks.context import Context
+from home_mail_doctor.checks.entries import planned_entries
 from home_mail_doctor.checks.firewall import table_rows
-from home_mail_doctor.checks.tunnel import peer_rows
+from home_mail_doctor.checks.tunnel import planned_peers
 from home_mail_doctor.probes import netlink, tls, wireguard
 from home_mail_doctor.report import Check, judged
 
@@ -53,51 +54,27 @@ def uplink(ctx: Context) -> list[Check]:
 
 
 def routes(ctx: Context) -> list[Check]:
-    live = {(r.destination, r.dev) for r in netlink.routes()}
-    rows = []
-    for route in ctx.plan["routes"]:
-        present = (route["destination"], route["dev"]) in live
-        rows.append(
-            judged(
-                f"route {route['destination']}",
-                present,
-                f"dev {route['dev']}" if present else "missing",
-                f"dev {route['dev']}",
-                f"ip route replace {route['destination']} dev {route['dev']} "
-                f"(or systemctl restart {ctx.plan['wireguard']['unit']})",
-            )
-        )
-    return rows
+    return planned_entries(
+        "route",
+        [(r["destination"], r["dev"]) for r in ctx.plan["routes"]],
+        [(r.destination, r.dev or "") for r in netlink.routes()],
+        "ip route replace {address} dev {dev}",
+        ctx.plan["wireguard"]["unit"],
+    )
 
 
 def proxy_neighbours(ctx: Context) -> list[Check]:
-    live = set(netlink.proxy_neighbours())
-    rows = []
-    for entry in ctx.plan["proxyNeighbours"]:
-        present = (entry["address"], entry["dev"]) in live
-        rows.append(
-            judged(
-                f"proxy neighbour {entry['address']}",
-                present,
-                f"on {entry['dev']}" if present else "missing",
-                f"proxy entry on {entry['dev']}",
-                f"ip -6 neigh add proxy {entry['address']} dev {entry['dev']} "
-                f"(or systemctl restart {ctx.plan['wireguard']['unit']})",
-            )
-        )
-    return rows
+    return planned_entries(
+        "proxy neighbour",
+        [(n["address"], n["dev"]) for n in ctx.plan["proxyNeighbours"]],
+        netlink.proxy_neighbours(),
+        "ip -6 neigh add proxy {address} dev {dev}",
+        ctx.plan["wireguard"]["unit"],
+    )
 
 
 def peers(ctx: Context) -> list[Check]:
-    interface = ctx.plan["wireguard"]["interface"]
-    live = wireguard.peers(interface)
-    return [
-        row
-        for planned in ctx.plan["wireguard"]["peers"]
-        for row in peer_rows(
-            planned, live, interface=interface, unit=ctx.plan["wireguard"]["unit"], limits=ctx.doctor.limits
-        )
-    ]
+    return planned_peers(ctx, None)
 
 
 def saved_endpoints(ctx: Context) -> list[Check]:

@@ -6,7 +6,9 @@ import time
 from typing import Any
 
 from home_mail_doctor import classify
+from home_mail_doctor.checks.context import Context
 from home_mail_doctor.plan import Limits
+from home_mail_doctor.probes import wireguard
 from home_mail_doctor.probes.wireguard import Peer
 from home_mail_doctor.report import Check, Status, judged
 
@@ -73,3 +75,16 @@ def peer_rows(
         )
     )
     return rows
+
+
+def planned_peers(ctx: Context, namespace_path: str | None) -> list[Check]:
+    """Every peer of the plan's WireGuard interface, which lives in `namespace_path` (None: here)."""
+    interface = ctx.plan["wireguard"]["interface"]
+    live = wireguard.peers(interface, namespace_path)
+    return [
+        row
+        for planned in ctx.plan["wireguard"]["peers"]
+        for row in peer_rows(
+            planned, live, interface=interface, unit=ctx.plan["wireguard"]["unit"], limits=ctx.doctor.limits
+        )
+    ]

@@ -36,8 +36,11 @@ def _starttls(connection: socket.socket) -> None:
             raise ConnectionError(f"the SMTP server answered {line.decode(errors='replace').strip()}")
 
 
-def presented(address: str, port: int, name: str, timeout: float = PROBE_TIMEOUT) -> Presented:
-    """Connect to `address`:`port`, ask for `name`, and judge the certificate it presents."""
+def presented(
+    address: str, port: int, name: str, source: str | None = None, timeout: float = PROBE_TIMEOUT
+) -> Presented:
+    """Connect to `address`:`port` (from `source`, if given), ask for `name`, and judge the
+    certificate it presents."""
     error: str | None = None
     der: bytes | None = None
     for verify in (True, False):
@@ -45,7 +48,8 @@ def presented(address: str, port: int, name: str, timeout: float = PROBE_TIMEOUT
         if not verify:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-        with socket.create_connection((address, port), timeout=timeout) as connection:
+        bind = (source, 0) if source else None
+        with socket.create_connection((address, port), timeout=timeout, source_address=bind) as connection:
             if port not in IMPLICIT_TLS_PORTS:
                 _starttls(connection)
             try:

@@ -127,12 +127,17 @@ class LabCA:
             existing = x509.load_pem_x509_certificates(certificate_path.read_bytes())[0]
             if self._still_fits(existing, dns_names):
                 return ServerCredentials(certificate_path.read_bytes(), key_path.read_bytes())
-        key = ec.generate_private_key(ec.SECP256R1())
-        certificate = self._sign_server(key, dns_names)
-        chain = certificate.public_bytes(serialization.Encoding.PEM) + self.certificate_pem
-        write_private(key_path, _private_key_pem(key))
-        certificate_path.write_bytes(chain)
-        return ServerCredentials(chain, _private_key_pem(key))
+        now = datetime.datetime.now(datetime.UTC)
+        credentials = self._sign_server(dns_names, now - BACKDATE, now + SERVER_VALIDITY)
+        write_private(key_path, credentials.private_key)
+        certificate_path.write_bytes(credentials.certificate_chain)
+        return credentials
+
+    def issue_expired(self, dns_names: Sequence[str]) -> ServerCredentials:
+        """A certificate for `dns_names` that expired a day ago, as a missed renewal leaves it
+        (for fault tests; not kept)."""
+        now = datetime.datetime.now(datetime.UTC)
+        return self._sign_server(dns_names, now - 2 * SERVER_VALIDITY, now - datetime.timedelta(days=1))
 
     def _still_fits(self, certificate: x509.Certificate, dns_names: Sequence[str]) -> bool:
         names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -143,17 +148,19 @@ class LabCA:
             and remaining > SERVER_VALIDITY / 2
         )
 
-    def _sign_server(self, key: ec.EllipticCurvePrivateKey, dns_names: Sequence[str]) -> x509.Certificate:
-        now = datetime.datetime.now(datetime.UTC)
+    def _sign_server(
+        self, dns_names: Sequence[str], not_before: datetime.datetime, not_after: datetime.datetime
+    ) -> ServerCredentials:
+        key = ec.generate_private_key(ec.SECP256R1())
         ca_key_identifier = self.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
-        return (
+        certificate = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_names[0])]))
             .issuer_name(self.certificate.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - BACKDATE)
-            .not_valid_after(now + SERVER_VALIDITY)
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
                 x509.SubjectAlternativeName([x509.DNSName(name) for name in dns_names]), critical=False
@@ -165,6 +172,8 @@ class LabCA:
             )
             .sign(self._key, hashes.SHA256())
         )
+        chain = certificate.public_bytes(serialization.Encoding.PEM) + self.certificate_pem
+        return ServerCredentials(chain, _private_key_pem(key))
 
 
 def install_trust(machine: MailMachine, ca: LabCA, system_bundle: Path = Path(TRUST_BUNDLE)) -> None:
