@@ -85,6 +85,8 @@ def definition(unit: Unit, programs: Mapping[str, str]) -> dict[str, Any]:
             service[setting] = [exec_line(command, programs, unit.name) for command in commands]
     if unit.remain_after_exit:
         service["RemainAfterExit"] = True
+    if unit.success_exit_status:
+        service["SuccessExitStatus"] = " ".join(str(code) for code in unit.success_exit_status)
     if unit.user:
         service["User"] = unit.user
     if unit.network_namespace_path:

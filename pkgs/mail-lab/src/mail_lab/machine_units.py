@@ -1,0 +1,93 @@
+"""What a container machine of the world boots with: its units as files, and the lab's programs.
+
+The lab's daemon units (mail_lab.services, mail_lab.wireguard) become NixOS definitions
+(mail_lab.unit_definitions), the machine's plan `units` are rendered by `lib.renderUnit`
+(mail_lab.plan_services); both are merged by the one renderer (mail_lab.unit_render), as the
+module system merges a module's `systemd.services.<name>` with the plan's fragment, and written
+to the machine's /etc/systemd/system.
+
+The lab's own programs (the mail agent, the doctor, the tests' probes) run with the host's
+Python, which the machine sees read-only at its host path (`code_binds`), as `python3`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import sysconfig
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mail_lab import rootfs
+from mail_lab.plan_services import plan_services, tree_programs
+from mail_lab.unit_definitions import definitions, target_definitions
+from mail_lab.unit_render import RenderContext, render_services, upstream_units
+from mail_lab.units import Unit
+
+# Where the machine finds the lab's programs (first on the PATH of commands run in it).
+PROGRAM_DIR = "/usr/local/bin"
+
+
+@functools.cache
+def _tree_facts(tree: Path) -> tuple[dict[str, str], RenderContext]:
+    programs = tree_programs(tree)
+    context = RenderContext(upstream_units=upstream_units(tree), packages=rootfs.tree_packages(tree))
+    return programs, context
+
+
+def machine_services(
+    tree: Path, role: str | None, units: list[Unit], overrides: Mapping[str, Any]
+) -> dict[str, list[dict[str, Any]]]:
+    """Service name -> definitions: the lab's unit, then the plan's fragment (if the machine has a plan)."""
+    programs, _ = _tree_facts(tree)
+    services = definitions(units, programs)
+    if role is not None:
+        for name, fragment in plan_services(role, programs, overrides).items():
+            services.setdefault(name, []).append(fragment)
+    return services
+
+
+def install_units(
+    root: Path,
+    tree: Path,
+    role: str | None,
+    units: list[Unit],
+    overrides: Mapping[str, Any],
+) -> list[str]:
+    """Render the machine's units into `root` (its root as seen from the host); returns the files."""
+    _, context = _tree_facts(tree)
+    services = machine_services(tree, role, units, overrides)
+    rendered = render_services(services, context, target_definitions(units))
+    rendered.install(root)
+    return sorted(rendered.files)
+
+
+def _outermost(paths: list[Path]) -> list[Path]:
+    unique = sorted({path.resolve() for path in paths})
+    return [p for p in unique if not any(other != p and other in p.parents for other in unique)]
+
+
+def host_python() -> Path:
+    """The program behind the lab's Python (a venv's python is a link to it)."""
+    return Path(os.path.realpath(sys.executable))
+
+
+def code_binds(package_parent: Path) -> tuple[str, ...]:
+    """Host paths the machine sees read-only: the Python program and its standard library (never
+    a directory the tree has, such as /usr), the venv, the lab's package and, in a checkout, the
+    checkout (the tests' scripts)."""
+    python = [host_python(), Path(sysconfig.get_paths()["stdlib"])]
+    if not str(sys.base_prefix).startswith("/usr"):
+        python = [Path(sys.base_prefix)]  # a Python of its own (pyenv): all of it
+    paths = [*python, Path(sys.prefix), package_parent]
+    checkout = next((p for p in package_parent.parents if (p / "flake.nix").is_file()), None)
+    if checkout is not None:
+        paths.append(checkout)
+    return tuple(str(path) for path in _outermost(paths))
+
+
+def python_link() -> tuple[str, str]:
+    """(`/usr/local/bin/python3` in the machine, the host Python it points to)."""
+    return f"{PROGRAM_DIR}/python3", str(host_python())
