@@ -88,6 +88,18 @@ def code_binds(package_parent: Path) -> tuple[str, ...]:
     return tuple(str(path) for path in _outermost(paths))
 
 
-def python_link() -> tuple[str, str]:
-    """(`/usr/local/bin/python3` in the machine, the host Python it points to)."""
-    return f"{PROGRAM_DIR}/python3", str(host_python())
+def python_links() -> dict[str, str]:
+    """Links to write in the machine: `/usr/local/bin/python3`, and every link on the way from the
+    lab's own interpreter (a venv's `bin/python`) to the program that is not in a bound path
+    (e.g. /usr/bin/python3), each to the program."""
+    program = str(host_python())
+    links = {f"{PROGRAM_DIR}/python3": program}
+    bound = [Path(path) for path in code_binds(Path(sys.prefix))]
+    step = Path(sys.executable)
+    for _ in range(16):
+        if not step.is_symlink():
+            break
+        step = step.parent / os.readlink(step)
+        if str(step) != program and not any(b == step or b in step.parents for b in bound):
+            links[os.path.normpath(step)] = program
+    return links

@@ -34,7 +34,7 @@ from mail_lab.container import Container, ContainerSpec, find_containers, mount_
 from mail_lab.lab_state import LabRecord
 from mail_lab.machine import Machine, MachineError, log
 from mail_lab.machine_fs import SHIM_DIR, MachineFilesystem, private_paths, shim_script
-from mail_lab.machine_units import PROGRAM_DIR, code_binds, install_units, python_link
+from mail_lab.machine_units import PROGRAM_DIR, code_binds, install_units, python_links
 from mail_lab.namespaces import create_namespace, list_namespaces, remove_namespace
 from mail_lab.plan_units import merge_plan_units
 from mail_lab.processes import ProcessRef
@@ -331,10 +331,10 @@ class World:
                 # resolv.conf may be a link into /run in the tree: the machine's own file instead.
                 target.unlink(missing_ok=True)
                 target.write_text(content)
-            link, python = python_link()
-            target = root / link.lstrip("/")
-            target.unlink(missing_ok=True)
-            target.symlink_to(python)
+            for link, python in python_links().items():
+                target = root / link.lstrip("/")
+                target.unlink(missing_ok=True)
+                target.symlink_to(python)
             machine.container = Container.boot(machine.spec)
             containers.append(machine)
             self.record().save(self.config)
