@@ -21,7 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from mail_lab import rootfs
+from mail_lab.machine import Machine
 from mail_lab.plan_services import plan_services, tree_programs
+from mail_lab.plan_units import merge_plan_units
+from mail_lab.systemd_machine import SystemdMachine
 from mail_lab.unit_definitions import definitions, target_definitions
 from mail_lab.unit_render import RenderContext, render_services, upstream_units
 from mail_lab.units import Unit
@@ -62,6 +65,27 @@ def install_units(
     rendered = render_services(services, context, target_definitions(units))
     rendered.install(root)
     return sorted(rendered.files)
+
+
+def add_units(machine: Machine, units: list[Unit], fragments: Mapping[str, Mapping[str, Any]]) -> None:
+    """Units the lab adds to a running machine (a test's servers), with plan-style `fragments`
+    (service name -> a NixOS definition, e.g. the plan's confinement) merged onto them; started
+    with `systemctl start` afterwards. A container machine gets unit files from the renderer;
+    a machine of the lab's own unit manager gets them merged by it."""
+    if not isinstance(machine, SystemdMachine):
+        machine.units.add(merge_plan_units(units, dict(fragments)).units)
+        return
+    programs, context = _tree_facts(machine.spec.tree)
+    services = definitions(units, programs, lab_programs())
+    for name, fragment in fragments.items():
+        services.setdefault(name, []).append(dict(fragment))
+    render_services(services, context).install(machine.root_path("/"))
+    machine.succeed("systemctl daemon-reload")
+
+
+def lab_programs() -> dict[str, str]:
+    """Programs a lab machine has beside its tree's packages: the lab's Python."""
+    return {"python3": f"{PROGRAM_DIR}/python3"}
 
 
 def _outermost(paths: list[Path]) -> list[Path]:
