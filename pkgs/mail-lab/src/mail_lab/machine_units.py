@@ -22,7 +22,7 @@ from typing import Any
 
 from mail_lab import rootfs
 from mail_lab.machine import Machine
-from mail_lab.plan_services import plan_services, tree_programs
+from mail_lab.plan_services import render_plan_units, tree_programs
 from mail_lab.plan_units import merge_plan_units
 from mail_lab.systemd_machine import SystemdMachine
 from mail_lab.unit_definitions import definitions, target_definitions
@@ -41,13 +41,13 @@ def _tree_facts(tree: Path) -> tuple[dict[str, str], RenderContext]:
 
 
 def machine_services(
-    tree: Path, role: str | None, units: list[Unit], overrides: Mapping[str, Any]
+    tree: Path, role: str, units: list[Unit], plan_units: Mapping[str, Any]
 ) -> dict[str, list[dict[str, Any]]]:
     """Service name -> definitions: the lab's unit, then the plan's fragment (if the machine has a plan)."""
     programs, _ = _tree_facts(tree)
     services = definitions(units, programs)
-    if role is not None:
-        for name, fragment in plan_services(role, programs, overrides).items():
+    if plan_units:
+        for name, fragment in render_plan_units(role, plan_units, programs).items():
             services.setdefault(name, []).append(fragment)
     return services
 
@@ -55,13 +55,14 @@ def machine_services(
 def install_units(
     root: Path,
     tree: Path,
-    role: str | None,
+    role: str,
     units: list[Unit],
-    overrides: Mapping[str, Any],
+    plan_units: Mapping[str, Any],
 ) -> list[str]:
-    """Render the machine's units into `root` (its root as seen from the host); returns the files."""
+    """Render the machine's units and its plan's `units` into `root` (its root as seen from the
+    host); returns the files."""
     _, context = _tree_facts(tree)
-    services = machine_services(tree, role, units, overrides)
+    services = machine_services(tree, role, units, plan_units)
     rendered = render_services(services, context, target_definitions(units))
     rendered.install(root)
     return sorted(rendered.files)

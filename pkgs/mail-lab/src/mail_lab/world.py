@@ -537,13 +537,10 @@ class World:
         # The target's job ends with its own wants; units those want (what the plan starts with
         # netns@wg, such as the ACME order) may still run: the boot is over when no job is left.
         machine.wait_until_succeeds("systemctl list-jobs | grep -q '^No jobs'", timeout=int(START_TIMEOUT))
-        failed = machine.succeed("systemctl list-units --failed --plain --no-legend").split()
-        failed_units = [word for word in failed if "." in word and not word.startswith("●")]
-        if failed_units:
-            journal = machine.execute(
-                f"journalctl --no-pager -n 30 -u {' -u '.join(shlex.quote(u) for u in failed_units)}"
-            )[1]
-            raise MachineError(f"{machine.name}: units failed to start: {', '.join(failed_units)}\n{journal}")
+        listing = machine.succeed("systemctl list-units --failed --plain --no-legend")
+        failed = [line.split()[0] for line in listing.splitlines() if line.strip()]
+        if failed:
+            raise WorldError(f"{machine.name}: {_failure_report(machine, failed)}")
 
     def _configure(self, machine: Machine) -> None:
         """Write the machine's plan and daemon configuration and register its units."""
@@ -554,8 +551,8 @@ class World:
         units += self._service_units(machine)
         if isinstance(machine, SystemdMachine):
             assert self.tree is not None
-            role = machine.name if plan is not None and plan.get("units") else None
-            install_units(machine.root_path("/"), self.tree.root, role, units, self.overrides)
+            plan_units = (plan or {}).get("units") or {}
+            install_units(machine.root_path("/"), self.tree.root, machine.name, units, plan_units)
             machine.succeed("systemctl daemon-reload")
             return
         if plan is not None and plan.get("units"):
@@ -645,6 +642,19 @@ class World:
         remove_machine(self.config, machine.namespace, machine.anchor)
         machine.anchor = None
         self.record().save(self.config)
+
+
+def _failure_report(machine: Machine, failed: list[str]) -> str:
+    """The first failed unit, why (its Result=, and the line that says a port is in use, if one
+    does), then the failed units' journal."""
+    unit = failed[0]
+    result = machine.get_unit_property(unit, "Result")
+    journal = machine.execute(f"journalctl --no-pager -o cat -u {shlex.quote(unit)}")[1]
+    in_use = next((line.strip() for line in journal.splitlines() if "already in use" in line.lower()), None)
+    first = f"{unit} failed (port in use): {result}: {in_use}" if in_use else f"{unit} failed: {result}"
+    others = f" (failed too: {', '.join(failed[1:])})" if failed[1:] else ""
+    tail = "\n".join(journal.splitlines()[-30:])
+    return f"{first}{others}\n{tail}"
 
 
 def _anchor_of(machine: Machine) -> ProcessRef | None:
