@@ -91,7 +91,9 @@ def listener_unit(name: str, port: int, tag: str, namespace: str | None) -> Unit
     return Unit(
         name=f"{name}.service",
         exec_start_pre=[["rm", "-f", f"/run/{name}.ready"]],
-        exec_start=[["ip", "netns", "exec", namespace, *serve] if namespace else serve],
+        exec_start=[serve],
+        # Joined by the service manager, as the plan's confined services join it.
+        network_namespace_path=f"/run/netns/{namespace}" if namespace else None,
         ready=f"test -e /run/{name}.ready",
         ready_timeout=20.0,
     )
