@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from lab_support import expect_milter_down, require_lab
 
+from mail_lab import wireguard
 from mail_lab.log_scan import LogScan
 from mail_lab.machine import Machine
 from mail_lab.services import dovecot, postfix
@@ -376,12 +377,21 @@ def test_an_interface_of_another_type_with_the_tunnels_name_is_refused_and_kept(
     why = "the test makes the tunnel's start fail on purpose"
     daemon_log_scan.expect("wireguard", r"clear-leftover-interface \S+` exited with 1", why)
     daemon_log_scan.expect("wireguard", r"dependency failed: wireguard-", why)
+    daemon_log_scan.expect(
+        "wireguard",
+        r"wireguard-go-\S+\.service: Failed with result 'exit-code'|Failed to start wireguard-go-",
+        why,
+    )
     interface = faults.home_interface
     unit = f"wireguard-{interface}.service"
     faults.home.succeed(f"systemctl stop {unit}", f"ip link add {interface} type bridge")
     try:
         code, output = faults.home.execute(f"systemctl start {unit} 2>&1")
         assert code != 0, output
+        # systemctl says only that a job failed; the refusal is in the failed unit's journal.
+        output += faults.home.execute(
+            f"journalctl --no-pager -o cat -u {wireguard.tun_unit_name(interface)} 2>/dev/null"
+        )[1]
         assert "homeMail.home.wireguard.interface: " in output, output
         assert f"interface named {interface} that is not a WireGuard interface" in output, output
         assert faults.home.execute(f"systemctl is-active {unit}")[0] != 0

@@ -6,15 +6,19 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from lab_support import PREFIX, echo_unit, peer_seen, require_lab, wait_for, wait_for_ping
 
+from mail_lab.cli import unit_states
 from mail_lab.config import LabConfig
 from mail_lab.lab_state import LabRecord
+from mail_lab.machine import Machine
+from mail_lab.machine_units import add_units
 from mail_lab.namespaces import list_namespaces
-from mail_lab.plan_units import merge_plan_units
-from mail_lab.processes import all_pids, namespace_inode
+from mail_lab.processes import ProcessRef, all_pids, namespace_inode
+from mail_lab.systemd_machine import SystemdMachine
 from mail_lab.world import World
 
 pytestmark = [pytest.mark.lab]
@@ -47,12 +51,8 @@ def test_a_changed_forwarded_address_changes_the_lab_and_teardown_leaves_nothing
     try:
         gateway, home, remote = (world.machines[n] for n in ("gateway", "home", "remote"))
         plan = world.topology["plans"]["home"]
-        home.units.add(
-            merge_plan_units(
-                [echo_unit("lab-echo.service", 80)], {"lab-echo": plan["units"]["postfix"]}
-            ).units
-        )
-        home.units.start("lab-echo.service")
+        add_units(home, [echo_unit("lab-echo.service", 80)], {"lab-echo": plan["units"]["postfix"]})
+        home.succeed("systemctl start lab-echo.service")
         assert f"{NEW_ADDRESSES['ipv6']} dev eth0 proxy" in gateway.succeed("ip -6 neigh show proxy")
         assert OLD_ADDRESSES["ipv6"] not in gateway.succeed("ip -6 neigh show proxy")
         assert "dev wg0" in gateway.succeed(f"ip route show {NEW_ADDRESSES['ipv4']}")
@@ -66,10 +66,8 @@ def test_a_changed_forwarded_address_changes_the_lab_and_teardown_leaves_nothing
             seen = peer_seen(remote, address, 80)
             assert seen == world.topology["world"]["machines"]["remote"][family].split("/")[0]
         remote.fail(f"ping -c 1 -W 1 {OLD_ADDRESSES['ipv4']}")
-        recorded = [
-            s.main for m in world.machines.values() for s in m.units.store.all_states().values() if s.main
-        ]
-        anchors = [m.anchor for m in world.machines.values() if m.anchor]
+        recorded = lab_unit_processes(world)
+        anchors = [anchor for anchor in world.record().anchors.values() if anchor]
         assert lab_processes(config) and recorded
     finally:
         world.down()
@@ -155,6 +153,36 @@ def test_a_foreground_up_tears_the_lab_down_on_sigterm() -> None:
     assert process.returncode == 0, errors
     assert "SIGTERM: tearing the lab down" in errors
     assert [n for n in list_namespaces() if n.startswith(PREFIX)] == []
+
+
+def lab_unit_processes(world: World) -> list[ProcessRef]:
+    """The main process of every running service of every machine (as the host sees it)."""
+    found = []
+    for machine in world.machines.values():
+        for unit, state, _ in unit_states(machine):
+            if state == "active":
+                pid = int(machine.succeed(f"systemctl show --property MainPID --value {unit}").strip())
+                if pid > 0:
+                    found.append(ProcessRef.of(_host_pid(machine, pid)))
+    return found
+
+
+def _host_pid(machine: Machine, pid: int) -> int:
+    """A machine's PID as the host numbers it (a container has a PID namespace of its own)."""
+    if not isinstance(machine, SystemdMachine) or machine.container is None:
+        return pid
+    container_ns = os.stat(f"/proc/{machine.container.init.pid}/ns/pid").st_ino
+    for host_pid in all_pids():
+        try:
+            status = Path(f"/proc/{host_pid}/status").read_text()
+            if os.stat(f"/proc/{host_pid}/ns/pid").st_ino != container_ns:
+                continue
+        except OSError:
+            continue
+        namespaced = next(line for line in status.splitlines() if line.startswith("NSpid:")).split()
+        if namespaced[-1] == str(pid):
+            return host_pid
+    raise AssertionError(f"{machine.name}: no host process for pid {pid}")
 
 
 def _fully_up(config: LabConfig) -> bool:

@@ -17,8 +17,8 @@ from lab_support import PREFIX, echo_unit, main_pid, peer_seen, require_lab, wai
 
 from mail_lab.driver import run_script
 from mail_lab.machine import Machine
+from mail_lab.machine_units import add_units
 from mail_lab.namespaces import list_namespaces
-from mail_lab.plan_units import merge_plan_units
 from mail_lab.world import World
 
 pytestmark = [pytest.mark.lab]
@@ -36,17 +36,18 @@ def lab() -> Iterator[dict[str, Any]]:
     try:
         home_plan = world.topology["plans"]["home"]
         # The test server is confined exactly as the plan confines postfix.
-        confined = merge_plan_units(
-            [echo_unit("lab-echo.service", HOME_PORT)], {"lab-echo": home_plan["units"]["postfix"]}
-        ).units
         home = world.machines["home"]
-        home.units.add(confined)
-        home.units.start("lab-echo.service")
-        home.units.add([echo_unit("lab-echo-isp.service", 25)])
-        home.units.start("lab-echo-isp.service")
+        add_units(
+            home,
+            [echo_unit("lab-echo.service", HOME_PORT), echo_unit("lab-echo-isp.service", 25)],
+            {"lab-echo": home_plan["units"]["postfix"]},
+        )
+        home.succeed("systemctl start lab-echo.service lab-echo-isp.service")
         remote = world.machines["remote"]
-        remote.units.add([echo_unit("lab-echo.service", REMOTE_PORT), echo_unit("lab-echo-25.service", 25)])
-        remote.units.start("lab-echo.service", "lab-echo-25.service")
+        add_units(
+            remote, [echo_unit("lab-echo.service", REMOTE_PORT), echo_unit("lab-echo-25.service", 25)], {}
+        )
+        remote.succeed("systemctl start lab-echo.service lab-echo-25.service")
         yield {
             "world": world,
             "machines": world.machines,
@@ -165,7 +166,8 @@ def test_restarting_the_namespace_restarts_bound_units_into_it(lab: dict[str, An
         "wireguard-wg0-peer-gateway.service",
         "lab-echo.service",
     ):
-        home.require_unit_state(unit, "active")
+        # The restarts that BindsTo= propagates are jobs of their own, as on NixOS: wait for them.
+        home.wait_for_unit(unit, timeout=30)
     new_pid = main_pid(home, "lab-echo.service")
     assert new_pid != old_pid and main_pid(home, "wireguard-go-wg0.service") != old_tun
     assert home.succeed(f"readlink /proc/{new_pid}/ns/net").strip() == new_namespace

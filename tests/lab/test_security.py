@@ -26,6 +26,7 @@ from layers import Syn, knock, layer_off, syns_seen
 
 from mail_lab import mailflow
 from mail_lab.machine import Machine
+from mail_lab.machine_units import add_units
 from mail_lab.services import dovecot, rspamd, zones
 from mail_lab.units import Unit
 from mail_lab.world import World
@@ -90,7 +91,9 @@ def listener_unit(name: str, port: int, tag: str, namespace: str | None) -> Unit
     return Unit(
         name=f"{name}.service",
         exec_start_pre=[["rm", "-f", f"/run/{name}.ready"]],
-        exec_start=[["ip", "netns", "exec", namespace, *serve] if namespace else serve],
+        exec_start=[serve],
+        # Joined by the service manager, as the plan's confined services join it.
+        network_namespace_path=f"/run/netns/{namespace}" if namespace else None,
         ready=f"test -e /run/{name}.ready",
         ready_timeout=20.0,
     )
@@ -113,8 +116,8 @@ def lab() -> Iterator[Lab]:
             for where in ("default", "wg")
             for port in LISTENER_PORTS
         ]
-        home.units.add(units)
-        home.units.start(*(unit.name for unit in units))
+        add_units(home, units, {})
+        home.succeed(f"systemctl start {' '.join(unit.name for unit in units)}")
         yield Lab(world)
     finally:
         world.down()
@@ -598,7 +601,8 @@ def test_a_wireguard_peer_with_a_wrong_key_gets_nothing_through(lab: Lab) -> Non
         "nft add chain inet mls_probe input '{ type filter hook input priority -5; policy accept; }'",
         f"nft add rule inet mls_probe input ip saddr {client_address} udp dport {listen_port} counter",
     )
-    client.units.add(
+    add_units(
+        client,
         [
             Unit(
                 name="mls-intruder.service",
@@ -606,9 +610,10 @@ def test_a_wireguard_peer_with_a_wrong_key_gets_nothing_through(lab: Lab) -> Non
                 environment={"WG_PROCESS_FOREGROUND": "1", "LOG_LEVEL": "error"},
                 ready=f"test -S /run/wireguard/{INTRUDER_INTERFACE}.sock",
             )
-        ]
+        ],
+        {},
     )
-    client.units.start("mls-intruder.service")
+    client.succeed("systemctl start mls-intruder.service")
     try:
         client.succeed(*intruder_setup(lab))
         in_namespace = f"ip netns exec {INTRUDER_NAMESPACE}"
@@ -644,7 +649,7 @@ def test_a_wireguard_peer_with_a_wrong_key_gets_nothing_through(lab: Lab) -> Non
             gateway.succeed(f"wg set wg0 peer {intruder_key} remove")
     finally:
         # Stopping wireguard-go deletes its interface; then the namespace goes.
-        client.units.stop("mls-intruder.service")
+        client.succeed("systemctl stop mls-intruder.service")
         client.execute(f"ip netns del {INTRUDER_NAMESPACE}")
         gateway.execute("nft delete table inet mls_probe")
     assert [line.split("\t")[0] for line in gateway.succeed("wg show wg0 dump").splitlines()[1:]] == [

@@ -34,15 +34,18 @@ from mail_lab.audit import audit_topology
 from mail_lab.config import ConfigError, LabConfig
 from mail_lab.driver import interactive, run_script
 from mail_lab.lab_state import LabRecord
-from mail_lab.machine import MachineDownError
+from mail_lab.machine import Machine, MachineDownError
 from mail_lab.plans import PlanError, load_topology
 from mail_lab.processes import ProcessRef
 from mail_lab.safety import SafetyError
+from mail_lab.systemd_machine import SystemdMachine
 from mail_lab.teardown import TeardownError, lab_namespaces, teardown
 from mail_lab.unit_manager import UnitError
 from mail_lab.world import World, WorldError
 
 EXIT_USER_ERROR = 2
+# Services of systemd itself, left out of `status` (the lab's are what it reports).
+SYSTEMD_OWN_UNITS = ("systemd-", "modprobe@", "getty", "console-", "dbus.", "e2scrub")
 USER_ERRORS = (
     preflight.PreflightError,
     ConfigError,
@@ -214,13 +217,27 @@ def cmd_status(config: LabConfig, args: argparse.Namespace) -> int:
         if not machine.is_up():
             code = 3
             continue
-        manager = machine.units
-        for unit in sorted(manager.units()):
-            state = manager.state(unit)
-            print(f"  {unit:42} {state.active_state:9} {state.sub_state}")
-            if state.active_state == "failed":
+        for unit, active_state, sub_state in unit_states(machine):
+            print(f"  {unit:42} {active_state:9} {sub_state}")
+            if active_state == "failed":
                 code = 3
     return code
+
+
+def unit_states(machine: Machine) -> list[tuple[str, str, str]]:
+    """(unit, active state, sub state) of the machine's services: on real systemd those it has
+    loaded but systemd's own, on the lab's unit manager every unit it has."""
+    if isinstance(machine, SystemdMachine):
+        listing = machine.succeed("systemctl list-units --type=service --all --plain --no-legend")
+        rows = [line.split() for line in listing.splitlines()]
+        return sorted(
+            (row[0], row[2], row[3])
+            for row in rows
+            if len(row) >= 4 and not row[0].startswith(SYSTEMD_OWN_UNITS)
+        )
+    manager = machine.units
+    states = [(unit, manager.state(unit)) for unit in sorted(manager.units())]
+    return [(unit, state.active_state, state.sub_state) for unit, state in states]
 
 
 def cmd_shell(config: LabConfig, args: argparse.Namespace) -> int:

@@ -56,6 +56,10 @@ class ContainerSpec:
     state_dir: Path  # the machine's writable layer, overlay work directory and mount point
     network_namespace: str  # /run/netns/<this>
     binds: tuple[str, ...] = ("/dev/net/tun",)
+    # Host paths the machine sees read-only at the same path (the lab's own programs).
+    read_only_binds: tuple[str, ...] = ()
+    # Arguments for the container's systemd (e.g. `systemd.unit=basic.target`).
+    init_arguments: tuple[str, ...] = ()
 
     @property
     def layer(self) -> Path:
@@ -120,12 +124,14 @@ def nspawn_argv(spec: ContainerSpec) -> list[str]:
         "--capability=all",
         f"--network-namespace-path=/run/netns/{spec.network_namespace}",
         *(f"--bind={path}" for path in spec.binds),
+        *(f"--bind-ro={path}" for path in spec.read_only_binds),
         "--console=pipe",
         # The lab writes the machine's resolv.conf, timezone and journal settings itself.
         "--resolv-conf=off",
         "--timezone=off",
         "--link-journal=no",
         "--boot",
+        *spec.init_arguments,
     ]
 
 

@@ -27,6 +27,8 @@ class LabRecord:
     # a record that is not complete and a builder that is gone.
     builder: ProcessRef | None = None
     complete: bool = False
+    # What the machines are: "systemd" containers or the "imitation" (mail_lab.world.MACHINE_KINDS).
+    machines: str = "imitation"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -37,6 +39,7 @@ class LabRecord:
             "overrides": self.overrides,
             "builder": self.builder.to_json() if self.builder else None,
             "complete": self.complete,
+            "machines": self.machines,
         }
 
     @classmethod
@@ -49,6 +52,7 @@ class LabRecord:
             overrides=dict(data.get("overrides") or {}),
             builder=ProcessRef.from_json(data["builder"]) if data.get("builder") else None,
             complete=bool(data.get("complete", False)),
+            machines=str(data.get("machines", "imitation")),
         )
 
     def save(self, config: LabConfig) -> None:

@@ -53,3 +53,28 @@ def plan_services(
     if not isinstance(services, dict):
         raise PlanError(f"plans.{role}.units: expected an attribute set")
     return services
+
+
+def lib_directory() -> Path:
+    """The project's Nix library: the repository's, else the checkout this package is in (a
+    repository given by $MAIL_LAB_REPO may hold only a topology that imports the project's)."""
+    candidates = [repository_root(), *Path(__file__).resolve().parents]
+    for candidate in candidates:
+        if (candidate / "lib" / "default.nix").is_file():
+            return candidate / "lib"
+    raise PlanError("cannot find the project's Nix library (lib/default.nix)")
+
+
+def render_plan_units(
+    role: str, units: Mapping[str, Any], programs: Mapping[str, str]
+) -> dict[str, dict[str, Any]]:
+    """A plan's `units` (as the lab's topology holds them) with every Exec* command rendered for
+    the tree by `lib.renderUnit`, the modules' own function."""
+    expression = (
+        f"let lib = import {lib_directory()}; programs = {nix_expression(dict(programs))};"
+        f" in builtins.mapAttrs (_: lib.renderUnit programs) {nix_expression(dict(units))}"
+    )
+    services = json.loads(nix_eval_json(["--expr", expression], f"the {role} plan's units"))
+    if not isinstance(services, dict):
+        raise PlanError(f"plans.{role}.units: expected an attribute set")
+    return services

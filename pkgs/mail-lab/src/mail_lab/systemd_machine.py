@@ -21,6 +21,9 @@ from mail_lab.machine_fs import MachineFilesystem
 from mail_lab.processes import ProcessRef
 from mail_lab.units import unit_name
 
+# Paths a running container has of its own (tmpfs, API file systems), not in its overlay.
+RUNTIME_PATHS = ("/run", "/tmp", "/proc", "/sys", "/dev", "/var/run")
+
 
 class ContainerLifecycle:
     """Boot and power-off of a container machine (the world adds its links and configuration)."""
@@ -62,6 +65,16 @@ class SystemdMachine(Machine):
         if self.container is None:
             raise MachineError(f"{self.name} is not running; cannot run `{command}`")
         return self.container.enter(["bash", "-euo", "pipefail", "-c", command])
+
+    def root_path(self, path: str) -> Path:
+        """`path` inside the machine, from the host: the machine's own root (its overlay, mounted on
+        the host) for files it keeps, the running container's view for its tmpfs and API mounts."""
+        normalized = os.path.normpath("/" + path.lstrip("/"))
+        if self.spec.root.is_mount() and not any(
+            normalized == top or normalized.startswith(top + "/") for top in RUNTIME_PATHS
+        ):
+            return self.spec.root / normalized.lstrip("/")
+        return super().root_path(path)
 
     def _private_target(self, path: str) -> Path:
         if not os.path.isabs(path):

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mail_lab.config import LabConfig
-from mail_lab.container import ContainerError, find_containers
+from mail_lab.container import ContainerError, find_containers, remove_state
+from mail_lab.journal import export_journal
 from mail_lab.lab_state import LabRecord
 from mail_lab.namespaces import list_namespaces, remove_namespace
 from mail_lab.processes import ProcessRef, all_pids, namespace_inode, reap
@@ -177,6 +178,11 @@ def teardown(config: LabConfig) -> TeardownReport:
         except OSError as error:
             report.problems.append(f"namespace {name}: {error}")
     _keep_daemon_logs(config)
+    # Overlays a crashed run left mounted are unmounted, never removed through.
+    try:
+        remove_state(config.state_root / "machines")
+    except ContainerError as error:
+        report.problems.append(str(error))
     for entry in RUNTIME_ENTRIES:
         path = config.state_root / entry
         if path.is_dir():
@@ -208,11 +214,22 @@ def _power_off_containers(config: LabConfig, report: TeardownReport) -> None:
 def _keep_daemon_logs(config: LabConfig) -> None:
     """The daemons' own logs (each machine's /var/log) outlive the lab, beside the unit logs."""
     machines = config.state_root / "machines"
-    for var_log in sorted(machines.glob("*/paths/var/log")) if machines.is_dir() else []:
+    found = sorted([*machines.glob("*/paths/var/log"), *machines.glob("*/layer/var/log")])
+    for var_log in found if machines.is_dir() else []:
         machine = var_log.parent.parent.parent.name
+        # A container machine's units logged to its journal.
+        export_journal(var_log, config.log_dir(machine))
         kept = config.log_dir(machine) / "var-log"
         shutil.rmtree(kept, ignore_errors=True)
-        shutil.copytree(var_log, kept, symlinks=True, ignore_dangling_symlinks=True, dirs_exist_ok=True)
+        shutil.copytree(
+            var_log,
+            kept,
+            symlinks=True,
+            ignore_dangling_symlinks=True,
+            dirs_exist_ok=True,
+            # The journal is kept as the unit logs just exported.
+            ignore=lambda directory, _names, top=var_log: ["journal"] if Path(directory) == top else [],
+        )
 
 
 def remove_machine(config: LabConfig, namespace: str, anchor: ProcessRef | None) -> None:

@@ -76,8 +76,14 @@ def _package_of(program_path: str) -> str:
     return program_path.rsplit("/", 3)[-3]
 
 
-def definition(unit: Unit, programs: Mapping[str, str]) -> dict[str, Any]:
-    """The NixOS definition of `unit` (its name without `.service` is the service's name)."""
+def definition(
+    unit: Unit, programs: Mapping[str, str], own_programs: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The NixOS definition of `unit` (its name without `.service` is the service's name).
+    `own_programs` are programs of no package of the tree (the lab's python3): usable in commands,
+    never on `path`."""
+    own_programs = own_programs or {}
+    programs = {**programs, **own_programs}
     service: dict[str, Any] = {"Type": unit.type}
     for field_name, setting in SETTING_OF_FIELD.items():
         commands = getattr(unit, field_name)
@@ -85,6 +91,8 @@ def definition(unit: Unit, programs: Mapping[str, str]) -> dict[str, Any]:
             service[setting] = [exec_line(command, programs, unit.name) for command in commands]
     if unit.remain_after_exit:
         service["RemainAfterExit"] = True
+    if unit.success_exit_status:
+        service["SuccessExitStatus"] = " ".join(str(code) for code in unit.success_exit_status)
     if unit.user:
         service["User"] = unit.user
     if unit.network_namespace_path:
@@ -119,7 +127,9 @@ def definition(unit: Unit, programs: Mapping[str, str]) -> dict[str, Any]:
             f"i=0\nuntil {unit.ready}; do\n  i=$((i + 1))\n"
             f"  if [ $i -ge {tries} ]; then echo {complaint} >&2; exit 1; fi\n  sleep {READY_POLL}\ndone"
         )
-    packages = sorted({_package_of(programs[name]) for name in named_programs(unit, programs)})
+    packages = sorted(
+        {_package_of(programs[name]) for name in named_programs(unit, programs) if name not in own_programs}
+    )
     if packages:
         result["path"] = packages
     return result
@@ -150,14 +160,16 @@ def _template_definition(unit: Unit, programs: Mapping[str, str]) -> dict[str, A
     return result
 
 
-def definitions(units: list[Unit], programs: Mapping[str, str]) -> dict[str, list[dict[str, Any]]]:
+def definitions(
+    units: list[Unit], programs: Mapping[str, str], own_programs: Mapping[str, str] | None = None
+) -> dict[str, list[dict[str, Any]]]:
     """Service name -> [definition], for unit_render.render_services; a template's instance
     (`kresd@1.service`) as a definition of its template (`kresd@`)."""
     services: dict[str, list[dict[str, Any]]] = {}
     for unit in units:
         instance = _instance(unit)
         if instance is None:
-            services[unit.name.removesuffix(".service")] = [definition(unit, programs)]
+            services[unit.name.removesuffix(".service")] = [definition(unit, programs, own_programs)]
         else:
             services.setdefault(f"{instance[0]}@", []).append(_template_definition(unit, programs))
     return services

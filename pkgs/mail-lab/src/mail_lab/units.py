@@ -48,6 +48,8 @@ class Unit:
     environment: dict[str, str] = field(default_factory=dict)
     user: str | None = None
     remain_after_exit: bool = False
+    # Exit codes of the main process that count as a clean end (SuccessExitStatus=).
+    success_exit_status: list[int] = field(default_factory=list)
     # False for units NixOS starts from a timer (the lab has no timers): start_all leaves them.
     start_at_boot: bool = True
     description: str = ""

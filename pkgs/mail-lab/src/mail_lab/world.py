@@ -25,17 +25,20 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from mail_lab import netconf, plans, safety
+from mail_lab import netconf, plans, rootfs, safety
 from mail_lab.anchor import start_anchor
 from mail_lab.audit import audit_topology
 from mail_lab.commands import run
 from mail_lab.config import LabConfig
+from mail_lab.container import Container, ContainerSpec, find_containers, mount_root
 from mail_lab.lab_state import LabRecord
 from mail_lab.machine import Machine, MachineError, log
 from mail_lab.machine_fs import SHIM_DIR, MachineFilesystem, private_paths, shim_script
-from mail_lab.namespaces import create_namespace, list_namespaces
+from mail_lab.machine_units import PROGRAM_DIR, code_binds, install_units, python_links
+from mail_lab.namespaces import create_namespace, list_namespaces, remove_namespace
 from mail_lab.plan_units import merge_plan_units
 from mail_lab.processes import ProcessRef
+from mail_lab.systemd_machine import SystemdMachine
 from mail_lab.teardown import TeardownReport, lab_namespaces, remove_machine, teardown
 from mail_lab.units import Unit
 from mail_lab.wireguard import wireguard_units
@@ -47,6 +50,24 @@ INTERFACE = "eth0"
 
 # The doctor's command (pkgs/home-mail-doctor), installed in gateway and home.
 DOCTOR_COMMAND = "home-mail-doctor"
+# What a lab machine is: a container booting Debian's systemd ("systemd"), or the lab's namespace
+# machine with its own unit manager ("imitation", the default until every test passes on systemd).
+MACHINES_ENV = "MAIL_LAB_MACHINES"
+MACHINE_KINDS = ("imitation", "systemd")
+# A container machine boots to basic.target; its multi-user.target (the lab's daemons) is started
+# once the world has attached and configured it, as NixOS starts daemons after its network.
+BOOT_TARGET = "basic.target"
+MACHINE_TARGET = "multi-user.target"
+START_TIMEOUT = 120.0
+# What the homes' units reach at their start: started first (see World._start_stages).
+INFRASTRUCTURE = ("internet", "gateway")
+
+
+def machine_kind(kind: str | None = None) -> str:
+    chosen = kind if kind is not None else os.environ.get(MACHINES_ENV, "imitation")
+    if chosen not in MACHINE_KINDS:
+        raise ValueError(f"{MACHINES_ENV}={chosen!r}: use one of {', '.join(MACHINE_KINDS)}")
+    return chosen
 
 
 class WorldError(RuntimeError):
@@ -111,17 +132,29 @@ def _hosts_file(machine: Mapping[str, Any]) -> str:
 
 class World:
     def __init__(
-        self, config: LabConfig, topology: dict[str, Any], services: bool, overrides: dict[str, Any]
+        self,
+        config: LabConfig,
+        topology: dict[str, Any],
+        services: bool,
+        overrides: dict[str, Any],
+        machines: str | None = None,
     ):
         self.config = config
         self.topology = topology
         self.services = services
         self.overrides = overrides
-        table = private_paths()
-        self.machines: dict[str, Machine] = {
-            name: Machine(config, name, MachineFilesystem(config.machine_dir(name), table))
-            for name in MACHINE_ORDER
-        }
+        self.kind = machine_kind(machines)
+        self.tree: rootfs.Tree | None = None
+        self.machines: dict[str, Machine]
+        if self.kind == "systemd":
+            self.tree = rootfs.ensure_tree()
+            self.machines = {name: self._container_machine(name, self.tree) for name in MACHINE_ORDER}
+        else:
+            table = private_paths()
+            self.machines = {
+                name: Machine(config, name, MachineFilesystem(config.machine_dir(name), table))
+                for name in MACHINE_ORDER
+            }
         for machine in self.machines.values():
             machine.lifecycle = self
         self._ca: Any = None
@@ -144,6 +177,8 @@ class World:
         services: bool = True,
         topology: dict[str, Any] | None = None,
         owner: ProcessRef | None = None,
+        *,
+        machines: str | None = None,
     ) -> World:
         """Remove a stale lab of this prefix, then build and start the whole world."""
         config = LabConfig.from_environment(prefix)
@@ -154,7 +189,7 @@ class World:
         shutil.rmtree(config.state_root / "logs", ignore_errors=True)
         topology = topology if topology is not None else plans.load_topology(overrides)
         audit_topology(topology)
-        world = cls(config, topology, services, dict(overrides or {}))
+        world = cls(config, topology, services, dict(overrides or {}), machines)
         try:
             world._build(owner)
         except BaseException as error:
@@ -171,9 +206,21 @@ class World:
         record = LabRecord.load(config)
         if record is None or not config.topology_file.exists():
             raise WorldError(f"no lab with prefix {config.prefix!r} is up (run `mail-lab up`)")
-        world = cls(config, json.loads(config.topology_file.read_text()), record.services, record.overrides)
+        world = cls(
+            config,
+            json.loads(config.topology_file.read_text()),
+            record.services,
+            record.overrides,
+            record.machines,
+        )
+        if world.kind == "systemd":
+            for container in find_containers(config.owns_namespace):
+                name = container.spec.name.removeprefix(config.prefix)
+                machine = world.machines.get(name)
+                if isinstance(machine, SystemdMachine):
+                    machine.container = container
         for name, anchor in record.anchors.items():
-            if name in world.machines:
+            if name in world.machines and world.kind == "imitation":
                 world.machines[name].anchor = anchor
         world._connect_uplinks()
         return world
@@ -185,7 +232,8 @@ class World:
         existing = LabRecord.load(self.config)
         return LabRecord(
             prefix=self.config.prefix,
-            anchors={name: m.anchor for name, m in self.machines.items()},
+            anchors={name: _anchor_of(m) for name, m in self.machines.items()},
+            machines=self.kind,
             owner=owner if owner is not None else (existing.owner if existing else None),
             services=self.services,
             overrides=self.overrides,
@@ -199,8 +247,11 @@ class World:
         started = self.record(owner)
         started.builder, started.complete = ProcessRef.of(os.getpid()), False
         started.save(self.config)
-        for name in MACHINE_ORDER:
-            self._create_machine(self.machines[name])
+        if self.kind == "systemd":
+            self._boot_containers(list(self.machines.values()))
+        else:
+            for name in MACHINE_ORDER:
+                self._create_machine(self.machines[name])
         self._build_internet()
         for name in MACHINE_ORDER[1:]:
             self._attach_to_internet(self.machines[name])
@@ -216,6 +267,83 @@ class World:
 
     def _machine_topology(self, name: str) -> dict[str, Any]:
         return dict(self.world["machines"].get(name, {}))
+
+    def _container_machine(self, name: str, tree: rootfs.Tree) -> SystemdMachine:
+        info = self._machine_topology(name)
+        spec = ContainerSpec(
+            name=self.config.namespace(name),
+            hostname=str(info.get("hostName", name)),
+            tree=tree.root,
+            state_dir=self.config.machine_dir(name),
+            network_namespace=self.config.namespace(name),
+            read_only_binds=code_binds(_package_parent()),
+            init_arguments=(f"systemd.unit={BOOT_TARGET}",),
+        )
+        machine = SystemdMachine(self.config, name, spec)
+        machine.lifecycle = self
+        return machine
+
+    def _create_namespace(self, machine: Machine) -> None:
+        namespace = safety.check_namespace_name(self.config, machine.namespace)
+        if namespace in list_namespaces():
+            raise WorldError(f"namespace {namespace} exists although the lab was just cleaned up")
+        create_namespace(namespace)
+        # No duplicate address detection anywhere in the lab: addresses are usable at once.
+        run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                namespace,
+                "sysctl",
+                "-q",
+                "-w",
+                "net.ipv6.conf.all.accept_dad=0",
+                "net.ipv6.conf.default.accept_dad=0",
+            ]
+        )
+        run(["ip", "-n", namespace, "link", "set", "lo", "up"])
+
+    def _base_files(self, name: str) -> dict[str, str]:
+        """/etc files every machine has from the topology (NixOS: networking.*)."""
+        info = self._machine_topology(name)
+        hostname = str(info.get("hostName", name))
+        dns = self.world["internet"]["dns"]
+        return {
+            "/etc/hosts": _hosts_file(info),
+            "/etc/hostname": hostname + "\n",
+            "/etc/mailname": str(info.get("fqdn", hostname)) + "\n",
+            "/etc/resolv.conf": f"nameserver {dns['ipv4']}\nnameserver {dns['ipv6']}\n",
+        }
+
+    def _boot_containers(self, machines: list[Machine]) -> None:
+        """Each machine's namespace and root (its /etc files, the lab's python3), then every
+        container boots at once, to basic.target (see BOOT_TARGET)."""
+        containers: list[SystemdMachine] = []
+        for machine in machines:
+            if not isinstance(machine, SystemdMachine):
+                raise WorldError(f"{machine.name} is not a container machine")
+            self._create_namespace(machine)
+            mount_root(machine.spec)
+            root = machine.spec.root
+            for path, content in self._base_files(machine.name).items():
+                target = root / path.lstrip("/")
+                # resolv.conf may be a link into /run in the tree: the machine's own file instead.
+                target.unlink(missing_ok=True)
+                target.write_text(content)
+            for link, python in python_links().items():
+                target = root / link.lstrip("/")
+                target.unlink(missing_ok=True)
+                target.symlink_to(python)
+            machine.container = Container.boot(machine.spec)
+            containers.append(machine)
+            self.record().save(self.config)
+        for machine in containers:
+            assert machine.container is not None
+            state = machine.container.wait_running()
+            if state != "running":
+                failed = ", ".join(machine.container.failed_units())
+                raise WorldError(f"{machine.name} booted {state}: failed units {failed}")
 
     def _create_machine(self, machine: Machine) -> None:
         info = self._machine_topology(machine.name)
@@ -380,15 +508,39 @@ class World:
 
     def _configure_and_start(self, machine: Machine) -> None:
         self._configure(machine)
-        machine.units.start_all()
+        self._start_units(machine)
 
     def _start_machines(self) -> None:
         """Every machine reaches its multi-user.target at the same time, as the test driver's
         start_all boots every VM at once (no unit waits for another machine's)."""
-        with ThreadPoolExecutor(max_workers=len(self.machines), thread_name_prefix="boot") as pool:
-            boots = [pool.submit(machine.units.start_all) for machine in self.machines.values()]
-        for boot in boots:
-            boot.result()  # the first machine that failed to boot raises here
+        for stage in self._start_stages():
+            with ThreadPoolExecutor(max_workers=len(stage), thread_name_prefix="boot") as pool:
+                boots = [pool.submit(self._start_units, machine) for machine in stage]
+            for boot in boots:
+                boot.result()  # the first machine that failed to boot raises here
+
+    def _start_stages(self) -> list[list[Machine]]:
+        """Machines whose units start together. On real systemd the internet's services and the
+        gateway come first: home's units that its plan wants with the namespace (the ACME order,
+        as NixOS starts it at boot) reach pebble through the gateway's tunnel."""
+        machines = list(self.machines.values())
+        if self.kind != "systemd":
+            return [machines]
+        first = [m for m in machines if m.name in INFRASTRUCTURE]
+        return [first, [m for m in machines if m.name not in INFRASTRUCTURE]]
+
+    def _start_units(self, machine: Machine) -> None:
+        if not isinstance(machine, SystemdMachine):
+            machine.units.start_all()
+            return
+        machine.succeed(f"systemctl start {MACHINE_TARGET}", timeout=int(START_TIMEOUT))
+        # The target's job ends with its own wants; units those want (what the plan starts with
+        # netns@wg, such as the ACME order) may still run: the boot is over when no job is left.
+        machine.wait_until_succeeds("systemctl list-jobs | grep -q '^No jobs'", timeout=int(START_TIMEOUT))
+        listing = machine.succeed("systemctl list-units --failed --plain --no-legend")
+        failed = [line.split()[0] for line in listing.splitlines() if line.strip()]
+        if failed:
+            raise WorldError(f"{machine.name}: {_failure_report(machine, failed)}")
 
     def _configure(self, machine: Machine) -> None:
         """Write the machine's plan and daemon configuration and register its units."""
@@ -397,6 +549,12 @@ class World:
         if plan is not None:
             units += self._realize_plan(machine, plan)
         units += self._service_units(machine)
+        if isinstance(machine, SystemdMachine):
+            assert self.tree is not None
+            plan_units = (plan or {}).get("units") or {}
+            install_units(machine.root_path("/"), self.tree.root, machine.name, units, plan_units)
+            machine.succeed("systemctl daemon-reload")
+            return
         if plan is not None and plan.get("units"):
             merged = merge_plan_units(units, plan["units"])
             if merged.unmatched:
@@ -419,8 +577,9 @@ class World:
             # What the modules install: the doctor (home-mail-doctor) reads it as on NixOS.
             machine.write_file(doctor["file"], json.dumps(doctor, indent=2) + "\n", mode=0o600)
             # On the machine's PATH, as the modules put it on NixOS' (the package is in the lab's venv).
+            program_dir = PROGRAM_DIR if isinstance(machine, SystemdMachine) else SHIM_DIR
             machine.write_file(
-                f"{SHIM_DIR}/{DOCTOR_COMMAND}",
+                f"{program_dir}/{DOCTOR_COMMAND}",
                 f'#!/bin/sh\nexec {shlex.quote(_python())} -m home_mail_doctor "$@"\n',
                 mode=0o755,
             )
@@ -456,7 +615,10 @@ class World:
     def boot(self, machine: Machine) -> None:
         if machine.name == "internet":
             raise MachineError("the internet machine is the lab itself: use `mail-lab up` to rebuild it")
-        self._create_machine(machine)
+        if isinstance(machine, SystemdMachine):
+            self._boot_containers([machine])
+        else:
+            self._create_machine(machine)
         self._attach_to_internet(machine)
         self._configure_and_start(machine)
         self.record().save(self.config)
@@ -464,11 +626,42 @@ class World:
     def power_off(self, machine: Machine, crash: bool) -> None:
         if machine.name == "internet":
             raise MachineError("the internet machine is the lab itself: use `mail-lab down`")
+        if isinstance(machine, SystemdMachine):
+            if machine.container is not None:
+                if crash:
+                    machine.container.kill()
+                else:
+                    machine.container.power_off()
+                machine.container = None
+            if machine.namespace in list_namespaces():
+                remove_namespace(machine.namespace)
+            self.record().save(self.config)
+            return
         if not crash:
             machine.units.stop_all()
         remove_machine(self.config, machine.namespace, machine.anchor)
         machine.anchor = None
         self.record().save(self.config)
+
+
+def _failure_report(machine: Machine, failed: list[str]) -> str:
+    """The first failed unit, why (its Result=, and the line that says a port is in use, if one
+    does), then the failed units' journal."""
+    unit = failed[0]
+    result = machine.get_unit_property(unit, "Result")
+    journal = machine.execute(f"journalctl --no-pager -o cat -u {shlex.quote(unit)}")[1]
+    in_use = next((line.strip() for line in journal.splitlines() if "already in use" in line.lower()), None)
+    first = f"{unit} failed (port in use): {result}: {in_use}" if in_use else f"{unit} failed: {result}"
+    others = f" (failed too: {', '.join(failed[1:])})" if failed[1:] else ""
+    tail = "\n".join(journal.splitlines()[-30:])
+    return f"{first}{others}\n{tail}"
+
+
+def _anchor_of(machine: Machine) -> ProcessRef | None:
+    """The process whose life is the machine's: a container's PID 1, or the namespace anchor."""
+    if isinstance(machine, SystemdMachine):
+        return machine.container.init if machine.container is not None else None
+    return machine.anchor
 
 
 def _python() -> str:

@@ -228,6 +228,9 @@ def postfix_unit(
             ["rm", "-f", MASTER_PID_FILE],
         ],
         exec_start=[["postfix", "start-fg"]],
+        # start-fg runs master under postfix-script's shell, which exits 128 + SIGTERM when
+        # master ends on the SIGTERM of `postfix stop`: a clean stop, not a failure.
+        success_exit_status=[143],
         # `postfix stop` may return while the master still holds its lock (seen under load): a
         # start right after would fail with "already running". Stopped means the lock is free.
         exec_stop=[["postfix", "stop"], ["sh", "-c", STOPPED_WAIT]],
