@@ -22,7 +22,7 @@ SLEEP = [["sleep", "600"]]
 @pytest.fixture(scope="module")
 def client() -> Iterator[Machine]:
     require_lab()
-    world = World.up(prefix=PREFIX, services=False)
+    world = World.up(prefix=PREFIX, services=False, machines="imitation")
     try:
         yield world.machines["client"]
     finally:

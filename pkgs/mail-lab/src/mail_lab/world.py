@@ -50,8 +50,9 @@ INTERFACE = "eth0"
 
 # The doctor's command (pkgs/home-mail-doctor), installed in gateway and home.
 DOCTOR_COMMAND = "home-mail-doctor"
-# What a lab machine is: a container booting Debian's systemd ("systemd"), or the lab's namespace
-# machine with its own unit manager ("imitation", the default until every test passes on systemd).
+# What a lab machine is: a container booting Debian's systemd ("systemd", the default), or the
+# lab's namespace machine with its own unit manager ("imitation", to be deleted; only its own
+# tests still choose it).
 MACHINES_ENV = "MAIL_LAB_MACHINES"
 MACHINE_KINDS = ("imitation", "systemd")
 # A container machine boots to basic.target; its multi-user.target (the lab's daemons) is started
@@ -64,7 +65,7 @@ INFRASTRUCTURE = ("internet", "gateway")
 
 
 def machine_kind(kind: str | None = None) -> str:
-    chosen = kind if kind is not None else os.environ.get(MACHINES_ENV, "imitation")
+    chosen = kind if kind is not None else os.environ.get(MACHINES_ENV, "systemd")
     if chosen not in MACHINE_KINDS:
         raise ValueError(f"{MACHINES_ENV}={chosen!r}: use one of {', '.join(MACHINE_KINDS)}")
     return chosen
