@@ -192,3 +192,9 @@ def _fully_up(config: LabConfig) -> bool:
         return False
     status = cli("status")
     return status.returncode == 0 and "wireguard-wg0.service" in status.stdout
+
+
+def test_a_record_without_anchors_still_names_its_lab() -> None:
+    """A record written by another version of the lab (no anchors) is read, not a crash of teardown."""
+    record = LabRecord.from_json({"prefix": PREFIX, "complete": True, "inits": {"home": None}})
+    assert record.prefix == PREFIX and record.anchors == {} and record.complete

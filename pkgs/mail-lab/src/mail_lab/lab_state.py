@@ -46,7 +46,11 @@ class LabRecord:
     def from_json(cls, data: dict[str, Any]) -> LabRecord:
         return cls(
             prefix=data["prefix"],
-            anchors={n: ProcessRef.from_json(r) if r else None for n, r in data["anchors"].items()},
+            # A record without anchors (none, or written by another version of the lab) still
+            # names the prefix: teardown then finds the lab's machines by their names.
+            anchors={
+                n: ProcessRef.from_json(r) if r else None for n, r in (data.get("anchors") or {}).items()
+            },
             owner=ProcessRef.from_json(data["owner"]) if data.get("owner") else None,
             services=bool(data.get("services", True)),
             overrides=dict(data.get("overrides") or {}),
