@@ -70,7 +70,7 @@ class Machine(ABC):
 
     @property
     def state_dir(self) -> Path:
-        """The machine's directory on the host (its private paths live under `paths/`)."""
+        """The machine's directory on the host (its overlay layer and root mount)."""
         return self.config.machine_dir(self.name)
 
     @abstractmethod
