@@ -30,7 +30,7 @@ from benchmarks import containers, measure, recovery
 from benchmarks.direct_link import DirectLink, direct_link
 from benchmarks.figures import DOCTOR_ROLES, PATHS, PHASES, Burst, Settings, register_figures
 from benchmarks.results import Results, load_average, machine_info, markdown, now, write_results
-from mail_lab.world import World, machine_kind
+from mail_lab.world import World
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_PREFIX = "mbn-"
@@ -285,10 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("benchmarks: must run as root (the lab builds network namespaces): use sudo", file=sys.stderr)
         return 2
     settings = Settings.from_arguments(args)
-    # What the lab's machines are (MAIL_LAB_MACHINES): the figures depend on it.
-    results = Results(
-        machine=machine_info(), settings={**asdict(settings), "machines": machine_kind()}, started=now()
-    )
+    results = Results(machine=machine_info(), settings=asdict(settings), started=now())
     register_figures(results, settings)
     started = time.perf_counter()
     progress(

@@ -230,7 +230,7 @@ def test_a_lab_whose_owner_died_is_reported_refused_and_replaced(clean: LabConfi
     removing = f"mail-lab: removing the previous lab {PREFIX!r} ({reason}) and any mail in it"
     assert removing in up.stderr.splitlines()
     record = LabRecord.load(clean)
-    assert record is not None and record.owner is None and all(record.anchors.values())
+    assert record is not None and record.owner is None and all(record.inits.values())
     assert mail_lab("status").returncode == 0
     assert mail_lab("down").returncode == 0
     assert namespaces() == []
@@ -306,7 +306,7 @@ def test_a_kept_lab_is_not_replaced_and_a_machine_that_is_down_is_one_line(
         " `mail-lab down` removes it and its mail, then `mail-lab up` builds a new one"
     )
     record = LabRecord.load(clean)
-    assert record is not None and record.complete and all(record.anchors.values()), "the kept lab was touched"
+    assert record is not None and record.complete and all(record.inits.values()), "the kept lab was touched"
     script = tmp_path / "script.py"
     script.write_text(SHUT_DOWN_THEN_USE)
     assert one_line_error(mail_lab("run", str(script))) == (

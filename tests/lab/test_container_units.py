@@ -57,7 +57,7 @@ def test_restarting_the_namespace_restarts_the_confined_service_into_the_new_one
     before_ns = inside(home, "stat -L -c %i /run/netns/wg").strip()
     inside(home, "systemctl restart netns@wg.service")
     # The restart that BindsTo= propagates is a job of its own: `systemctl restart` returns when
-    # netns@wg's job is done, postfix's may still be running (the imitation did both at once).
+    # netns@wg's job is done, postfix's may still be running.
 
     def restarted() -> str | None:
         pid = inside(home, "systemctl show -p MainPID --value postfix").strip()

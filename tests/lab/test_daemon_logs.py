@@ -46,7 +46,7 @@ SAMPLES = [
     ("redis", "7076:M 02 Dec 2026 16:45:37.476 * Ready to accept connections unix", False),
     ("kresd", "[system] error while loading config: /etc/knot-resolver/kresd.conf:3: syntax error", True),
     ("wireguard", "RTNETLINK answers: File exists", True),
-    ("wireguard", "[mail-lab 16:46:05] failed: main process 10686 exited", True),
+    ("wireguard", "wireguard-go-wg0.service: Failed with result 'exit-code'.", True),
     ("acme", "2026/12/02 16:58:55 [INFO] retry due to: acme: error: 400 :: badNonce", False),
     ("acme", "2026/12/02 16:58:55 [ERROR] error: one or more domains had a problem", True),
     ("postfix", "postfix.service: Failed with result 'exit-code'.", True),

@@ -67,14 +67,14 @@ def test_a_changed_forwarded_address_changes_the_lab_and_teardown_leaves_nothing
             assert seen == world.topology["world"]["machines"]["remote"][family].split("/")[0]
         remote.fail(f"ping -c 1 -W 1 {OLD_ADDRESSES['ipv4']}")
         recorded = lab_unit_processes(world)
-        anchors = [anchor for anchor in world.record().anchors.values() if anchor]
+        inits = [init for init in world.record().inits.values() if init]
         assert lab_processes(config) and recorded
     finally:
         world.down()
     assert [n for n in list_namespaces() if n.startswith(PREFIX)] == []
     assert lab_processes(config) == []
     # By PID and start time: the suite's other stream may have been given a recorded PID again.
-    alive = [process.pid for process in [*recorded, *anchors] if process.alive()]
+    alive = [process.pid for process in [*recorded, *inits] if process.alive()]
     assert alive == [], f"lab processes still alive: {alive}"
     # Idempotent: tearing down again finds nothing and succeeds.
     assert world.down().namespaces == []
@@ -188,13 +188,14 @@ def _host_pid(machine: Machine, pid: int) -> int:
 def _fully_up(config: LabConfig) -> bool:
     """The lab's record lists every machine running, and its units are all active."""
     record = LabRecord.load(config)
-    if record is None or len(record.anchors) != 5 or not all(record.anchors.values()):
+    if record is None or len(record.inits) != 5 or not all(record.inits.values()):
         return False
     status = cli("status")
     return status.returncode == 0 and "wireguard-wg0.service" in status.stdout
 
 
-def test_a_record_without_anchors_still_names_its_lab() -> None:
-    """A record written by another version of the lab (no anchors) is read, not a crash of teardown."""
-    record = LabRecord.from_json({"prefix": PREFIX, "complete": True, "inits": {"home": None}})
-    assert record.prefix == PREFIX and record.anchors == {} and record.complete
+def test_a_record_of_another_version_still_names_its_lab() -> None:
+    """A record written by another version of the lab (its machines' processes under another key)
+    is read, not a crash of teardown."""
+    record = LabRecord.from_json({"prefix": PREFIX, "complete": True, "anchors": {"home": None}})
+    assert record.prefix == PREFIX and record.inits == {} and record.complete

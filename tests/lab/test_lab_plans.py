@@ -1,20 +1,28 @@
-"""How the lab reads the plans (no root needed): units, WireGuard commands, safety checks."""
+"""How the lab reads the plans: units as the renderer writes them (needs the machines' tree),
+WireGuard commands, safety checks."""
 
 from __future__ import annotations
 
 import copy
 import functools
+import shlex
 from pathlib import Path
 from typing import Any
 
 import pytest
+from container_support import tree
 from lab_support import require_nix
 
-from mail_lab import plans, preflight, safety
+from mail_lab import plans, preflight, rootfs, safety
 from mail_lab.audit import audit_topology
-from mail_lab.plan_units import PlanUnitError, merge_plan_units
+from mail_lab.machine_units import machine_services
+from mail_lab.unit_definitions import target_definitions
+from mail_lab.unit_render import RenderContext, RenderedUnits, render_services, upstream_units
 from mail_lab.units import Unit
 from mail_lab.wireguard import plan_routes, wireguard_units
+
+__all__ = ["tree"]  # a fixture
+UNITS = "/etc/systemd/system"
 
 
 @functools.cache
@@ -32,6 +40,31 @@ def by_name(units: list[Unit]) -> dict[str, Unit]:
     return {unit.name: unit for unit in units}
 
 
+def rendered(tree: rootfs.Tree, role: str, plan: dict[str, Any], units: list[Unit]) -> RenderedUnits:
+    """A machine's units as the world installs them: the lab's and the plan's, by the renderer."""
+    services = machine_services(tree.root, role, units, plan["units"])
+    context = RenderContext(
+        upstream_units=upstream_units(tree.root), packages=rootfs.tree_packages(tree.root)
+    )
+    return render_services(services, context, target_definitions(units))
+
+
+def settings(out: RenderedUnits, path: str) -> dict[str, list[str]]:
+    """`Key` -> its values, in order, of a rendered unit file or drop-in below /etc/systemd/system."""
+    found: dict[str, list[str]] = {}
+    for line in out.files[f"{UNITS}/{path}"].splitlines():
+        if "=" in line and not line.startswith("["):
+            key, value = line.split("=", 1)
+            found.setdefault(key, []).append(value)
+    return found
+
+
+def commands(values: list[str]) -> list[list[str]]:
+    """Exec lines as argv, each program by its name (the tree's path left off)."""
+    argvs = [shlex.split(value.lstrip("-")) for value in values]
+    return [[Path(argv[0]).name, *argv[1:]] for argv in argvs]
+
+
 def test_nix_expression_round_trips_through_nix(topology: dict[str, Any]) -> None:
     assert (
         plans.nix_expression({"a": [1, "x${y}", None, True]})
@@ -42,62 +75,65 @@ def test_nix_expression_round_trips_through_nix(topology: dict[str, Any]) -> Non
     assert changed["plans"]["gateway"]["proxyNeighbours"][0]["address"] == "2001:db8:1::12"
 
 
-def test_the_netns_instance_is_built_from_template_and_drop_in(topology: dict[str, Any]) -> None:
+def test_the_netns_instance_is_the_template_and_a_drop_in(
+    topology: dict[str, Any], tree: rootfs.Tree
+) -> None:
     home = topology["plans"]["home"]
-    merged = merge_plan_units(wireguard_units(home["wireguard"]), home["units"])
-    units = by_name(merged.units)
-    netns = units["netns@wg.service"]
-    assert netns.type == "oneshot" and netns.remain_after_exit
-    assert netns.exec_start_pre == [["-ip", "netns", "delete", "wg"]]
-    assert netns.exec_start == [["ip", "netns", "add", "wg"]]
-    # The template's post command first, then the drop-in's (sysctls, firewall).
-    assert netns.exec_start_post[0] == ["ip", "-n", "wg", "link", "set", "lo", "up"]
-    assert [c[3] for c in netns.exec_start_post[1:]] == ["sysctl", "nft"]
-    wireguard = units["wireguard-wg0.service"]
-    assert "netns@wg.service" in wireguard.binds_to and "netns@wg.service" in wireguard.after
-    # Confined services the lab does not run (no services here) are reported, not invented.
-    assert set(merged.unmatched) == {"postfix", "dovecot", "kresd@1", "acme-order-renew-mail.example.org"}
+    out = rendered(tree, "home", home, wireguard_units(home["wireguard"]))
+    template = settings(out, "netns@.service")
+    assert template["Type"] == ["oneshot"] and template["RemainAfterExit"] == ["true"]
+    assert template["ExecStartPre"][0].startswith("-")
+    assert commands(template["ExecStartPre"]) == [["ip", "netns", "delete", "%i"]]
+    assert commands(template["ExecStart"]) == [["ip", "netns", "add", "%i"]]
+    assert commands(template["ExecStartPost"]) == [["ip", "-n", "%i", "link", "set", "lo", "up"]]
+    # asDropin: no unit file of the instance's own (it would hide the template); systemd runs the
+    # template's ExecStartPost first, then the drop-in's (sysctls, then the firewall) in `wg`.
+    assert f"{UNITS}/netns@wg.service" not in out.files
+    drop_in = commands(settings(out, "netns@wg.service.d/overrides.conf")["ExecStartPost"])
+    assert [argv[:3] for argv in drop_in] == [["nsenter", "--net=/run/netns/wg", "--"]] * 2
+    assert [Path(argv[3]).name for argv in drop_in] == ["sysctl", "nft"]
+    assert f"{UNITS}/multi-user.target.wants/netns@wg.service" in out.links
+    wireguard = settings(out, "wireguard-wg0.service")
+    assert "netns@wg.service" in wireguard["BindsTo"][0].split()
+    assert "netns@wg.service" in wireguard["After"][0].split()
+    assert f"{UNITS}/netns@wg.service.wants/wireguard-wg0.service" in out.links
 
 
-def test_a_service_only_the_plan_defines_is_built_and_wanted_by_its_interface(
-    topology: dict[str, Any],
+def test_a_service_only_the_plan_defines_is_wanted_by_its_interface(
+    topology: dict[str, Any], tree: rootfs.Tree
 ) -> None:
     gateway = topology["plans"]["gateway"]
-    saver_key = gateway["endpointMemory"]["unit"]
-    saver_name = f"{saver_key}.service"
-    merged = merge_plan_units(wireguard_units(gateway["wireguard"]), gateway["units"])
-    units = by_name(merged.units)
-    saver = units[saver_name]
-    assert saver.type == "simple" and not saver.remain_after_exit
-    assert saver.exec_start == gateway["units"][saver_key]["serviceConfig"]["ExecStart"]
-    assert saver.binds_to == saver.after == ["wireguard-wg0.service"]
-    # wantedBy: (re)starting the interface starts the loop again, as NixOS' wants symlink does.
-    assert saver_name in units["wireguard-wg0.service"].wants
-    assert merged.unmatched == []
-    # A fragment without ExecStart= for a unit the lab does not run is reported, not invented.
-    assert merge_plan_units([], {"opendkim": {"after": ["x.service"]}}).unmatched == ["opendkim"]
+    saver = gateway["endpointMemory"]["unit"]
+    out = rendered(tree, "gateway", gateway, wireguard_units(gateway["wireguard"]))
+    unit = settings(out, f"{saver}.service")
+    assert unit["Type"] == ["simple"] and "RemainAfterExit" not in unit
+    assert unit["BindsTo"] == unit["After"] == ["wireguard-wg0.service"]
+    assert [argv[:2] for argv in commands(unit["ExecStart"])] == [["sh", "-c"]]
+    # wantedBy: (re)starting the interface starts the loop again, by the .wants link.
+    assert f"{UNITS}/wireguard-wg0.service.wants/{saver}.service" in out.links
 
 
-def test_confinement_applies_to_service_units_and_template_instances(topology: dict[str, Any]) -> None:
+def test_confinement_reaches_service_units_and_template_instances(
+    topology: dict[str, Any], tree: rootfs.Tree
+) -> None:
     home = topology["plans"]["home"]
     lab_units = [
         Unit(name="postfix.service", exec_start=[["postfix", "start-fg"]], after=["rspamd.service"]),
         Unit(name="kresd@1.service", exec_start=[["kresd"]]),
     ]
-    units = by_name(merge_plan_units(lab_units, home["units"]).units)
-    for name in ("postfix.service", "kresd@1.service"):
-        unit = units[name]
-        assert unit.network_namespace_path == "/run/netns/wg"
-        assert unit.binds_to == ["netns@wg.service"]
-        assert unit.bind_read_only_paths == ["/etc/netns/wg/resolv.conf:/etc/resolv.conf"]
-        assert unit.inaccessible_paths == ["-/run/nscd"]
-    assert units["postfix.service"].after[0] == "rspamd.service", "the lab's own ordering is kept"
-
-
-def test_unknown_plan_settings_are_refused(topology: dict[str, Any]) -> None:
-    fragments = {"postfix": {"serviceConfig": {"PrivateNetwork": True}}}
-    with pytest.raises(PlanUnitError, match=r"serviceConfig\.PrivateNetwork"):
-        merge_plan_units([Unit(name="postfix", exec_start=[["postfix"]])], fragments)
+    out = rendered(tree, "home", home, lab_units)
+    # postfix: the lab's unit file with the plan's fragment in it; kresd@1: a drop-in of the
+    # instance, beside the lab's drop-in of Debian's kresd@ template.
+    for path in ("postfix.service", "kresd@1.service.d/overrides.conf"):
+        unit = settings(out, path)
+        assert unit["NetworkNamespacePath"] == ["/run/netns/wg"], path
+        assert unit["BindsTo"] == ["netns@wg.service"], path
+        assert unit["BindReadOnlyPaths"] == ["/etc/netns/wg/resolv.conf:/etc/resolv.conf"], path
+        assert unit["InaccessiblePaths"] == ["-/run/nscd"], path
+    assert settings(out, "postfix.service")["After"][0].split()[0] == "rspamd.service", (
+        "the lab's order is kept"
+    )
+    assert f"{UNITS}/netns@wg.service.wants/postfix.service" in out.links
 
 
 def test_wireguard_units_follow_the_nixos_script_backend(topology: dict[str, Any]) -> None:

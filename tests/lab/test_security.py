@@ -15,7 +15,7 @@ import ipaddress
 import json
 import re
 import shlex
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,7 @@ class Lab:
     world: World
 
     @property
-    def machines(self) -> dict[str, Machine]:
+    def machines(self) -> Mapping[str, Machine]:
         return self.world.machines
 
     @property

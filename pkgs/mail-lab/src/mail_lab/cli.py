@@ -38,9 +38,7 @@ from mail_lab.machine import Machine, MachineDownError
 from mail_lab.plans import PlanError, load_topology
 from mail_lab.processes import ProcessRef
 from mail_lab.safety import SafetyError
-from mail_lab.systemd_machine import SystemdMachine
 from mail_lab.teardown import TeardownError, lab_namespaces, teardown
-from mail_lab.unit_manager import UnitError
 from mail_lab.world import World, WorldError
 
 EXIT_USER_ERROR = 2
@@ -53,7 +51,6 @@ USER_ERRORS = (
     PlanError,
     SafetyError,
     TeardownError,
-    UnitError,
     rootfs.TreeError,
     WorldError,
 )
@@ -110,9 +107,7 @@ def stale_reason(config: LabConfig) -> str | None:
     if not record.complete and not record.coming_up():
         builder = f" (pid {record.builder.pid})" if record.builder else ""
         return f"its bring-up did not finish: its `mail-lab up`{builder} ended first"
-    dead = sorted(
-        name for name, anchor in record.anchors.items() if anchor is not None and not anchor.alive()
-    )
+    dead = sorted(name for name, init in record.inits.items() if init is not None and not init.alive())
     if dead:
         return f"machines died: {', '.join(dead)}"
     if not config.topology_file.exists():
@@ -190,7 +185,7 @@ def cmd_down(config: LabConfig, args: argparse.Namespace) -> int:
         owner.signal(signal.SIGTERM)
     _say(
         f"lab {config.prefix!r} removed: {len(report.namespaces)} namespaces,"
-        f" {report.stopped_units} units stopped, {len(report.killed)} processes ended"
+        f" {len(report.killed)} processes ended"
     )
     return 0
 
@@ -225,19 +220,13 @@ def cmd_status(config: LabConfig, args: argparse.Namespace) -> int:
 
 
 def unit_states(machine: Machine) -> list[tuple[str, str, str]]:
-    """(unit, active state, sub state) of the machine's services: on real systemd those it has
-    loaded but systemd's own, on the lab's unit manager every unit it has."""
-    if isinstance(machine, SystemdMachine):
-        listing = machine.succeed("systemctl list-units --type=service --all --plain --no-legend")
-        rows = [line.split() for line in listing.splitlines()]
-        return sorted(
-            (row[0], row[2], row[3])
-            for row in rows
-            if len(row) >= 4 and not row[0].startswith(SYSTEMD_OWN_UNITS)
-        )
-    manager = machine.units
-    states = [(unit, manager.state(unit)) for unit in sorted(manager.units())]
-    return [(unit, state.active_state, state.sub_state) for unit, state in states]
+    """(unit, active state, sub state) of the services the machine's systemd has loaded, but
+    systemd's own."""
+    listing = machine.succeed("systemctl list-units --type=service --all --plain --no-legend")
+    rows = [line.split() for line in listing.splitlines()]
+    return sorted(
+        (row[0], row[2], row[3]) for row in rows if len(row) >= 4 and not row[0].startswith(SYSTEMD_OWN_UNITS)
+    )
 
 
 def cmd_shell(config: LabConfig, args: argparse.Namespace) -> int:

@@ -11,8 +11,7 @@ from typing import IO
 DEFAULT_TIMEOUT = 30.0
 # A clean, predictable environment for everything the lab runs (not the caller's venv or locale).
 BASE_ENVIRONMENT: dict[str, str] = {
-    # /run/mail-lab-bin exists only inside lab machines: the `systemctl` shim (machine_fs.py).
-    "PATH": "/run/mail-lab-bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "HOME": "/root",
     "LANG": "C.UTF-8",
     "LC_ALL": "C.UTF-8",

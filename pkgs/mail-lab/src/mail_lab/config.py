@@ -58,15 +58,12 @@ class LabConfig:
     def machine_dir(self, machine: str) -> Path:
         return self.state_root / "machines" / machine
 
-    def units_dir(self, machine: str) -> Path:
-        return self.state_root / "units" / machine
-
     def log_dir(self, machine: str) -> Path:
         return self.state_root / "logs" / machine
 
     @property
     def lab_file(self) -> Path:
-        """The running lab's description (machines, anchors, owner), see `lab_state`."""
+        """The running lab's description (machines' PID 1s, owner), see `lab_state`."""
         return self.state_root / "lab.json"
 
     @property

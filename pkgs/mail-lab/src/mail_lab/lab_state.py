@@ -1,7 +1,8 @@
-"""The record of a running lab: its machines' anchors and who owns it.
+"""The record of a running lab: its machines' PID 1s and who owns it.
 
-Written by the world when it comes up, read by `mail-lab status/shell/down` and by the
-`systemctl` shim inside machines (different processes from the one that built the lab).
+Written by the world when it comes up, read by `mail-lab status/shell/down/run` (processes other
+than the one that built the lab) and by teardown. Keys it does not know are ignored, so a record
+written by another version of the lab still lets `mail-lab down` remove that lab.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from mail_lab.processes import ProcessRef
 @dataclass
 class LabRecord:
     prefix: str
-    # Machine name -> its anchor process (None while the machine is shut down).
-    anchors: dict[str, ProcessRef | None] = field(default_factory=dict)
+    # Machine name -> its container's PID 1 (None while the machine is shut down).
+    inits: dict[str, ProcessRef | None] = field(default_factory=dict)
     # The `mail-lab up` process that tears the lab down when it ends (None for `up --keep`).
     owner: ProcessRef | None = None
     services: bool = True
@@ -27,36 +28,30 @@ class LabRecord:
     # a record that is not complete and a builder that is gone.
     builder: ProcessRef | None = None
     complete: bool = False
-    # What the machines are: "systemd" containers or the "imitation" (mail_lab.world.MACHINE_KINDS).
-    machines: str = "imitation"
 
     def to_json(self) -> dict[str, Any]:
         return {
             "prefix": self.prefix,
-            "anchors": {name: ref.to_json() if ref else None for name, ref in self.anchors.items()},
+            "inits": {name: ref.to_json() if ref else None for name, ref in self.inits.items()},
             "owner": self.owner.to_json() if self.owner else None,
             "services": self.services,
             "overrides": self.overrides,
             "builder": self.builder.to_json() if self.builder else None,
             "complete": self.complete,
-            "machines": self.machines,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LabRecord:
         return cls(
             prefix=data["prefix"],
-            # A record without anchors (none, or written by another version of the lab) still
-            # names the prefix: teardown then finds the lab's machines by their names.
-            anchors={
-                n: ProcessRef.from_json(r) if r else None for n, r in (data.get("anchors") or {}).items()
-            },
+            # A record without them (written by another version of the lab) still names the
+            # prefix: teardown then finds the lab's machines by their names.
+            inits={n: ProcessRef.from_json(r) if r else None for n, r in (data.get("inits") or {}).items()},
             owner=ProcessRef.from_json(data["owner"]) if data.get("owner") else None,
             services=bool(data.get("services", True)),
             overrides=dict(data.get("overrides") or {}),
             builder=ProcessRef.from_json(data["builder"]) if data.get("builder") else None,
             complete=bool(data.get("complete", False)),
-            machines=str(data.get("machines", "imitation")),
         )
 
     def save(self, config: LabConfig) -> None:

@@ -3,9 +3,8 @@
 Where a daemon of a lab machine logs: its unit's log (`logs/<machine>/<unit>.log`: the output of
 its commands and the service manager's notes; a container machine's journal is exported to these
 files first, mail_lab.journal) and, for postfix, dovecot and rspamd, its own file in the machine's
-/var/log, which lives in `machines/<machine>/layer/var/log` (a container's overlay layer) or
-`machines/<machine>/paths/var/log` while the lab is up and is kept in `logs/<machine>/var-log`
-when it is torn down (mail_lab.teardown).
+/var/log, which lives in `machines/<machine>/layer/var/log` (its container's overlay layer) while
+the lab is up and is kept in `logs/<machine>/var-log` when it is torn down (mail_lab.teardown).
 
 A LogScan remembers how far it read each log, so every call reports only lines written since the
 previous one, whether the lab is still up, was torn down, or built anew (a file whose first bytes
@@ -41,10 +40,8 @@ VAR_LOG_FILES: dict[str, tuple[str, ...]] = {
     "dovecot": (dovecot.LOG_FILE.removeprefix("/var/log/"),),
     "rspamd": (f"{rspamd.LOG_DIR.removeprefix('/var/log/')}/rspamd.log",),
 }
-# A machine's /var/log while it is up, seen from the host: a container's overlay layer, or the
-# private directory of a machine of the lab's own unit manager.
+# A machine's /var/log while it is up, seen from the host: its container's overlay layer.
 CONTAINER_VAR_LOG = "layer/var/log"
-IMITATION_VAR_LOG = "paths/var/log"
 HEAD_BYTES = 256
 MAX_READ_BYTES = 64 * 1024 * 1024
 
@@ -73,8 +70,8 @@ def daemon_logs(base: Path = STATE_BASE) -> Iterator[DaemonLog]:
             export_journal(layer_log, logs / layer_log.parents[2].name)
         for machine_dir in sorted(logs.iterdir()) if logs.is_dir() else []:
             machine = machine_dir.name
-            lives = [root / "machines" / machine / part for part in (CONTAINER_VAR_LOG, IMITATION_VAR_LOG)]
-            var_log = next((live for live in lives if live.is_dir()), machine_dir / "var-log")
+            live = root / "machines" / machine / CONTAINER_VAR_LOG
+            var_log = live if live.is_dir() else machine_dir / "var-log"
             for daemon in PROBLEM_MARKERS:
                 for pattern in UNIT_LOGS.get(daemon, ()):
                     for path in sorted(machine_dir.glob(pattern)):

@@ -1,35 +1,27 @@
-"""A lab machine: a named network namespace plus the mount/UTS namespaces of an anchor process.
+"""The NixOS test driver's `Machine` API (nixos/lib/test-driver), so scenario scripts run unchanged.
 
-The API is the NixOS test driver's `Machine` (nixos/lib/test-driver), so scenario scripts run
-unchanged: commands run as `bash -euo pipefail -c` inside the machine (nsenter into the anchor),
-units are driven by the lab's unit manager, and every wait polls a bounded number of times.
+Commands run as `bash -euo pipefail -c` inside the machine, `systemctl` is the machine's own,
+and every wait polls a bounded number of times. How a command enters the machine, where its
+files are and how its units are looked at is the machine's kind (mail_lab.systemd_machine).
 """
 
 from __future__ import annotations
 
 import contextlib
-import grp
 import os
-import pwd
 import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from mail_lab import unit_exec
 from mail_lab.commands import spawn
 from mail_lab.config import LabConfig
-from mail_lab.machine_fs import MachineFilesystem, is_private
-from mail_lab.processes import ProcessRef
-from mail_lab.unit_manager import UnitManager
-from mail_lab.unit_show import show_properties
-from mail_lab.unit_store import UnitStore
-from mail_lab.units import unit_name
 
 POLL_INTERVAL = 0.25
 # `execute(timeout=None)` still ends: the lab never waits without bound.
@@ -56,12 +48,10 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-class Machine:
-    def __init__(self, config: LabConfig, name: str, filesystem: MachineFilesystem):
+class Machine(ABC):
+    def __init__(self, config: LabConfig, name: str):
         self.config = config
         self.name = name
-        self.filesystem = filesystem
-        self.anchor: ProcessRef | None = None
         self.lifecycle: MachineLifecycle | None = None
         # The world's link of this machine to the internet (for block/unblock): the interface in
         # the internet machine whose carrier this machine sees.
@@ -80,34 +70,21 @@ class Machine:
 
     @property
     def state_dir(self) -> Path:
-        """The machine's directory on the host (its private paths live under `paths/`)."""
+        """The machine's directory on the host (its overlay layer and root mount)."""
         return self.config.machine_dir(self.name)
 
-    @property
-    def units(self) -> UnitManager:
-        return UnitManager(
-            self.name,
-            UnitStore(self.config.units_dir(self.name)),
-            self.config.log_dir(self.name),
-            self._anchor(),
-        )
+    @abstractmethod
+    def is_up(self) -> bool: ...
 
-    def is_up(self) -> bool:
-        return self.anchor is not None and self.anchor.alive()
-
-    def _anchor(self) -> ProcessRef:
-        if self.anchor is None:
-            raise MachineDownError(f"{self.name} is not running: `mail-lab status` shows the lab's machines")
-        return self.anchor
-
+    @abstractmethod
     def root_path(self, path: str) -> Path:
-        """`path` as seen inside the machine, reachable from the host (through the anchor's root)."""
-        return Path(f"/proc/{self._anchor().pid}/root") / path.lstrip("/")
+        """`path` as seen inside the machine, reachable from the host."""
 
     # --- commands --------------------------------------------------------------------------------
 
+    @abstractmethod
     def _argv(self, command: str) -> list[str]:
-        return [*unit_exec.machine_prefix(self._anchor().pid), "bash", "-euo", "pipefail", "-c", command]
+        """The host's command that runs `command` in the machine."""
 
     def execute(
         self, command: str, check_return: bool = True, check_output: bool = True, timeout: int | None = 900
@@ -214,10 +191,9 @@ class Machine:
             raise MachineError("the lab has no user service managers (systemctl --user)")
         return self.execute(f"systemctl {q}", check_return=True)
 
+    @abstractmethod
     def get_unit_info(self, unit: str, user: str | None = None) -> dict[str, str]:
-        if user is not None:
-            raise MachineError("the lab has no user service managers (systemctl --user)")
-        return show_properties(self.units, unit_name(unit))
+        """`systemctl show` of `unit` as a dict."""
 
     def get_unit_property(self, unit: str, property: str, user: str | None = None) -> str:
         return self.get_unit_info(unit, user)[property]
@@ -230,28 +206,9 @@ class Machine:
                 f" but it is in state '{state}'"
             )
 
+    @abstractmethod
     def wait_for_unit(self, unit: str, user: str | None = None, timeout: int = 900) -> None:
-        """Wait until `unit` is active; fail at once if it failed, or is inactive while no unit
-        operation runs on the machine (the driver's "inactive and there are no pending jobs")."""
-        if user is not None:
-            raise MachineError("the lab has no user service managers (systemctl --user)")
-
-        def active() -> bool:
-            manager = self.units
-            if unit_name(unit) not in manager.units():
-                raise MachineError(f"{self.name}: unit {unit_name(unit)} does not exist")
-            manager_state = manager.state(unit)
-            if manager_state.active_state == "failed":
-                raise MachineError(
-                    f'{self.name}: unit "{unit_name(unit)}" reached state "failed"\n{manager.log_tail(unit)}'
-                )
-            if manager_state.active_state == "inactive" and not manager.store.busy():
-                raise MachineError(
-                    f'{self.name}: unit "{unit_name(unit)}" is inactive and there are no pending jobs'
-                )
-            return manager_state.active_state == "active"
-
-        self._poll(f"unit {unit_name(unit)}", active, timeout)
+        """Wait until `unit` is active; fail at once as the driver does."""
 
     def start_job(self, jobname: str, user: str | None = None) -> tuple[int, str]:
         return self.systemctl(f"start {shlex.quote(jobname)}", user)
@@ -259,17 +216,14 @@ class Machine:
     def stop_job(self, jobname: str, user: str | None = None) -> tuple[int, str]:
         return self.systemctl(f"stop {shlex.quote(jobname)}", user)
 
-    def wait_for_job(self, jobname: str) -> None:
-        """Unit jobs of the lab run synchronously: none is ever pending."""
+    @abstractmethod
+    def wait_for_job(self, jobname: str) -> None: ...
 
     # --- files -----------------------------------------------------------------------------------
 
     def _private_target(self, path: str) -> Path:
-        if not os.path.isabs(path) or not is_private(path, self.filesystem.table):
-            raise MachineError(
-                f"{self.name}: {path} is not one of the machine's private paths; writing there would"
-                " change the host (see machine_fs.MACHINE_PRIVATE_PATHS)"
-            )
+        if not os.path.isabs(path):
+            raise MachineError(f"{self.name}: {path} is not an absolute path")
         return self.root_path(os.path.normpath(path))
 
     def write_file(
@@ -280,7 +234,8 @@ class Machine:
         owner: str | None = None,
         group: str | None = None,
     ) -> None:
-        """Write `content` to `path` inside the machine (one of its private paths)."""
+        """Write `content` to `path` inside the machine, owned by `owner`/`group` as the machine
+        names them."""
         target = self._private_target(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         data = content.encode() if isinstance(content, str) else content
@@ -288,11 +243,21 @@ class Machine:
         descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
-        uid = pwd.getpwnam(owner).pw_uid if owner else -1
-        gid = grp.getgrnam(group).gr_gid if group else -1
         if owner or group:
+            uid = self._id_of("passwd", owner) if owner else -1
+            gid = self._id_of("group", group) if group else -1
             os.chown(target, uid, gid)
         target.chmod(mode)
+
+    def _id_of(self, database: str, name: str) -> int:
+        """A user's or group's id in the machine's own /etc/passwd or /etc/group (not the host's)."""
+        for line in self.root_path(f"/etc/{database}").read_text().splitlines():
+            fields = line.split(":")
+            if fields[0] == name and len(fields) > 2:
+                return int(fields[2])
+        raise MachineError(
+            f"{self.name}: no {'user' if database == 'passwd' else 'group'} {name!r} in the machine"
+        )
 
     def copy_from_host(self, source: str, target: str) -> None:
         destination = self._private_target(target)

@@ -23,7 +23,6 @@ from typing import Any
 from mail_lab import rootfs
 from mail_lab.machine import Machine
 from mail_lab.plan_services import render_plan_units, tree_programs
-from mail_lab.plan_units import merge_plan_units
 from mail_lab.systemd_machine import SystemdMachine
 from mail_lab.unit_definitions import definitions, target_definitions
 from mail_lab.unit_render import RenderContext, render_services, upstream_units
@@ -70,12 +69,10 @@ def install_units(
 
 def add_units(machine: Machine, units: list[Unit], fragments: Mapping[str, Mapping[str, Any]]) -> None:
     """Units the lab adds to a running machine (a test's servers), with plan-style `fragments`
-    (service name -> a NixOS definition, e.g. the plan's confinement) merged onto them; started
-    with `systemctl start` afterwards. A container machine gets unit files from the renderer;
-    a machine of the lab's own unit manager gets them merged by it."""
+    (service name -> a NixOS definition, e.g. the plan's confinement) merged onto them by the
+    renderer; started with `systemctl start` afterwards."""
     if not isinstance(machine, SystemdMachine):
-        machine.units.add(merge_plan_units(units, dict(fragments)).units)
-        return
+        raise TypeError(f"{machine.name} is not a container machine")
     programs, context = _tree_facts(machine.spec.tree)
     services = definitions(units, programs, lab_programs())
     for name, fragment in fragments.items():

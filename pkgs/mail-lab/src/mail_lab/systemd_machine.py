@@ -16,8 +16,7 @@ from pathlib import Path
 
 from mail_lab.config import LabConfig
 from mail_lab.container import Container, ContainerSpec
-from mail_lab.machine import Machine, MachineError
-from mail_lab.machine_fs import MachineFilesystem
+from mail_lab.machine import Machine, MachineDownError, MachineError
 from mail_lab.processes import ProcessRef
 from mail_lab.units import unit_name
 
@@ -48,7 +47,7 @@ class ContainerLifecycle:
 
 class SystemdMachine(Machine):
     def __init__(self, config: LabConfig, name: str, spec: ContainerSpec):
-        super().__init__(config, name, MachineFilesystem(spec.state_dir, {}))
+        super().__init__(config, name)
         self.spec = spec
         self.container: Container | None = None
         self.lifecycle = ContainerLifecycle()
@@ -56,9 +55,9 @@ class SystemdMachine(Machine):
     def is_up(self) -> bool:
         return self.container is not None and self.container.alive()
 
-    def _anchor(self) -> ProcessRef:
+    def _init(self) -> ProcessRef:
         if self.container is None:
-            raise MachineError(f"{self.name} is not running")
+            raise MachineDownError(f"{self.name} is not running: `mail-lab status` shows the lab's machines")
         return self.container.init
 
     def _argv(self, command: str) -> list[str]:
@@ -74,37 +73,7 @@ class SystemdMachine(Machine):
             normalized == top or normalized.startswith(top + "/") for top in RUNTIME_PATHS
         ):
             return self.spec.root / normalized.lstrip("/")
-        return super().root_path(path)
-
-    def _private_target(self, path: str) -> Path:
-        if not os.path.isabs(path):
-            raise MachineError(f"{self.name}: {path} is not an absolute path")
-        return self.root_path(os.path.normpath(path))
-
-    def _id_of(self, database: str, name: str) -> int:
-        """A user's or group's id in the machine's own /etc/passwd or /etc/group (not the host's)."""
-        for line in self.root_path(f"/etc/{database}").read_text().splitlines():
-            fields = line.split(":")
-            if fields[0] == name and len(fields) > 2:
-                return int(fields[2])
-        raise MachineError(
-            f"{self.name}: no {'user' if database == 'passwd' else 'group'} {name!r} in the machine"
-        )
-
-    def write_file(
-        self,
-        path: str,
-        content: str | bytes,
-        mode: int = 0o644,
-        owner: str | None = None,
-        group: str | None = None,
-    ) -> None:
-        """As Machine.write_file, with the owner and group as the machine names them."""
-        super().write_file(path, content, mode)
-        if owner or group:
-            uid = self._id_of("passwd", owner) if owner else -1
-            gid = self._id_of("group", group) if group else -1
-            os.chown(self._private_target(path), uid, gid)
+        return Path(f"/proc/{self._init().pid}/root") / normalized.lstrip("/")
 
     # --- units: the machine's systemd ------------------------------------------------------------
 

@@ -1,12 +1,11 @@
 """Removing a lab of one prefix, running or left over by a crash; safe to repeat.
 
-Order: power off the lab's containers (machines booting systemd, found by their machine name,
-which carries the prefix; killed if systemd does not end in time), stop the units (their
-ExecStop, while the machines still exist), then kill what is left in
-the lab's namespaces: recorded unit processes (checked against their start time), every process
-whose network or mount namespace is one of the lab's (the machines' and the namespaces created
-inside them, such as home's `wg`) and their descendants, then the anchors; then delete the
-`<prefix>*` network namespaces and the lab's runtime state.
+Order: power off the lab's containers (found by their machine name, which carries the prefix;
+systemd stops their units, and a container that does not end in time is killed), then kill what
+is left in the lab's namespaces: every process whose network or mount namespace is one of the
+lab's (the machines' and the namespaces created inside them, such as home's `wg`) and their
+descendants, and the machines' recorded PID 1s; then delete the `<prefix>*` network namespaces
+and the lab's runtime state.
 """
 
 from __future__ import annotations
@@ -25,14 +24,12 @@ from mail_lab.journal import export_journal
 from mail_lab.lab_state import LabRecord
 from mail_lab.namespaces import list_namespaces, remove_namespace
 from mail_lab.processes import ProcessRef, all_pids, namespace_inode, reap
-from mail_lab.unit_manager import UnitManager
-from mail_lab.unit_store import UnitStore
 
 KILL_GRACE = 5.0
 CONTAINER_STOP_TIMEOUT = 15.0
 POLL = 0.05
 # Runtime state removed with the lab; secrets kept by the services (CA, DKIM keys) stay.
-RUNTIME_ENTRIES = ("machines", "units", "lab.json", "topology.json")
+RUNTIME_ENTRIES = ("machines", "lab.json", "topology.json")
 
 
 class TeardownError(RuntimeError):
@@ -41,7 +38,6 @@ class TeardownError(RuntimeError):
 
 @dataclass
 class TeardownReport:
-    stopped_units: int = 0
     killed: list[int] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -75,38 +71,15 @@ def _parent(pid: int) -> int | None:
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
 
 
-def _inner_namespace_inodes(anchor: ProcessRef) -> set[int]:
+def _inner_namespace_inodes(init: ProcessRef) -> set[int]:
     """Network namespaces created inside a machine (`ip netns add wg` there)."""
     inodes: set[int] = set()
-    directory = Path(f"/proc/{anchor.pid}/root/run/netns")
+    directory = Path(f"/proc/{init.pid}/root/run/netns")
     with contextlib.suppress(OSError):
         for entry in directory.iterdir():
             with contextlib.suppress(OSError):
                 inodes.add(entry.stat().st_ino)
     return inodes
-
-
-def _stop_units(config: LabConfig, record: LabRecord | None, report: TeardownReport) -> list[ProcessRef]:
-    """Stop every unit gracefully where the machine still runs; return all recorded processes."""
-    processes: list[ProcessRef] = []
-    units_root = config.state_root / "units"
-    if not units_root.is_dir():
-        return processes
-    for machine_dir in sorted(units_root.iterdir()):
-        store = UnitStore(machine_dir)
-        anchor = record.anchors.get(machine_dir.name) if record else None
-        if anchor is not None and anchor.alive() and store.exists():
-            manager = UnitManager(machine_dir.name, store, config.log_dir(machine_dir.name), anchor)
-            try:
-                report.stopped_units += sum(1 for name in manager.units() if manager.is_active(name))
-                manager.stop_all()
-            except Exception as error:
-                report.problems.append(f"stopping units of {machine_dir.name}: {error}")
-        with contextlib.suppress(Exception):
-            for state in store.all_states().values():
-                if state.main:
-                    processes.append(state.main)
-    return processes
 
 
 def _kill(pids: set[int], report: TeardownReport) -> None:
@@ -132,17 +105,17 @@ def _kill(pids: set[int], report: TeardownReport) -> None:
         report.killed.append(ref.pid)
 
 
-def _processes_in(namespaces: list[str], anchors: list[ProcessRef], recorded: list[ProcessRef]) -> set[int]:
+def _processes_in(namespaces: list[str], inits: list[ProcessRef]) -> set[int]:
     """Every process in these namespaces, their machines' inner ones, or below a lab process."""
     net_inodes: set[int] = set()
     for name in namespaces:
         with contextlib.suppress(OSError):
             net_inodes.add(os.stat(f"/run/netns/{name}").st_ino)
     mnt_inodes: set[int] = set()
-    for anchor in anchors:
-        if anchor.alive():
-            net_inodes |= _inner_namespace_inodes(anchor)
-            inode = namespace_inode(anchor.pid, "mnt")
+    for init in inits:
+        if init.alive():
+            net_inodes |= _inner_namespace_inodes(init)
+            inode = namespace_inode(init.pid, "mnt")
             if inode is not None:
                 mnt_inodes.add(inode)
     host_net, host_mnt = namespace_inode(os.getpid(), "net"), namespace_inode(os.getpid(), "mnt")
@@ -150,7 +123,7 @@ def _processes_in(namespaces: list[str], anchors: list[ProcessRef], recorded: li
     net_inodes.discard(host_net or -1)
     mnt_inodes.discard(host_mnt or -1)
     protected = _ancestors()
-    members = {ref.pid for ref in recorded if ref.alive()} | {a.pid for a in anchors if a.alive()}
+    members = {init.pid for init in inits if init.alive()}
     for pid in all_pids():
         if namespace_inode(pid, "net") in net_inodes or namespace_inode(pid, "mnt") in mnt_inodes:
             members.add(pid)
@@ -168,9 +141,8 @@ def teardown(config: LabConfig) -> TeardownReport:
     report = TeardownReport()
     _power_off_containers(config, report)
     record = LabRecord.load(config)
-    anchors = [ref for ref in (record.anchors.values() if record else []) if ref is not None]
-    recorded = _stop_units(config, record, report)
-    _kill(_processes_in(lab_namespaces(config), anchors, recorded), report)
+    inits = [ref for ref in (record.inits.values() if record else []) if ref is not None]
+    _kill(_processes_in(lab_namespaces(config), inits), report)
     for name in lab_namespaces(config):
         try:
             remove_namespace(name)
@@ -214,10 +186,10 @@ def _power_off_containers(config: LabConfig, report: TeardownReport) -> None:
 def _keep_daemon_logs(config: LabConfig) -> None:
     """The daemons' own logs (each machine's /var/log) outlive the lab, beside the unit logs."""
     machines = config.state_root / "machines"
-    found = sorted([*machines.glob("*/paths/var/log"), *machines.glob("*/layer/var/log")])
+    found = sorted(machines.glob("*/layer/var/log"))
     for var_log in found if machines.is_dir() else []:
         machine = var_log.parent.parent.parent.name
-        # A container machine's units logged to its journal.
+        # The machine's units logged to its journal.
         export_journal(var_log, config.log_dir(machine))
         kept = config.log_dir(machine) / "var-log"
         shutil.rmtree(kept, ignore_errors=True)
@@ -230,16 +202,3 @@ def _keep_daemon_logs(config: LabConfig) -> None:
             # The journal is kept as the unit logs just exported.
             ignore=lambda directory, _names, top=var_log: ["journal"] if Path(directory) == top else [],
         )
-
-
-def remove_machine(config: LabConfig, namespace: str, anchor: ProcessRef | None) -> None:
-    """Power a machine off: kill everything in it and delete its namespace (units already stopped
-    or, for a crash, not)."""
-    report = TeardownReport()
-    store = UnitStore(config.units_dir(namespace.removeprefix(config.prefix)))
-    recorded = [s.main for s in store.all_states().values() if s.main] if store.exists() else []
-    _kill(_processes_in([namespace], [anchor] if anchor else [], recorded), report)
-    if namespace in list_namespaces():
-        remove_namespace(namespace)
-    if report.problems:
-        raise TeardownError("; ".join(report.problems))

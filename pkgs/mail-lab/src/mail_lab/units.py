@@ -1,16 +1,16 @@
-"""A lab unit: the part of a systemd service the lab's unit manager implements.
+"""A lab unit: how the lab describes a daemon's service (mail_lab.unit_definitions renders it as
+the NixOS definition its module would write).
 
 The names mirror systemd's settings (`exec_start` = ExecStart=, `binds_to` = BindsTo=, ...).
 Every command is an argument list; a program name starting with "-" means, as in systemd, that
-the command's failure is ignored. `ready` is the lab's replacement for sd_notify: a shell command
-(run in the unit's namespaces) polled until it exits 0, for at most `ready_timeout` seconds.
+the command's failure is ignored. `ready` stands in for sd_notify: a shell command polled until it
+exits 0, for at most `ready_timeout` seconds (rendered as the unit's postStart).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 UnitType = Literal["simple", "oneshot"]
 DEPENDENCY_FIELDS = ("after", "wants", "requires", "binds_to", "part_of")
@@ -50,7 +50,7 @@ class Unit:
     remain_after_exit: bool = False
     # Exit codes of the main process that count as a clean end (SuccessExitStatus=).
     success_exit_status: list[int] = field(default_factory=list)
-    # False for units NixOS starts from a timer (the lab has no timers): start_all leaves them.
+    # False for units NixOS starts from a timer (the lab has no timers): not wanted at boot.
     start_at_boot: bool = True
     description: str = ""
 
@@ -69,21 +69,3 @@ class Unit:
             for command in getattr(self, command_field):
                 if not command or not all(isinstance(arg, str) for arg in command):
                     raise ValueError(f"{self.name}: {command_field} has an invalid command {command!r}")
-
-    @property
-    def dependencies(self) -> set[str]:
-        """Units whose stop or restart propagates to this one (BindsTo=, Requires=, PartOf=)."""
-        return {*self.binds_to, *self.requires, *self.part_of}
-
-    @property
-    def pulls_in(self) -> list[str]:
-        """Units started together with this one (Requires=, Wants=, BindsTo=)."""
-        return [*self.requires, *self.binds_to, *self.wants]
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Unit:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in known})

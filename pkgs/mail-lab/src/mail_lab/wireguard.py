@@ -27,9 +27,9 @@ from typing import Any
 from mail_lab import safety
 from mail_lab.units import Unit
 
-# The machine's own network namespace as a file (bound in every machine by machine_fs): what
-# NixOS' "init" (PID 1's namespace) means inside a lab machine.
-MACHINE_NETNS_FILE = "/run/mail-lab-netns"
+# The machine's own network namespace as a file: that of its PID 1 (the container's systemd),
+# what NixOS' "init" means.
+MACHINE_NETNS_FILE = "/proc/1/ns/net"
 
 
 def namespace_file(namespace: str | None) -> str | None:

@@ -6,8 +6,10 @@
   `internet`. The router holds .1 / ::1 on each link and the DNS addresses on the link that
   contains them. It blocks the links' `blockedTcpPorts` in both directions (the home ISP's port
   25), and a guard table counts and drops any packet from or to a non-documentation address.
+- every machine is a container booting Debian's systemd (mail_lab.systemd_machine) in its
+  namespace; its units, the lab's and its plan's `units`, are unit files (mail_lab.machine_units).
 - `gateway` and `home` get their plan: sysctls, nftables, proxy neighbours, the plan's /etc files,
-  the WireGuard units (wireguard.py) and, merged onto the lab's units, the plan's `units`.
+  the WireGuard units (wireguard.py) and the plan's `units`.
 - the mail daemons come from `mail_lab.services.units_for` (another part of the lab).
 """
 
@@ -26,20 +28,17 @@ from pathlib import Path
 from typing import Any
 
 from mail_lab import netconf, plans, rootfs, safety
-from mail_lab.anchor import start_anchor
 from mail_lab.audit import audit_topology
 from mail_lab.commands import run
 from mail_lab.config import LabConfig
 from mail_lab.container import Container, ContainerSpec, find_containers, mount_root
 from mail_lab.lab_state import LabRecord
-from mail_lab.machine import Machine, MachineError, log
-from mail_lab.machine_fs import SHIM_DIR, MachineFilesystem, private_paths, shim_script
+from mail_lab.machine import Machine, MachineError
 from mail_lab.machine_units import PROGRAM_DIR, code_binds, install_units, python_links
 from mail_lab.namespaces import create_namespace, list_namespaces, remove_namespace
-from mail_lab.plan_units import merge_plan_units
 from mail_lab.processes import ProcessRef
 from mail_lab.systemd_machine import SystemdMachine
-from mail_lab.teardown import TeardownReport, lab_namespaces, remove_machine, teardown
+from mail_lab.teardown import TeardownReport, lab_namespaces, teardown
 from mail_lab.units import Unit
 from mail_lab.wireguard import wireguard_units
 
@@ -50,11 +49,6 @@ INTERFACE = "eth0"
 
 # The doctor's command (pkgs/home-mail-doctor), installed in gateway and home.
 DOCTOR_COMMAND = "home-mail-doctor"
-# What a lab machine is: a container booting Debian's systemd ("systemd", the default), or the
-# lab's namespace machine with its own unit manager ("imitation", to be deleted; only its own
-# tests still choose it).
-MACHINES_ENV = "MAIL_LAB_MACHINES"
-MACHINE_KINDS = ("imitation", "systemd")
 # A container machine boots to basic.target; its multi-user.target (the lab's daemons) is started
 # once the world has attached and configured it, as NixOS starts daemons after its network.
 BOOT_TARGET = "basic.target"
@@ -62,13 +56,6 @@ MACHINE_TARGET = "multi-user.target"
 START_TIMEOUT = 120.0
 # What the homes' units reach at their start: started first (see World._start_stages).
 INFRASTRUCTURE = ("internet", "gateway")
-
-
-def machine_kind(kind: str | None = None) -> str:
-    chosen = kind if kind is not None else os.environ.get(MACHINES_ENV, "systemd")
-    if chosen not in MACHINE_KINDS:
-        raise ValueError(f"{MACHINES_ENV}={chosen!r}: use one of {', '.join(MACHINE_KINDS)}")
-    return chosen
 
 
 class WorldError(RuntimeError):
@@ -138,26 +125,15 @@ class World:
         topology: dict[str, Any],
         services: bool,
         overrides: dict[str, Any],
-        machines: str | None = None,
     ):
         self.config = config
         self.topology = topology
         self.services = services
         self.overrides = overrides
-        self.kind = machine_kind(machines)
-        self.tree: rootfs.Tree | None = None
-        self.machines: dict[str, Machine]
-        if self.kind == "systemd":
-            self.tree = rootfs.ensure_tree()
-            self.machines = {name: self._container_machine(name, self.tree) for name in MACHINE_ORDER}
-        else:
-            table = private_paths()
-            self.machines = {
-                name: Machine(config, name, MachineFilesystem(config.machine_dir(name), table))
-                for name in MACHINE_ORDER
-            }
-        for machine in self.machines.values():
-            machine.lifecycle = self
+        self.tree = rootfs.ensure_tree()
+        self.machines: dict[str, SystemdMachine] = {
+            name: self._container_machine(name, self.tree) for name in MACHINE_ORDER
+        }
         self._ca: Any = None
 
     # --- construction ----------------------------------------------------------------------------
@@ -178,8 +154,6 @@ class World:
         services: bool = True,
         topology: dict[str, Any] | None = None,
         owner: ProcessRef | None = None,
-        *,
-        machines: str | None = None,
     ) -> World:
         """Remove a stale lab of this prefix, then build and start the whole world."""
         config = LabConfig.from_environment(prefix)
@@ -190,7 +164,7 @@ class World:
         shutil.rmtree(config.state_root / "logs", ignore_errors=True)
         topology = topology if topology is not None else plans.load_topology(overrides)
         audit_topology(topology)
-        world = cls(config, topology, services, dict(overrides or {}), machines)
+        world = cls(config, topology, services, dict(overrides or {}))
         try:
             world._build(owner)
         except BaseException as error:
@@ -212,17 +186,11 @@ class World:
             json.loads(config.topology_file.read_text()),
             record.services,
             record.overrides,
-            record.machines,
         )
-        if world.kind == "systemd":
-            for container in find_containers(config.owns_namespace):
-                name = container.spec.name.removeprefix(config.prefix)
-                machine = world.machines.get(name)
-                if isinstance(machine, SystemdMachine):
-                    machine.container = container
-        for name, anchor in record.anchors.items():
-            if name in world.machines and world.kind == "imitation":
-                world.machines[name].anchor = anchor
+        for container in find_containers(config.owns_namespace):
+            machine = world.machines.get(container.spec.name.removeprefix(config.prefix))
+            if machine is not None:
+                machine.container = container
         world._connect_uplinks()
         return world
 
@@ -233,8 +201,7 @@ class World:
         existing = LabRecord.load(self.config)
         return LabRecord(
             prefix=self.config.prefix,
-            anchors={name: _anchor_of(m) for name, m in self.machines.items()},
-            machines=self.kind,
+            inits={name: _init_of(m) for name, m in self.machines.items()},
             owner=owner if owner is not None else (existing.owner if existing else None),
             services=self.services,
             overrides=self.overrides,
@@ -248,11 +215,7 @@ class World:
         started = self.record(owner)
         started.builder, started.complete = ProcessRef.of(os.getpid()), False
         started.save(self.config)
-        if self.kind == "systemd":
-            self._boot_containers(list(self.machines.values()))
-        else:
-            for name in MACHINE_ORDER:
-                self._create_machine(self.machines[name])
+        self._boot_containers(list(self.machines.values()))
         self._build_internet()
         for name in MACHINE_ORDER[1:]:
             self._attach_to_internet(self.machines[name])
@@ -284,7 +247,7 @@ class World:
         machine.lifecycle = self
         return machine
 
-    def _create_namespace(self, machine: Machine) -> None:
+    def _create_namespace(self, machine: SystemdMachine) -> None:
         namespace = safety.check_namespace_name(self.config, machine.namespace)
         if namespace in list_namespaces():
             raise WorldError(f"namespace {namespace} exists although the lab was just cleaned up")
@@ -317,13 +280,10 @@ class World:
             "/etc/resolv.conf": f"nameserver {dns['ipv4']}\nnameserver {dns['ipv6']}\n",
         }
 
-    def _boot_containers(self, machines: list[Machine]) -> None:
+    def _boot_containers(self, machines: list[SystemdMachine]) -> None:
         """Each machine's namespace and root (its /etc files, the lab's python3), then every
         container boots at once, to basic.target (see BOOT_TARGET)."""
-        containers: list[SystemdMachine] = []
         for machine in machines:
-            if not isinstance(machine, SystemdMachine):
-                raise WorldError(f"{machine.name} is not a container machine")
             self._create_namespace(machine)
             mount_root(machine.spec)
             root = machine.spec.root
@@ -337,51 +297,13 @@ class World:
                 target.unlink(missing_ok=True)
                 target.symlink_to(python)
             machine.container = Container.boot(machine.spec)
-            containers.append(machine)
             self.record().save(self.config)
-        for machine in containers:
+        for machine in machines:
             assert machine.container is not None
             state = machine.container.wait_running()
             if state != "running":
                 failed = ", ".join(machine.container.failed_units())
                 raise WorldError(f"{machine.name} booted {state}: failed units {failed}")
-
-    def _create_machine(self, machine: Machine) -> None:
-        info = self._machine_topology(machine.name)
-        namespace = safety.check_namespace_name(self.config, machine.namespace)
-        if namespace in list_namespaces():
-            raise WorldError(f"namespace {namespace} exists although the lab was just cleaned up")
-        create_namespace(namespace)
-        # No duplicate address detection anywhere in the lab: addresses are usable at once.
-        run(
-            [
-                "ip",
-                "netns",
-                "exec",
-                namespace,
-                "sysctl",
-                "-q",
-                "-w",
-                "net.ipv6.conf.all.accept_dad=0",
-                "net.ipv6.conf.default.accept_dad=0",
-            ]
-        )
-        run(["ip", "-n", namespace, "link", "set", "lo", "up"])
-        hostname = str(info.get("hostName", machine.name))
-        dns = self.world["internet"]["dns"]
-        machine.filesystem.prepare(
-            {
-                "/etc/hosts": _hosts_file(info),
-                "/etc/hostname": hostname + "\n",
-                "/etc/mailname": str(info.get("fqdn", hostname)) + "\n",
-                "/etc/resolv.conf": f"nameserver {dns['ipv4']}\nnameserver {dns['ipv6']}\n",
-            }
-        )
-        shim = machine.state_dir / "systemctl"
-        shim.write_text(shim_script(_python(), _package_parent(), self.config.prefix, machine.name))
-        shim.chmod(0o755)
-        machine.anchor = start_anchor(self.config, machine, hostname, shim, _code_paths())
-        self.record().save(self.config)
 
     def _build_internet(self) -> None:
         """Forwarding, firewall tables, bridges (for shared links) and the DNS addresses.
@@ -507,7 +429,7 @@ class World:
 
     # --- plans and units ----------------------------------------------------------------------
 
-    def _configure_and_start(self, machine: Machine) -> None:
+    def _configure_and_start(self, machine: SystemdMachine) -> None:
         self._configure(machine)
         self._start_units(machine)
 
@@ -520,20 +442,15 @@ class World:
             for boot in boots:
                 boot.result()  # the first machine that failed to boot raises here
 
-    def _start_stages(self) -> list[list[Machine]]:
+    def _start_stages(self) -> list[list[SystemdMachine]]:
         """Machines whose units start together. On real systemd the internet's services and the
         gateway come first: home's units that its plan wants with the namespace (the ACME order,
         as NixOS starts it at boot) reach pebble through the gateway's tunnel."""
         machines = list(self.machines.values())
-        if self.kind != "systemd":
-            return [machines]
         first = [m for m in machines if m.name in INFRASTRUCTURE]
         return [first, [m for m in machines if m.name not in INFRASTRUCTURE]]
 
-    def _start_units(self, machine: Machine) -> None:
-        if not isinstance(machine, SystemdMachine):
-            machine.units.start_all()
-            return
+    def _start_units(self, machine: SystemdMachine) -> None:
         machine.succeed(f"systemctl start {MACHINE_TARGET}", timeout=int(START_TIMEOUT))
         # The target's job ends with its own wants; units those want (what the plan starts with
         # netns@wg, such as the ACME order) may still run: the boot is over when no job is left.
@@ -543,25 +460,16 @@ class World:
         if failed:
             raise WorldError(f"{machine.name}: {_failure_report(machine, failed)}")
 
-    def _configure(self, machine: Machine) -> None:
-        """Write the machine's plan and daemon configuration and register its units."""
+    def _configure(self, machine: SystemdMachine) -> None:
+        """Write the machine's plan and daemon configuration and install its units."""
         plan = self.topology["plans"].get(machine.name)
         units: list[Unit] = []
         if plan is not None:
             units += self._realize_plan(machine, plan)
         units += self._service_units(machine)
-        if isinstance(machine, SystemdMachine):
-            assert self.tree is not None
-            plan_units = (plan or {}).get("units") or {}
-            install_units(machine.root_path("/"), self.tree.root, machine.name, units, plan_units)
-            machine.succeed("systemctl daemon-reload")
-            return
-        if plan is not None and plan.get("units"):
-            merged = merge_plan_units(units, plan["units"])
-            if merged.unmatched:
-                log(f"{machine.name}: plan units without a lab unit (not run): {', '.join(merged.unmatched)}")
-            units = merged.units
-        machine.units.register(units)
+        plan_units = (plan or {}).get("units") or {}
+        install_units(machine.root_path("/"), self.tree.root, machine.name, units, plan_units)
+        machine.succeed("systemctl daemon-reload")
 
     def _realize_plan(self, machine: Machine, plan: Mapping[str, Any]) -> list[Unit]:
         """What NixOS applies at boot from a plan (sysctl, nftables, neighbours, /etc) + its units."""
@@ -578,9 +486,8 @@ class World:
             # What the modules install: the doctor (home-mail-doctor) reads it as on NixOS.
             machine.write_file(doctor["file"], json.dumps(doctor, indent=2) + "\n", mode=0o600)
             # On the machine's PATH, as the modules put it on NixOS' (the package is in the lab's venv).
-            program_dir = PROGRAM_DIR if isinstance(machine, SystemdMachine) else SHIM_DIR
             machine.write_file(
-                f"{program_dir}/{DOCTOR_COMMAND}",
+                f"{PROGRAM_DIR}/{DOCTOR_COMMAND}",
                 f'#!/bin/sh\nexec {shlex.quote(_python())} -m home_mail_doctor "$@"\n',
                 mode=0o755,
             )
@@ -616,10 +523,9 @@ class World:
     def boot(self, machine: Machine) -> None:
         if machine.name == "internet":
             raise MachineError("the internet machine is the lab itself: use `mail-lab up` to rebuild it")
-        if isinstance(machine, SystemdMachine):
-            self._boot_containers([machine])
-        else:
-            self._create_machine(machine)
+        if not isinstance(machine, SystemdMachine):
+            raise MachineError(f"{machine.name} is not a machine of this world")
+        self._boot_containers([machine])
         self._attach_to_internet(machine)
         self._configure_and_start(machine)
         self.record().save(self.config)
@@ -627,21 +533,16 @@ class World:
     def power_off(self, machine: Machine, crash: bool) -> None:
         if machine.name == "internet":
             raise MachineError("the internet machine is the lab itself: use `mail-lab down`")
-        if isinstance(machine, SystemdMachine):
-            if machine.container is not None:
-                if crash:
-                    machine.container.kill()
-                else:
-                    machine.container.power_off()
-                machine.container = None
-            if machine.namespace in list_namespaces():
-                remove_namespace(machine.namespace)
-            self.record().save(self.config)
-            return
-        if not crash:
-            machine.units.stop_all()
-        remove_machine(self.config, machine.namespace, machine.anchor)
-        machine.anchor = None
+        if not isinstance(machine, SystemdMachine):
+            raise MachineError(f"{machine.name} is not a machine of this world")
+        if machine.container is not None:
+            if crash:
+                machine.container.kill()
+            else:
+                machine.container.power_off()
+            machine.container = None
+        if machine.namespace in list_namespaces():
+            remove_namespace(machine.namespace)
         self.record().save(self.config)
 
 
@@ -658,11 +559,9 @@ def _failure_report(machine: Machine, failed: list[str]) -> str:
     return f"{first}{others}\n{tail}"
 
 
-def _anchor_of(machine: Machine) -> ProcessRef | None:
-    """The process whose life is the machine's: a container's PID 1, or the namespace anchor."""
-    if isinstance(machine, SystemdMachine):
-        return machine.container.init if machine.container is not None else None
-    return machine.anchor
+def _init_of(machine: SystemdMachine) -> ProcessRef | None:
+    """The process whose life is the machine's: its container's PID 1."""
+    return machine.container.init if machine.container is not None else None
 
 
 def _python() -> str:
@@ -671,15 +570,6 @@ def _python() -> str:
 
 def _package_parent() -> Path:
     return Path(__file__).resolve().parent.parent
-
-
-def _code_paths() -> list[Path]:
-    """Where the lab's own programs live: its package, its venv and, in a checkout, the checkout."""
-    paths = [_package_parent(), Path(sys.prefix)]
-    checkout = next((p for p in _package_parent().parents if (p / "flake.nix").is_file()), None)
-    if checkout is not None:
-        paths.append(checkout)
-    return paths
 
 
 __all__ = ["World", "WorldError", "lab_namespaces"]

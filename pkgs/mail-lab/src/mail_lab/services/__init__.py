@@ -1,9 +1,9 @@
 """The real mail daemons of the lab, as units per machine.
 
-`units_for(machine, topology, ca)` writes each daemon's configuration into the machine's private
-paths and returns its units. Unit names are the NixOS ones; none of them carries namespace
-settings: the home plan's `units` section (moveNs) is merged onto them by the unit manager, so
-the plan alone decides which services are confined to `wg`.
+`units_for(machine, topology, ca)` writes each daemon's configuration into the machine and
+returns its units. Unit names are the NixOS ones; none of them carries namespace settings: the
+home plan's `units` section (moveNs) is merged onto them by the renderer (mail_lab.machine_units),
+so the plan alone decides which services are confined to `wg`.
 
 | machine  | units                                                                  |
 | -------- | ---------------------------------------------------------------------- |
@@ -33,33 +33,7 @@ from mail_lab.services.tls import LabCA, install_trust
 from mail_lab.services.world import MailWorld
 from mail_lab.units import Unit
 
-__all__ = ["PRIVATE_PATHS", "LabCA", "units_for"]
-
-# Paths each machine must have privately (the machine table's vocabulary: "empty" starts an
-# empty directory, "copy" starts from the host's content). Daemons of two machines never share one.
-PRIVATE_PATHS: dict[str, str] = {
-    "/etc/ssl/certs": "copy",
-    "/var/log": "empty",
-    # knot
-    "/etc/knot": "empty",
-    "/var/lib/knot": "empty",
-    # knot-resolver
-    "/etc/knot-resolver": "empty",
-    "/var/cache/knot-resolver": "empty",
-    # rspamd (only local.d is ours; the rest of /etc/rspamd stays Debian's)
-    "/etc/rspamd/local.d": "empty",
-    "/var/lib/rspamd": "empty",
-    # postfix (Debian's meta files stay: postfix-files, dynamicmaps.cf)
-    "/etc/postfix": "copy",
-    "/var/spool/postfix": "empty",
-    "/var/lib/postfix": "empty",
-    "/var/mail": "empty",
-    # dovecot
-    "/etc/dovecot": "empty",
-    "/var/lib/dovecot": "empty",
-    "/var/vmail": "empty",
-    **acme.PRIVATE_PATHS,
-}
+__all__ = ["LabCA", "units_for"]
 
 
 def units_for(machine: MailMachine, topology: dict[str, Any], ca: LabCA) -> list[Unit]:

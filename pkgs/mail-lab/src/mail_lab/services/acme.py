@@ -47,12 +47,6 @@ TLS_CHALLENGE_PORT = 443
 EXIT_ORDER_FAILED = 10
 EXIT_RENEWAL_FAILED = 11
 
-# Paths each machine must have privately (the vocabulary of services.PRIVATE_PATHS).
-PRIVATE_PATHS: dict[str, str] = {
-    "/etc/pebble": "empty",
-    ACME_STATE: "empty",
-}
-
 
 @dataclass(frozen=True)
 class AcmeServer:

@@ -36,5 +36,5 @@ class MailMachine(DriverMachine, Protocol):
         owner: str | None = None,
         group: str | None = None,
     ) -> None:
-        """Write `content` to `path` as seen inside the machine (one of its private paths)."""
+        """Write `content` to `path` as seen inside the machine."""
         ...
