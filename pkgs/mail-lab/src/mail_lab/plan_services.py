@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mail_lab import rootfs
-from mail_lab.plans import PlanError, nix_eval_json, nix_expression, repository_root
+from mail_lab.plans import PlanError, load_topology, nix_eval_json, nix_expression, repository_root
 
 
 def tree_programs(tree: Path) -> dict[str, str]:
@@ -39,20 +39,8 @@ def plan_services(
     repository: Path | None = None,
 ) -> dict[str, dict[str, Any]]:
     """`plans.<role>.units` of tests/topology.nix with every Exec* command rendered for the tree."""
-    root = repository or repository_root()
-    topology = (
-        f"import {root / 'tests' / 'topology.nix'} {{ overrides = {nix_expression(overrides or {})}; }}"
-    )
-    expression = (
-        f"let lib = import {root / 'lib'}; programs = {nix_expression(dict(programs))};"
-        f" topology = {topology};"
-        f" in builtins.mapAttrs (_: lib.renderUnit programs) topology.plans.{role}.units"
-    )
-    text = nix_eval_json(["--expr", expression], f"the {role} plan's units")
-    services = json.loads(text)
-    if not isinstance(services, dict):
-        raise PlanError(f"plans.{role}.units: expected an attribute set")
-    return services
+    topology = load_topology(overrides, repository)
+    return render_plan_units(role, topology["plans"][role]["units"], programs)
 
 
 def lib_directory() -> Path:
