@@ -1,7 +1,7 @@
-"""Lab machines as systemd-nspawn containers (mail_lab.container): boot, idle cost, power-off.
+"""Lab machines as systemd-nspawn containers (mail_lab.machine.container): boot, idle cost, power-off.
 
 Five containers (as many as the lab's machines), each in a network namespace of its own named
-with the benchmark's prefix, on overlays of the cached tree (mail_lab.rootfs); no daemons of the
+with the benchmark's prefix, on overlays of the cached tree (mail_lab.machine.rootfs); no daemons of the
 lab yet, only Debian's systemd and its own units.
 """
 
@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mail_lab import rootfs
-from mail_lab.container import Container, ContainerSpec, find_containers
-from mail_lab.namespaces import create_namespace, list_namespaces, remove_namespace
+from mail_lab.machine import rootfs
+from mail_lab.machine.container import Container, ContainerSpec, find_containers
+from mail_lab.net.namespaces import create_namespace, list_namespaces, remove_namespace
 
 MACHINES = ("internet", "gateway", "home", "remote", "client")
 IDLE_SECONDS = 10.0

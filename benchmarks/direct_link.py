@@ -24,9 +24,9 @@ import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from mail_lab import safety
 from mail_lab.commands import run
-from mail_lab.world import World
+from mail_lab.lab import safety
+from mail_lab.lab.world import World
 
 INTERFACE = "direct0"
 TABLE = 211

@@ -21,11 +21,12 @@ from pathlib import Path
 
 from benchmarks.direct_link import home_namespace, in_home_namespace
 from benchmarks.netns import NamespacedSMTP
-from mail_lab import plans
 from mail_lab.driver import run_script
-from mail_lab.machine import Machine
+from mail_lab.lab.realize import DOCTOR_COMMAND
+from mail_lab.lab.topology import load_topology
+from mail_lab.lab.world import World
+from mail_lab.machine.api import Machine
 from mail_lab.services.dovecot import maildir_of
-from mail_lab.world import DOCTOR_COMMAND, World
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS_DIR = REPO / "tests" / "scenarios"
@@ -316,7 +317,7 @@ def lab_cycle(prefix: str) -> LabCycle:
 def nix_evaluation() -> float:
     """Seconds for `nix-instantiate --eval --strict --json tests/topology.nix` (what the lab runs)."""
     started = time.perf_counter()
-    plans.load_topology()
+    load_topology()
     return time.perf_counter() - started
 
 

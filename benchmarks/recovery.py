@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from benchmarks.direct_link import in_home_namespace
 from benchmarks.measure import SMTP_PORT, BenchmarkError, namespace_path, public_addresses
 from benchmarks.netns import smtp_banner
-from mail_lab.world import World
+from mail_lab.lab.world import World
 
 
 def endpoint_memory_file(world: World) -> str | None:

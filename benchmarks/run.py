@@ -30,7 +30,7 @@ from benchmarks import containers, measure, recovery
 from benchmarks.direct_link import DirectLink, direct_link
 from benchmarks.figures import DOCTOR_ROLES, PATHS, PHASES, Burst, Settings, register_figures
 from benchmarks.results import Results, load_average, machine_info, markdown, now, write_results
-from mail_lab.world import World
+from mail_lab.lab.world import World
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_PREFIX = "mbn-"

@@ -13,7 +13,7 @@ import pytest
 from benchmarks import figures, measure, run
 from benchmarks.direct_link import DirectLink
 from benchmarks.results import Goal, Results, markdown, write_results
-from mail_lab.safety import SafetyError
+from mail_lab.lab.safety import SafetyError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mail_lab import daemon_logs
 from mail_lab.driver import SHARED_SCRIPTS
+from mail_lab.lab import daemon_logs
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 SCENARIO_FILES = sorted(path for path in SCENARIOS.glob("*.py") if path.name != "common.py")
@@ -27,7 +27,7 @@ HEADER = "from driver_symbols import *  # noqa: F403\n"
 
 
 def assembled_script(scenarios: list[Path]) -> str:
-    """What a VM test runs: the shared scripts (mail_headers.py, the daemon log rules, common.py),
+    """What a VM test runs: the shared scripts (mail/headers.py, the daemon log rules, common.py),
     then the scenarios, then the check of the daemons' journals."""
     shared = [*SHARED_SCRIPTS, DAEMON_LOG_RULES, SCENARIOS / "common.py"]
     return "".join(path.read_text() + "\n" for path in shared) + "\n".join(

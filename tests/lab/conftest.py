@@ -6,7 +6,7 @@ last among its users because they restart the namespace and order certificates.
 
 After each test module (and once more after the shared lab is torn down), the error and warning
 lines the daemons logged meanwhile, in any lab, fail it unless the allow-list of
-mail_lab.daemon_logs explains them (`daemon_log_scan`: what the module's scan has read so far).
+mail_lab.lab.daemon_logs explains them (`daemon_log_scan`: what the module's scan has read so far).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from lab_support import require_lab
 
-from mail_lab.log_scan import LogScan
-from mail_lab.world import World
+from mail_lab.lab.log_scan import LogScan
+from mail_lab.lab.world import World
 
 MAIL_WORLD_PREFIX = "mlb-"
 LAB_TESTS = Path(__file__).parent
@@ -34,7 +34,7 @@ def _fail_on_log_problems(when: str) -> None:
     problems = LOG_SCAN.problems()
     if problems:
         pytest.fail(
-            f"the daemons logged errors or warnings {when} that mail_lab.daemon_logs does not allow:\n"
+            f"the daemons logged errors or warnings {when} that mail_lab.lab.daemon_logs does not allow:\n"
             + "\n".join(problems),
             pytrace=False,
         )

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from lab_support import require_lab, require_nix
 
-from mail_lab import rootfs
-from mail_lab.container import Container, ContainerSpec, find_containers, mount_root, remove_state
-from mail_lab.namespaces import create_namespace, list_namespaces, remove_namespace
-from mail_lab.plan_services import plan_services, tree_programs
-from mail_lab.plans import load_topology
-from mail_lab.unit_render import RenderContext, render_services, upstream_units
+from mail_lab.lab.topology import load_topology
+from mail_lab.machine import rootfs
+from mail_lab.machine.container import Container, ContainerSpec, find_containers, mount_root, remove_state
+from mail_lab.net.namespaces import create_namespace, list_namespaces, remove_namespace
+from mail_lab.units.plan import plan_services, tree_programs
+from mail_lab.units.render import RenderContext, render_services, upstream_units
 
 PREFIX = "nsp-"
 STATE = Path("/run/mail-lab-containers-test")

@@ -13,9 +13,9 @@ from typing import Any, TypeVar
 import pytest
 
 from mail_lab import preflight
-from mail_lab.log_scan import LogScan
-from mail_lab.machine import Machine
-from mail_lab.units import Unit
+from mail_lab.lab.log_scan import LogScan
+from mail_lab.machine.api import Machine
+from mail_lab.units.unit import Unit
 
 PREFIX = "mla-"
 ECHO_PEER = Path(__file__).with_name("echo_peer.py")

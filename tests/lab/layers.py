@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
-from mail_lab.machine import Machine
+from mail_lab.machine.api import Machine
 
 PROBE = Path(__file__).with_name("security_probe.py")
 LAYER_OFF_COMMENT = "mls-layer-off"

@@ -35,11 +35,11 @@ from lab_support import require_lab
 
 from mail_lab import preflight
 from mail_lab.cli import EXIT_USER_ERROR
-from mail_lab.config import LabConfig
-from mail_lab.lab_state import LabRecord
-from mail_lab.namespaces import list_namespaces
-from mail_lab.processes import ProcessRef
-from mail_lab.teardown import teardown
+from mail_lab.lab.paths import LabConfig
+from mail_lab.lab.processes import ProcessRef
+from mail_lab.lab.record import LabRecord
+from mail_lab.lab.teardown import teardown
+from mail_lab.net.namespaces import list_namespaces
 
 pytestmark = [pytest.mark.lab]
 
@@ -47,7 +47,7 @@ PREFIX = "mlsc-"
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = Path(sys.executable).with_name("mail-lab")
 CLI = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "mail_lab.cli"]
-ROOT_MESSAGE = "mail-lab: the lab must run as root (network namespaces, mounts): use sudo"
+ROOT_MESSAGE = "mail-lab: the lab must run as root (network namespaces, mounts)"
 AS_NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
 
 

@@ -1,4 +1,4 @@
-"""Lab machines as systemd-nspawn containers booting Debian's systemd (mail_lab.container)."""
+"""Lab machines as systemd-nspawn containers booting Debian's systemd (mail_lab.machine.container)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from container_support import MARKER_UNIT, PREFIX, booted, inside, spec_of, tree
 
-from mail_lab import rootfs
-from mail_lab.config import LabConfig
-from mail_lab.container import Container, ContainerError, ContainerSpec, find_containers
-from mail_lab.namespaces import list_namespaces
-from mail_lab.teardown import teardown
+from mail_lab.lab.paths import LabConfig
+from mail_lab.lab.teardown import teardown
+from mail_lab.machine import rootfs
+from mail_lab.machine.container import Container, ContainerError, ContainerSpec, find_containers
+from mail_lab.net.namespaces import list_namespaces
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 __all__ = ["spec_of", "tree"]  # fixtures

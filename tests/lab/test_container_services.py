@@ -1,8 +1,8 @@
 """The lab's own daemons (mail_lab.services) as unit files under a machine's real systemd.
 
 The remote machine's units (redis for rspamd, rspamd, postfix), configured by the services code
-exactly as for today's lab, become NixOS definitions (mail_lab.unit_definitions), are rendered
-(mail_lab.unit_render) into a container booting Debian's systemd, and are started by it at boot.
+exactly as for today's lab, become NixOS definitions (mail_lab.units.definitions), are rendered
+(mail_lab.units.render) into a container booting Debian's systemd, and are started by it at boot.
 """
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ import pytest
 from container_support import spec_of, tree
 from lab_support import require_nix
 
-from mail_lab import rootfs
-from mail_lab.config import LabConfig
-from mail_lab.container import ContainerSpec
-from mail_lab.plan_services import tree_programs
-from mail_lab.plans import load_topology
+from mail_lab.lab.paths import LabConfig
+from mail_lab.lab.topology import load_topology
+from mail_lab.machine import rootfs
+from mail_lab.machine.container import ContainerSpec
+from mail_lab.machine.systemd import SystemdMachine
 from mail_lab.services import LabCA, units_for
-from mail_lab.systemd_machine import SystemdMachine
-from mail_lab.unit_definitions import definitions
-from mail_lab.unit_render import RenderContext, render_services, upstream_units
+from mail_lab.units.definitions import definitions
+from mail_lab.units.plan import tree_programs
+from mail_lab.units.render import RenderContext, render_services, upstream_units
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 __all__ = ["spec_of", "tree"]  # fixtures

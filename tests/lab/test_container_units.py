@@ -1,4 +1,4 @@
-"""The home plan's units rendered (mail_lab.plan_services + unit_render) and run by real systemd.
+"""The home plan's units rendered (mail_lab.units.plan + unit_render) and run by real systemd.
 
 A container booted with the rendered units: `netns@wg` (the template plus the instance's drop-in)
 is started by its .wants link, applies the plan's sysctls and firewall in `wg`, and a service
@@ -13,16 +13,16 @@ import pytest
 from container_support import booted, inside, install_home_plan, spec_of, tree
 from lab_support import require_nix, wait_for
 
-from mail_lab import rootfs
-from mail_lab.config import LabConfig
-from mail_lab.container import Container, ContainerSpec
-from mail_lab.plan_services import plan_services, tree_programs
-from mail_lab.plans import load_topology
+from mail_lab.lab.paths import LabConfig
+from mail_lab.lab.topology import load_topology
+from mail_lab.machine import rootfs
+from mail_lab.machine.container import Container, ContainerSpec
+from mail_lab.machine.systemd import SystemdMachine
 from mail_lab.services.kresd import kresd_unit
 from mail_lab.services.world import MailWorld
-from mail_lab.systemd_machine import SystemdMachine
-from mail_lab.unit_definitions import definitions, target_definitions
-from mail_lab.unit_render import RenderContext, render_services, upstream_units
+from mail_lab.units.definitions import definitions, target_definitions
+from mail_lab.units.plan import plan_services, tree_programs
+from mail_lab.units.render import RenderContext, render_services, upstream_units
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 __all__ = ["spec_of", "tree"]  # fixtures

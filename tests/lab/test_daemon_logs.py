@@ -1,4 +1,4 @@
-"""The scan of the daemons' logs (mail_lab.daemon_logs, mail_lab.log_scan; run by conftest.py).
+"""The scan of the daemons' logs (mail_lab.lab.daemon_logs, mail_lab.lab.log_scan; run by conftest.py).
 
 The rules on lines the daemons write (no lab needed), then on the shared lab: an error dovecot
 really logs is reported, and the first delivery to a new mailbox logs none (the home plan's
@@ -15,10 +15,10 @@ import uuid
 
 import pytest
 
-from mail_lab.daemon_logs import ALLOWED_LOG_LINES, PROBLEM_MARKERS, log_problems
-from mail_lab.log_scan import LogScan
+from mail_lab.lab.daemon_logs import ALLOWED_LOG_LINES, PROBLEM_MARKERS, log_problems
+from mail_lab.lab.log_scan import LogScan
+from mail_lab.lab.world import World
 from mail_lab.services import dovecot
-from mail_lab.world import World
 
 SCAN_WAIT = 10.0
 

@@ -7,7 +7,7 @@ import io
 import pytest
 
 from mail_lab import demo
-from mail_lab.world import World
+from mail_lab.lab.world import World
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 

@@ -21,12 +21,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from mail_lab.log_scan import LogScan
-from mail_lab.machine import Machine
+from mail_lab.lab.log_scan import LogScan
+from mail_lab.lab.realize import DOCTOR_COMMAND
+from mail_lab.lab.world import World
+from mail_lab.machine.api import Machine
 from mail_lab.services import dns as knot
 from mail_lab.services import dovecot, kresd, postfix
 from mail_lab.services.tls import LabCA
-from mail_lab.world import DOCTOR_COMMAND, World
 
 pytestmark = [pytest.mark.lab]
 

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 from lab_support import expect_milter_down, require_lab
 
-from mail_lab import wireguard
-from mail_lab.log_scan import LogScan
-from mail_lab.machine import Machine
+from mail_lab.lab.log_scan import LogScan
+from mail_lab.lab.world import World
+from mail_lab.machine.api import Machine
+from mail_lab.net import wireguard
 from mail_lab.services import dovecot, postfix
-from mail_lab.world import World
 
 PREFIX = "mlg-"
 BURST = 200

@@ -12,14 +12,14 @@ import pytest
 from lab_support import PREFIX, echo_unit, peer_seen, require_lab, wait_for, wait_for_ping
 
 from mail_lab.cli import unit_states
-from mail_lab.config import LabConfig
-from mail_lab.lab_state import LabRecord
-from mail_lab.machine import Machine
-from mail_lab.machine_units import add_units
-from mail_lab.namespaces import list_namespaces
-from mail_lab.processes import ProcessRef, all_pids, namespace_inode
-from mail_lab.systemd_machine import SystemdMachine
-from mail_lab.world import World
+from mail_lab.lab.paths import LabConfig
+from mail_lab.lab.processes import ProcessRef, all_pids, namespace_inode
+from mail_lab.lab.record import LabRecord
+from mail_lab.lab.world import World
+from mail_lab.machine.api import Machine
+from mail_lab.machine.systemd import SystemdMachine
+from mail_lab.net.namespaces import list_namespaces
+from mail_lab.units.install import add_units
 
 pytestmark = [pytest.mark.lab]
 
@@ -124,10 +124,7 @@ def test_cli_errors_are_one_line() -> None:
         check=False,
     )
     assert as_nobody.returncode == 2
-    assert (
-        as_nobody.stderr.strip()
-        == "mail-lab: the lab must run as root (network namespaces, mounts): use sudo"
-    )
+    assert as_nobody.stderr.strip() == "mail-lab: the lab must run as root (network namespaces, mounts)"
     bad_prefix = subprocess.run(
         [*CLI, "status"],
         capture_output=True,

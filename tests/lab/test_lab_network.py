@@ -16,10 +16,10 @@ import pytest
 from lab_support import PREFIX, echo_unit, main_pid, peer_seen, require_lab, wait_for_ping
 
 from mail_lab.driver import run_script
-from mail_lab.machine import Machine
-from mail_lab.machine_units import add_units
-from mail_lab.namespaces import list_namespaces
-from mail_lab.world import World
+from mail_lab.lab.world import World
+from mail_lab.machine.api import Machine
+from mail_lab.net.namespaces import list_namespaces
+from mail_lab.units.install import add_units
 
 pytestmark = [pytest.mark.lab]
 
@@ -250,5 +250,5 @@ def test_scripts_run_with_the_test_driver_globals(lab: dict[str, Any], tmp_path:
     run_script(script, lab["world"], [prelude], namespace)
     assert namespace["result"] == (0, "active\n")
     assert namespace["from_prelude"] == "remote"
-    # The shared mail_headers.py ran first, as in the VM tests' testScript.
+    # The shared mail/headers.py ran first, as in the VM tests' testScript.
     assert namespace["peers"] == ["2001:db8::1"]

@@ -13,13 +13,16 @@ import pytest
 from container_support import tree
 from lab_support import require_nix
 
-from mail_lab import plans, preflight, rootfs, safety
-from mail_lab.audit import audit_topology
-from mail_lab.machine_units import machine_services
-from mail_lab.unit_definitions import target_definitions
-from mail_lab.unit_render import RenderContext, RenderedUnits, render_services, upstream_units
-from mail_lab.units import Unit
-from mail_lab.wireguard import plan_routes, wireguard_units
+from mail_lab import preflight
+from mail_lab.lab import safety
+from mail_lab.lab.audit import audit_topology
+from mail_lab.lab.topology import load_topology, nix_expression
+from mail_lab.machine import rootfs
+from mail_lab.net.wireguard import plan_routes, wireguard_units
+from mail_lab.units.definitions import target_definitions
+from mail_lab.units.install import machine_services
+from mail_lab.units.render import RenderContext, RenderedUnits, render_services, upstream_units
+from mail_lab.units.unit import Unit
 
 __all__ = ["tree"]  # a fixture
 UNITS = "/etc/systemd/system"
@@ -27,7 +30,7 @@ UNITS = "/etc/systemd/system"
 
 @functools.cache
 def _topology(overrides: str = "") -> dict[str, Any]:
-    return plans.load_topology({"home": {"addresses": overrides.split()}} if overrides else None)
+    return load_topology({"home": {"addresses": overrides.split()}} if overrides else None)
 
 
 @pytest.fixture
@@ -66,10 +69,7 @@ def commands(values: list[str]) -> list[list[str]]:
 
 
 def test_nix_expression_round_trips_through_nix(topology: dict[str, Any]) -> None:
-    assert (
-        plans.nix_expression({"a": [1, "x${y}", None, True]})
-        == '{ "a" = [ (1) ("x\\${y}") (null) (true) ]; }'
-    )
+    assert nix_expression({"a": [1, "x${y}", None, True]}) == '{ "a" = [ (1) ("x\\${y}") (null) (true) ]; }'
     changed = _topology("198.51.100.12/32 2001:db8:1::12/128")
     assert changed["plans"]["home"]["addresses"] == {"ipv4": ["198.51.100.12"], "ipv6": ["2001:db8:1::12"]}
     assert changed["plans"]["gateway"]["proxyNeighbours"][0]["address"] == "2001:db8:1::12"

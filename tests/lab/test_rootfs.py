@@ -1,4 +1,4 @@
-"""The machines' root filesystem cache (mail_lab.rootfs): what makes a tree stale, what counts as built."""
+"""The machines' root filesystem cache (mail_lab.machine.rootfs): what makes a tree stale, what is built."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mail_lab import rootfs
+from mail_lab.machine import rootfs
 
 
 def test_package_list_reads_names_without_comments(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mail_lab.driver import run_script
-from mail_lab.world import World
+from mail_lab.lab.world import World
 
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 COMMON = SCENARIOS_DIR / "common.py"

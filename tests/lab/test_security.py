@@ -24,12 +24,12 @@ import pytest
 from lab_support import require_lab, wait_for
 from layers import Syn, knock, layer_off, syns_seen
 
-from mail_lab import mailflow
-from mail_lab.machine import Machine
-from mail_lab.machine_units import add_units
+from mail_lab.lab.world import World
+from mail_lab.machine.api import Machine
+from mail_lab.mail import flow
 from mail_lab.services import dovecot, rspamd, zones
-from mail_lab.units import Unit
-from mail_lab.world import World
+from mail_lab.units.install import add_units
+from mail_lab.units.unit import Unit
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -518,7 +518,7 @@ def test_mail_spoofing_homes_domain_is_rejected_by_dmarc(lab: Lab, family: str) 
     assert "p=reject" in zones.DMARC_TEXT
     address = lab.home_address(family)
     attempts = {
-        "remote": mailflow.submit(
+        "remote": flow.submit(
             remote,
             server=address,
             tls_name=lab.home_name,
@@ -528,7 +528,7 @@ def test_mail_spoofing_homes_domain_is_rejected_by_dmarc(lab: Lab, family: str) 
             helo=str(lab.topology["world"]["machines"]["remote"]["fqdn"]),
             tag=f"spoof-remote-{family}",
         ),
-        "client": mailflow.submit(
+        "client": flow.submit(
             client,
             server=address,
             tls_name=lab.home_name,

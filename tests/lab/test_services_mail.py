@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from lab_support import expect_milter_down
 
-from mail_lab import mailflow
-from mail_lab.log_scan import LogScan
+from mail_lab.lab.log_scan import LogScan
+from mail_lab.lab.world import World
+from mail_lab.mail import flow
 from mail_lab.services import dovecot, kresd, redis, rspamd
 from mail_lab.services.accounts import Account, load_accounts
 from mail_lab.services.world import MailWorld
-from mail_lab.world import World
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -134,9 +134,7 @@ def test_home_services_listen_in_the_mail_namespace_and_redis_has_no_port(lab: L
 def test_port_25_offers_starttls_but_never_auth(lab: Lab) -> None:
     client, world = lab.machines["client"], lab.world
     for address in world.home.addresses:
-        reply = mailflow.ehlo(
-            client, server=str(address), tls_name=world.home.fqdn, helo="client.example.net"
-        )
+        reply = flow.ehlo(client, server=str(address), tls_name=world.home.fqdn, helo="client.example.net")
         assert "starttls" in reply["keywords"]
         assert reply["auth"] is None, "AUTH offered before STARTTLS"
         assert reply["auth_after_starttls"] is None, "AUTH offered on the MX port"
@@ -151,9 +149,9 @@ def test_submissions_465_is_tls_with_auth_and_refuses_bad_passwords(
     )
     client, world, alice = lab.machines["client"], lab.world, lab.account("home")
     address = str(world.home.ipv4[0])
-    reply = mailflow.ehlo(client, server=address, port=465, security="tls", tls_name=world.home.fqdn)
+    reply = flow.ehlo(client, server=address, port=465, security="tls", tls_name=world.home.fqdn)
     assert set(reply["auth"].split()) >= {"PLAIN", "LOGIN"}
-    refused = mailflow.submit(
+    refused = flow.submit(
         client,
         server=address,
         port=465,
@@ -169,7 +167,7 @@ def test_submissions_465_is_tls_with_auth_and_refuses_bad_passwords(
 def test_imaps_refuses_a_wrong_password(lab: Lab) -> None:
     client, world, alice = lab.machines["client"], lab.world, lab.account("home")
     with pytest.raises(Exception, match=r"(?i)authentication failed|login"):
-        mailflow.imap_fetch(
+        flow.imap_fetch(
             client,
             server=str(world.home.ipv4[0]),
             tls_name=world.home.fqdn,
@@ -188,7 +186,7 @@ def test_outbound_is_signed_and_passes_spf_dkim_dmarc_at_remote(lab: Lab, family
     client, remote, world = lab.machines["client"], lab.machines["remote"], lab.world
     alice, bob = lab.account("home"), lab.account("remote")
     domain = world.single_family_domain(family).domain
-    message_id = mailflow.send(
+    message_id = flow.send(
         client,
         server=str(world.home.ipv4[0]),
         port=465,
@@ -200,18 +198,18 @@ def test_outbound_is_signed_and_passes_spf_dkim_dmarc_at_remote(lab: Lab, family
         helo="client.example.net",
         tag=f"outbound-{family}",
     )
-    message = mailflow.wait_for_maildir_message(remote, world.remote_maildir, message_id)
-    assert mailflow.authentication_results(message) == {"spf": "pass", "dkim": "pass", "dmarc": "pass"}
+    message = flow.wait_for_maildir_message(remote, world.remote_maildir, message_id)
+    assert flow.authentication_results(message) == {"spf": "pass", "dkim": "pass", "dmarc": "pass"}
     assert "d=example.org" in message and "s=mail" in message
     forwarded = str(world.home.ipv4[0] if family == "ipv4" else world.home.ipv6[0])
-    assert mailflow.received_peers(message)[0] == forwarded
+    assert flow.received_peers(message)[0] == forwarded
 
 
 def test_inbound_by_mx_lookup_is_verified_and_readable_over_imaps(lab: Lab) -> None:
     remote, client, world = lab.machines["remote"], lab.machines["client"], lab.world
     alice, bob = lab.account("home"), lab.account("remote")
     # Handed to the remote's own postfix, which finds home by its MX record and signs for example.net.
-    message_id = mailflow.send(
+    message_id = flow.send(
         remote,
         server="127.0.0.1",
         security="none",
@@ -220,7 +218,7 @@ def test_inbound_by_mx_lookup_is_verified_and_readable_over_imaps(lab: Lab) -> N
         tag="inbound",
     )
     for address in world.home.addresses:
-        message = mailflow.imap_fetch(
+        message = flow.imap_fetch(
             client,
             server=str(address),
             tls_name=world.home.fqdn,
@@ -228,8 +226,8 @@ def test_inbound_by_mx_lookup_is_verified_and_readable_over_imaps(lab: Lab) -> N
             password=alice.password,
             message_id=message_id,
         )
-    assert mailflow.authentication_results(message) == {"spf": "pass", "dkim": "pass", "dmarc": "pass"}
-    assert mailflow.received_peers(message)[0] in {str(a) for a in world.remote.addresses}
+    assert flow.authentication_results(message) == {"spf": "pass", "dkim": "pass", "dmarc": "pass"}
+    assert flow.received_peers(message)[0] in {str(a) for a in world.remote.addresses}
 
 
 def test_forged_example_org_from_is_rejected_by_dmarc(lab: Lab) -> None:
@@ -238,13 +236,13 @@ def test_forged_example_org_from_is_rejected_by_dmarc(lab: Lab) -> None:
     alice, bob = lab.account("home"), lab.account("remote")
     server = str(world.home.ipv4[0])
     # From the client: envelope and header claim example.org, which the client may not send for.
-    forged = mailflow.submit(
+    forged = flow.submit(
         client, server=server, tls_name=world.home.fqdn, sender=alice.address, recipient=alice.address
     )
     assert not forged.accepted and forged.code is not None and forged.code >= 500, forged
     # From the remote: SPF passes for its own envelope, but the From header is example.org's. Only
     # DMARC (alignment, p=reject) can refuse this one.
-    aligned_spf = mailflow.submit(
+    aligned_spf = flow.submit(
         remote,
         server=server,
         tls_name=world.home.fqdn,
@@ -261,7 +259,7 @@ def test_forged_example_org_from_is_rejected_by_dmarc(lab: Lab) -> None:
 def test_no_open_relay(lab: Lab) -> None:
     client, world = lab.machines["client"], lab.world
     for server, target in ((world.home, "someone@example.net"), (world.remote, "someone@example.org")):
-        attempt = mailflow.submit(
+        attempt = flow.submit(
             client,
             server=str(server.ipv4[0]),
             tls_name=server.fqdn,
@@ -277,8 +275,8 @@ def test_rspamd_down_means_tempfail_not_unscanned_mail(lab: Lab, daemon_log_scan
     alice, bob = lab.account("home"), lab.account("remote")
     expect_milter_down(daemon_log_scan)
 
-    def bob_to_alice() -> mailflow.Submission:
-        return mailflow.submit(
+    def bob_to_alice() -> flow.Submission:
+        return flow.submit(
             remote,
             server=str(world.home.ipv4[0]),
             tls_name=world.home.fqdn,
@@ -296,7 +294,7 @@ def test_rspamd_down_means_tempfail_not_unscanned_mail(lab: Lab, daemon_log_scan
     wait_until(lambda: home.execute(f"test -S {rspamd.MILTER_SOCKET}")[0] == 0)
     delivered = bob_to_alice()
     assert delivered.accepted, delivered
-    mailflow.wait_for_maildir_message(home, dovecot.maildir_of(alice.address), delivered.message_id)
+    flow.wait_for_maildir_message(home, dovecot.maildir_of(alice.address), delivered.message_id)
 
 
 def test_a_retried_message_lands_once_and_a_new_one_still_lands(lab: Lab) -> None:
@@ -304,17 +302,17 @@ def test_a_retried_message_lands_once_and_a_new_one_still_lands(lab: Lab) -> Non
     remote, home = lab.machines["remote"], lab.machines["home"]
     alice, bob = lab.account("home"), lab.account("remote")
     maildir = dovecot.maildir_of(alice.address)
-    retried = mailflow.new_message_id("retried")
+    retried = flow.new_message_id("retried")
     send = {"server": "127.0.0.1", "security": "none", "sender": bob.address, "recipient": alice.address}
     empty_queue = "postqueue -p | grep -qx 'Mail queue is empty'"
     for attempt in ("first", "second"):
-        mailflow.send(remote, **send, subject=f"retried, {attempt} attempt", message_id=retried)
+        flow.send(remote, **send, subject=f"retried, {attempt} attempt", message_id=retried)
         # One at a time: the second copy reaches dovecot after the first is stored.
-        mailflow.wait_for_maildir_message(home, maildir, retried)
+        flow.wait_for_maildir_message(home, maildir, retried)
         remote.wait_until_succeeds(empty_queue, timeout=60)
         home.wait_until_succeeds(empty_queue, timeout=60)
-    later = mailflow.send(remote, **send, tag="after-the-retry")
-    mailflow.wait_for_maildir_message(home, maildir, later)
+    later = flow.send(remote, **send, tag="after-the-retry")
+    flow.wait_for_maildir_message(home, maildir, later)
     copies = home.succeed(
         f"grep -lF -r -- {shlex.quote(retried)} {shlex.quote(maildir)}new {shlex.quote(maildir)}cur | wc -l"
     )

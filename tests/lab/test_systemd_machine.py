@@ -1,4 +1,4 @@
-"""The driver's Machine API on a container booting Debian's systemd (mail_lab.systemd_machine).
+"""The driver's Machine API on a container booting Debian's systemd (mail_lab.machine.systemd).
 
 The machine is home with the home plan's units (container_support.install_home_plan), plus two
 services that show wait_for_unit's failure rules: one that fails, one nothing starts.
@@ -9,11 +9,11 @@ from __future__ import annotations
 import pytest
 from container_support import install_home_plan, spec_of, tree
 
-from mail_lab import rootfs
-from mail_lab.config import LabConfig
-from mail_lab.container import ContainerSpec
-from mail_lab.machine import MachineError
-from mail_lab.systemd_machine import SystemdMachine
+from mail_lab.lab.paths import LabConfig
+from mail_lab.machine import rootfs
+from mail_lab.machine.api import MachineError
+from mail_lab.machine.container import ContainerSpec
+from mail_lab.machine.systemd import SystemdMachine
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 __all__ = ["spec_of", "tree"]  # fixtures

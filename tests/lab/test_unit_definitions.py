@@ -1,4 +1,4 @@
-"""The lab's Unit as a NixOS definition (mail_lab.unit_definitions), rendered by the one renderer."""
+"""The lab's Unit as a NixOS definition (mail_lab.units.definitions), rendered by the one renderer."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ import subprocess
 
 import pytest
 
-from mail_lab.unit_definitions import (
+from mail_lab.units.definitions import (
     UnitDefinitionError,
     definition,
     definitions,
     exec_line,
     target_definitions,
 )
-from mail_lab.unit_render import RenderContext, render_services
-from mail_lab.units import Unit
+from mail_lab.units.render import RenderContext, render_services
+from mail_lab.units.unit import Unit
 
 PROGRAMS = {
     "sh": "/p/dash/bin/sh",

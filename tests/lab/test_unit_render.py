@@ -1,4 +1,4 @@
-"""The unit renderer (mail_lab.unit_render) against NixOS's rendering (nixos/lib/systemd-lib.nix).
+"""The unit renderer (mail_lab.units.render) against NixOS's rendering (nixos/lib/systemd-lib.nix).
 
 The expected texts are written out by NixOS's rules: serviceToUnit's layout ([Unit], a blank line,
 [Service] with Environment= first, [Install] only with wantedBy), attrsToSection's name order and
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mail_lab.unit_render import (
+from mail_lab.units.render import (
     RenderContext,
     UnitRenderError,
     merge_definitions,

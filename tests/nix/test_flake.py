@@ -26,8 +26,8 @@ in self)"""
 # The test world the VM tests run: tests/topology.nix with the VM's uplink name (tests/vm/world.nix).
 VM_TOPOLOGY = '(import ./tests/topology.nix { overrides.gateway.uplink.interface = "eth1"; })'
 SCENARIOS = REPO / "tests" / "scenarios"
-DAEMON_LOG_RULES = REPO / "pkgs" / "mail-lab" / "src" / "mail_lab" / "daemon_logs.py"
-MAIL_HEADERS = REPO / "pkgs" / "mail-lab" / "src" / "mail_lab" / "mail_headers.py"
+DAEMON_LOG_RULES = REPO / "pkgs" / "mail-lab" / "src" / "mail_lab" / "lab" / "daemon_logs.py"
+MAIL_HEADERS = REPO / "pkgs" / "mail-lab" / "src" / "mail_lab" / "mail" / "headers.py"
 SCENARIO_NAMES = sorted(path.stem for path in SCENARIOS.glob("*.py") if path.name != "common.py")
 CHEAP_CHECKS = {"plans", "example-hosts", "mail-lab"}
 EXAMPLE_BUILDS = {"example-gateway", "example-home", "example-home-plain"}

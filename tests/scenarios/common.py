@@ -6,7 +6,7 @@
 # tests/topology.nix. Everything here talks to machines only through the test-driver API and tools
 # present on both sides (curl, iproute2, coreutils), so one script serves both.
 #
-# Both drivers run pkgs/mail-lab/src/mail_lab/mail_headers.py before this file: its
+# Both drivers run pkgs/mail-lab/src/mail_lab/mail/headers.py before this file: its
 # `authentication_results`, `received_peers` and `header_values` are globals of every scenario.
 import json
 import shlex

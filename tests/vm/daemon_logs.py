@@ -1,6 +1,6 @@
 # The last step of every NixOS VM test (tests/vm/default.nix): the journals of the mail daemons
 # hold no error or warning line that is not on the allow-list. The rules are those the lab reads
-# its log files with: pkgs/mail-lab/src/mail_lab/daemon_logs.py, run before this file (its
+# its log files with: pkgs/mail-lab/src/mail_lab/lab/daemon_logs.py, run before this file (its
 # `log_problems`). machines_by_name and shlex come from tests/scenarios/common.py.
 
 # Daemon -> its units (journalctl --unit patterns) on the NixOS machines.

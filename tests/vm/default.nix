@@ -16,8 +16,8 @@ let
   world = import ./world.nix { inherit lib; };
   scenarioDirectory = ../scenarios;
   sharedScripts = [
-    ../../pkgs/mail-lab/src/mail_lab/mail_headers.py
-    ../../pkgs/mail-lab/src/mail_lab/daemon_logs.py
+    ../../pkgs/mail-lab/src/mail_lab/mail/headers.py
+    ../../pkgs/mail-lab/src/mail_lab/lab/daemon_logs.py
     (scenarioDirectory + "/common.py")
   ];
   # Run after the scenario: fails on error and warning lines of the daemons' journals.

@@ -29,38 +29,29 @@ import signal
 import sys
 from collections.abc import Callable
 
-from mail_lab import demo, preflight, rootfs
-from mail_lab.audit import audit_topology
-from mail_lab.config import ConfigError, LabConfig
+from mail_lab import demo, preflight
 from mail_lab.driver import interactive, run_script
-from mail_lab.lab_state import LabRecord
-from mail_lab.machine import Machine, MachineDownError
-from mail_lab.plans import PlanError, load_topology
-from mail_lab.processes import ProcessRef
-from mail_lab.safety import SafetyError
-from mail_lab.teardown import TeardownError, lab_namespaces, teardown
-from mail_lab.world import World, WorldError
+from mail_lab.errors import LabError
+from mail_lab.lab.audit import audit_topology
+from mail_lab.lab.paths import LabConfig
+from mail_lab.lab.processes import ProcessRef
+from mail_lab.lab.record import LabRecord
+from mail_lab.lab.teardown import lab_namespaces, teardown
+from mail_lab.lab.topology import load_topology
+from mail_lab.lab.world import World
+from mail_lab.machine import rootfs
+from mail_lab.machine.api import Machine
 
 EXIT_USER_ERROR = 2
 # Services of systemd itself, left out of `status` (the lab's are what it reports).
 SYSTEMD_OWN_UNITS = ("systemd-", "modprobe@", "getty", "console-", "dbus.", "e2scrub")
-USER_ERRORS = (
-    preflight.PreflightError,
-    ConfigError,
-    MachineDownError,
-    PlanError,
-    SafetyError,
-    TeardownError,
-    rootfs.TreeError,
-    WorldError,
-)
 
 
-class LabBusyError(RuntimeError):
+class LabBusyError(LabError, RuntimeError):
     pass
 
 
-class LabStaleError(RuntimeError):
+class LabStaleError(LabError, RuntimeError):
     pass
 
 
@@ -310,9 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = LabConfig.from_environment()
         if args.command != "check" and os.geteuid() != 0:
-            raise preflight.PreflightError("the lab must run as root (network namespaces, mounts): use sudo")
+            raise preflight.PreflightError("the lab must run as root (network namespaces, mounts)")
         return COMMANDS[args.command](config, args)
-    except (*USER_ERRORS, LabBusyError, LabStaleError) as error:
+    except LabError as error:
         _say(one_line(error))
         return EXIT_USER_ERROR
     except KeyboardInterrupt:

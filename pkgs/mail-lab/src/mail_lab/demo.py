@@ -21,11 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from mail_lab import mailflow
-from mail_lab.machine import Machine
+from mail_lab.lab.world import World
+from mail_lab.machine.api import Machine
+from mail_lab.mail import flow
 from mail_lab.services import dovecot
 from mail_lab.services.world import FAMILIES, MailWorld
-from mail_lab.world import World
 
 VERDICTS = ("spf", "dkim", "dmarc")
 UNITS = {
@@ -114,7 +114,7 @@ class Demo:
 
         def measure() -> None:
             started = time.monotonic()
-            message_id = mailflow.send(
+            message_id = flow.send(
                 self.machine("remote"),
                 server="127.0.0.1",
                 security="none",
@@ -125,11 +125,9 @@ class Demo:
                 subject=f"mail-lab demo: remote to home over {family}",
                 tag=f"demo-inbound-{family}",
             )
-            mailflow.wait_for_maildir_message(
-                self.machine("home"), dovecot.maildir_of(self.alice), message_id
-            )
+            flow.wait_for_maildir_message(self.machine("home"), dovecot.maildir_of(self.alice), message_id)
             delivery.seconds = time.monotonic() - started
-            message = mailflow.imap_fetch(
+            message = flow.imap_fetch(
                 self.machine("client"),
                 server=self.public[family],
                 tls_name=self.mail.home.fqdn,
@@ -153,7 +151,7 @@ class Demo:
 
         def measure() -> None:
             started = time.monotonic()
-            message_id = mailflow.send(
+            message_id = flow.send(
                 self.machine("client"),
                 server=self.public[family],
                 port=465,
@@ -165,7 +163,7 @@ class Demo:
                 subject=f"mail-lab demo: home to remote over {family}",
                 tag=f"demo-outbound-{family}",
             )
-            message = mailflow.wait_for_maildir_message(
+            message = flow.wait_for_maildir_message(
                 self.machine("remote"), self.mail.remote_maildir, message_id
             )
             delivery.seconds = time.monotonic() - started
@@ -176,9 +174,9 @@ class Demo:
 
     @staticmethod
     def _observe(delivery: Delivery, message: str) -> None:
-        peers = mailflow.received_peers(message)
+        peers = flow.received_peers(message)
         delivery.seen_peer = peers[0] if peers else "(no Received peer)"
-        delivery.verdicts = mailflow.authentication_results(message)
+        delivery.verdicts = flow.authentication_results(message)
 
     @staticmethod
     def _attempt(delivery: Delivery, measure: Callable[[], None]) -> Delivery:

@@ -3,7 +3,7 @@
 Scripts see each machine by name (`internet`, `gateway`, `home`, `remote`, `client`),
 `machines`, `start_all`, `subtest`, `log`, `retry`, `t` (a unittest.TestCase for asserts),
 `topology` (the JSON of tests/topology.nix) and `Machine`, and what the shared scripts define:
-`mail_headers.py` (`header_values`, `authentication_results`, `received_peers`), which the VM tests'
+`mail/headers.py` (`header_values`, `authentication_results`, `received_peers`), which the VM tests'
 testScript also runs first (tests/vm/default.nix).
 """
 
@@ -19,13 +19,13 @@ from typing import Any
 
 from ptpython.repl import embed
 
-from mail_lab import mail_headers
-from mail_lab.machine import Machine, log
-from mail_lab.world import World
+from mail_lab.lab.world import World
+from mail_lab.machine.api import Machine, log
+from mail_lab.mail import headers
 
 RETRY_INTERVAL = 1.0
 # Plain scripts every test script runs after, in this order, in both drivers.
-SHARED_SCRIPTS: tuple[Path, ...] = (Path(mail_headers.__file__),)
+SHARED_SCRIPTS: tuple[Path, ...] = (Path(headers.__file__),)
 
 
 class _Asserts(unittest.TestCase):

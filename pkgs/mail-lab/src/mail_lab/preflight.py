@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 
+from mail_lab.errors import LabError
+
 # program -> Debian package that provides it.
 CORE_PROGRAMS = {
     "ip": "iproute2",
@@ -35,7 +37,7 @@ SERVICE_PROGRAMS = {
 SEARCH_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-class PreflightError(RuntimeError):
+class PreflightError(LabError, RuntimeError):
     pass
 
 

@@ -2,7 +2,7 @@
 
 `units_for(machine, topology, ca)` writes each daemon's configuration into the machine and
 returns its units. Unit names are the NixOS ones; none of them carries namespace settings: the
-home plan's `units` section (moveNs) is merged onto them by the renderer (mail_lab.machine_units),
+home plan's `units` section (moveNs) is merged onto them by the renderer (mail_lab.units.install),
 so the plan alone decides which services are confined to `wg`.
 
 | machine  | units                                                                  |
@@ -31,7 +31,7 @@ from mail_lab.services.redis import redis_unit
 from mail_lab.services.rspamd import rspamd_unit
 from mail_lab.services.tls import LabCA, install_trust
 from mail_lab.services.world import MailWorld
-from mail_lab.units import Unit
+from mail_lab.units.unit import Unit
 
 __all__ = ["LabCA", "units_for"]
 

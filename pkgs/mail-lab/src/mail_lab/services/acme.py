@@ -27,7 +27,7 @@ from typing import Any
 from mail_lab.services import dns, kresd
 from mail_lab.services.machine import MailMachine
 from mail_lab.services.tls import LabCA, TlsFiles
-from mail_lab.units import Unit
+from mail_lab.units.unit import Unit
 
 PEBBLE_UNIT = "pebble.service"
 PEBBLE_CONFIG = "/etc/pebble/pebble.json"

@@ -14,7 +14,7 @@ from mail_lab.services.machine import MailMachine
 from mail_lab.services.tls import LabCA
 from mail_lab.services.world import MailWorld
 from mail_lab.services.zones import zone_texts
-from mail_lab.units import Unit
+from mail_lab.units.unit import Unit
 
 UNIT_NAME = "knot.service"
 CONFIG = "/etc/knot/knot.conf"

@@ -16,7 +16,7 @@ from mail_lab.services.accounts import Account
 from mail_lab.services.machine import MailMachine
 from mail_lab.services.tls import LabCA, TlsFiles
 from mail_lab.services.world import MailHost
-from mail_lab.units import Unit
+from mail_lab.units.unit import Unit
 
 UNIT_NAME = "dovecot.service"
 CONFIG_DIR = "/etc/dovecot"

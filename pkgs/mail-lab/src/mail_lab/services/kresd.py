@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from mail_lab.services.machine import MailMachine
 from mail_lab.services.world import MailWorld
-from mail_lab.units import Unit
+from mail_lab.units.unit import Unit
 
 CONFIG = "/etc/knot-resolver/kresd.conf"
 CACHE_DIR = "/var/cache/knot-resolver"

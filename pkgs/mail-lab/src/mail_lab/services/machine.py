@@ -1,8 +1,8 @@
 """What code outside the lab's machine class needs from a machine: one place for that protocol.
 
 `DriverMachine` is the part of the NixOS test driver's Machine API that runs commands (enough for
-`mail_lab.mailflow`); `MailMachine` adds what the services need to install their files. The lab's
-`mail_lab.machine.Machine` implements both; tests may pass any object of the same shape.
+`mail_lab.mail.flow`); `MailMachine` adds what the services need to install their files. The lab's
+`mail_lab.machine.api.Machine` implements both; tests may pass any object of the same shape.
 """
 
 from __future__ import annotations

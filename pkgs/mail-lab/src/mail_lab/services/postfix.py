@@ -20,7 +20,7 @@ from mail_lab.services.accounts import Account
 from mail_lab.services.machine import MailMachine
 from mail_lab.services.tls import LAB_CA_PATH, LabCA, TlsFiles
 from mail_lab.services.world import FAMILIES, MailHost, MailWorld
-from mail_lab.units import Unit
+from mail_lab.units.unit import Unit
 
 UNIT_NAME = "postfix.service"
 CONFIG_DIR = "/etc/postfix"

@@ -7,7 +7,7 @@ Nothing is persisted (no RDB, no AOF): the lab's statistics start empty on every
 
 from __future__ import annotations
 
-from mail_lab.units import Unit
+from mail_lab.units.unit import Unit
 
 UNIT_NAME = "redis-rspamd.service"
 SOCKET_DIR = "/run/redis-rspamd"

@@ -19,7 +19,7 @@ from mail_lab.services.dkim import dkim_key
 from mail_lab.services.machine import MailMachine
 from mail_lab.services.tls import LabCA
 from mail_lab.services.world import MailHost
-from mail_lab.units import Unit
+from mail_lab.units.unit import Unit
 
 UNIT_NAME = "rspamd.service"
 CONFIG = "/etc/rspamd/rspamd.conf"
@@ -60,7 +60,7 @@ def local_overrides(host: MailHost, selector: str) -> dict[str, str]:
             'upstream "local" {\n  default = yes;\n  self_scan = yes;\n}\n'
         ),
         # log_severity: each line says its level ("[warning]"), which the log scan reads
-        # (mail_lab.daemon_logs); NixOS's rspamd logs to the journal, which keeps the level.
+        # (mail_lab.lab.daemon_logs); NixOS's rspamd logs to the journal, which keeps the level.
         "logging.inc": (
             f'type = "file";\nfilename = "{LOG_DIR}/rspamd.log";\nlevel = "info";\nlog_severity = true;\n'
         ),

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from mail_lab.config import LabConfig
+from mail_lab.errors import LabError
+from mail_lab.lab.paths import LabConfig
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -24,7 +25,7 @@ DOCUMENTATION_NETWORKS: tuple[Network, ...] = (
 DEFAULT_ROUTES: tuple[Network, ...] = (ipaddress.IPv4Network("0.0.0.0/0"), ipaddress.IPv6Network("::/0"))
 
 
-class SafetyError(ValueError):
+class SafetyError(LabError, ValueError):
     """The lab refused to configure something outside its safety rules."""
 
 

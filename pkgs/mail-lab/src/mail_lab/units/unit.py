@@ -1,4 +1,4 @@
-"""A lab unit: how the lab describes a daemon's service (mail_lab.unit_definitions renders it as
+"""A lab unit: how the lab describes a daemon's service (mail_lab.units.definitions renders it as
 the NixOS definition its module would write).
 
 The names mirror systemd's settings (`exec_start` = ExecStart=, `binds_to` = BindsTo=, ...).

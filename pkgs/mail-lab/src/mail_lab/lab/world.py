@@ -6,8 +6,8 @@
   `internet`. The router holds .1 / ::1 on each link and the DNS addresses on the link that
   contains them. It blocks the links' `blockedTcpPorts` in both directions (the home ISP's port
   25), and a guard table counts and drops any packet from or to a non-documentation address.
-- every machine is a container booting Debian's systemd (mail_lab.systemd_machine) in its
-  namespace; its units, the lab's and its plan's `units`, are unit files (mail_lab.machine_units).
+- every machine is a container booting Debian's systemd (mail_lab.machine.systemd) in its
+  namespace; its units, the lab's and its plan's `units`, are unit files (mail_lab.units.install).
 - `gateway` and `home` get their plan: sysctls, nftables, proxy neighbours, the plan's /etc files,
   the WireGuard units (wireguard.py) and the plan's `units`.
 - the mail daemons come from `mail_lab.services.units_for` (another part of the lab).
@@ -16,39 +16,36 @@
 from __future__ import annotations
 
 import importlib
-import ipaddress
 import json
 import os
 import shlex
 import shutil
-import sys
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from mail_lab import netconf, plans, rootfs, safety
-from mail_lab.audit import audit_topology
 from mail_lab.commands import run
-from mail_lab.config import LabConfig
-from mail_lab.container import Container, ContainerSpec, find_containers, mount_root
-from mail_lab.lab_state import LabRecord
-from mail_lab.machine import Machine, MachineError
-from mail_lab.machine_units import PROGRAM_DIR, code_binds, install_units, python_links
-from mail_lab.namespaces import create_namespace, list_namespaces, remove_namespace
-from mail_lab.processes import ProcessRef
-from mail_lab.systemd_machine import SystemdMachine
-from mail_lab.teardown import TeardownReport, lab_namespaces, teardown
-from mail_lab.units import Unit
-from mail_lab.wireguard import wireguard_units
+from mail_lab.errors import LabError
+from mail_lab.lab import safety
+from mail_lab.lab.audit import audit_topology
+from mail_lab.lab.paths import LabConfig
+from mail_lab.lab.processes import ProcessRef
+from mail_lab.lab.realize import realize_plan
+from mail_lab.lab.record import LabRecord
+from mail_lab.lab.teardown import TeardownReport, lab_namespaces, teardown
+from mail_lab.lab.topology import load_topology
+from mail_lab.machine import rootfs
+from mail_lab.machine.api import Machine, MachineError
+from mail_lab.machine.container import Container, ContainerSpec, find_containers, mount_root
+from mail_lab.machine.systemd import SystemdMachine
+from mail_lab.net.internet import Internet
+from mail_lab.net.namespaces import create_namespace, list_namespaces, remove_namespace
+from mail_lab.units.install import code_binds, install_units, python_links
+from mail_lab.units.unit import Unit
 
 MACHINE_ORDER = ("internet", "gateway", "home", "remote", "client")
-ISP_TABLE = "mail_lab_isp"
-GUARD_TABLE = "mail_lab_guard"
-INTERFACE = "eth0"
 
-# The doctor's command (pkgs/home-mail-doctor), installed in gateway and home.
-DOCTOR_COMMAND = "home-mail-doctor"
 # A container machine boots to basic.target; its multi-user.target (the lab's daemons) is started
 # once the world has attached and configured it, as NixOS starts daemons after its network.
 BOOT_TARGET = "basic.target"
@@ -58,56 +55,8 @@ START_TIMEOUT = 120.0
 INFRASTRUCTURE = ("internet", "gateway")
 
 
-class WorldError(RuntimeError):
+class WorldError(LabError, RuntimeError):
     """The lab could not be built as the topology describes."""
-
-
-def _router_address(network: str, what: str) -> str:
-    """.1 / ::1 of a link network, with the network's prefix length."""
-    net = ipaddress.ip_network(network)
-    return safety.documentation_interface(f"{net.network_address + 1}/{net.prefixlen}", what).with_prefixlen
-
-
-def _bare(cidr: str) -> str:
-    return str(ipaddress.ip_interface(cidr).ip)
-
-
-def isp_ruleset(world: Mapping[str, Any]) -> str:
-    """The links' blocked TCP ports, both directions (the router's device is named after the link)."""
-    rules = []
-    for name, link in sorted(world["internet"]["links"].items()):
-        ports = link.get("blockedTcpPorts") or []
-        if ports:
-            device = name
-            port_set = "{ " + ", ".join(str(int(p)) for p in ports) + " }"
-            rules.append(f'\t\tiifname "{device}" tcp dport {port_set} counter drop')
-            rules.append(f'\t\toifname "{device}" tcp dport {port_set} counter drop')
-    return (
-        f"table inet {ISP_TABLE} {{\n\tchain forward {{\n"
-        "\t\ttype filter hook forward priority filter; policy accept;\n" + "\n".join(rules) + "\n\t}\n}\n"
-    )
-
-
-def guard_ruleset() -> str:
-    """Count and drop whatever is not between documentation addresses.
-
-    Link-local traffic (NDP, MLD, IGMP) is allowed: it never leaves a link, and on the `edge`
-    bridge it passes these hooks too (bridged packets reach inet hooks when br_netfilter is loaded).
-    """
-    v4 = ", ".join(str(n) for n in safety.DOCUMENTATION_NETWORKS if n.version == 4)
-    v6 = ", ".join(str(n) for n in safety.DOCUMENTATION_NETWORKS if n.version == 6)
-    rules = (
-        '\t\tiifname "lo" accept\n\t\toifname "lo" accept\n'
-        "\t\tip6 saddr fe80::/10 accept\n\t\tip6 daddr { fe80::/10, ff02::/16 } accept\n"
-        "\t\tip daddr 224.0.0.0/24 accept\n"
-        f"\t\tip saddr != {{ {v4} }} counter drop\n\t\tip daddr != {{ {v4} }} counter drop\n"
-        f"\t\tip6 saddr != {{ {v6} }} counter drop\n\t\tip6 daddr != {{ {v6} }} counter drop\n"
-    )
-    body = "".join(
-        f"\tchain {hook} {{\n\t\ttype filter hook {hook} priority -10; policy accept;\n{rules}\t}}\n"
-        for hook in ("forward", "input", "output")
-    )
-    return f"table inet {GUARD_TABLE} {{\n{body}}}\n"
 
 
 def _hosts_file(machine: Mapping[str, Any]) -> str:
@@ -134,6 +83,7 @@ class World:
         self.machines: dict[str, SystemdMachine] = {
             name: self._container_machine(name, self.tree) for name in MACHINE_ORDER
         }
+        self.internet = Internet(self.world, self.machines)
         self._ca: Any = None
 
     # --- construction ----------------------------------------------------------------------------
@@ -162,7 +112,7 @@ class World:
         teardown(config)
         # Logs of an earlier lab would mix with this one's.
         shutil.rmtree(config.state_root / "logs", ignore_errors=True)
-        topology = topology if topology is not None else plans.load_topology(overrides)
+        topology = topology if topology is not None else load_topology(overrides)
         audit_topology(topology)
         world = cls(config, topology, services, dict(overrides or {}))
         try:
@@ -191,7 +141,7 @@ class World:
             machine = world.machines.get(container.spec.name.removeprefix(config.prefix))
             if machine is not None:
                 machine.container = container
-        world._connect_uplinks()
+        world.internet.connect_uplinks()
         return world
 
     def down(self) -> TeardownReport:
@@ -216,10 +166,10 @@ class World:
         started.builder, started.complete = ProcessRef.of(os.getpid()), False
         started.save(self.config)
         self._boot_containers(list(self.machines.values()))
-        self._build_internet()
+        self.internet.build()
         for name in MACHINE_ORDER[1:]:
-            self._attach_to_internet(self.machines[name])
-        self._connect_uplinks()
+            self.internet.attach(self.machines[name])
+        self.internet.connect_uplinks()
         for name in MACHINE_ORDER:
             self._configure(self.machines[name])
         self._start_machines()
@@ -305,128 +255,6 @@ class World:
                 failed = ", ".join(machine.container.failed_units())
                 raise WorldError(f"{machine.name} booted {state}: failed units {failed}")
 
-    def _build_internet(self) -> None:
-        """Forwarding, firewall tables, bridges (for shared links) and the DNS addresses.
-
-        The router's interface toward a link is named after the link: the veth of a link with one
-        machine, or the bridge of a shared one (its ports are `<link>-<machine>`).
-        """
-        internet = self.machines["internet"]
-        internet.succeed(netconf.sysctl({"net.ipv4.ip_forward": 1, "net.ipv6.conf.all.forwarding": 1}))
-        internet.succeed(f"nft -f - <<'EOF'\n{guard_ruleset()}EOF")
-        internet.succeed(f"nft -f - <<'EOF'\n{isp_ruleset(self.world)}EOF")
-        for name, link in sorted(self.world["internet"]["links"].items()):
-            if len(self._link_members(name)) > 1:
-                internet.succeed(f"ip link add {name} type bridge && ip link set {name} up")
-                self._add_router_addresses(name, link)
-        for family, address, option in self._service_addresses():
-            link_name, link = self._link_containing(address, option)
-            if len(self._link_members(link_name)) > 1:
-                prefix = ipaddress.ip_network(link[family]).prefixlen
-                internet.succeed(netconf.add_address(link_name, f"{address}/{prefix}", option))
-
-    def _service_addresses(self) -> list[tuple[str, str, str]]:
-        """(family, address, option) of the internet's own services: its DNS and ACME server."""
-        internet = self.world["internet"]
-        found = [
-            (family, address, "world.internet.dns") for family, address in sorted(internet["dns"].items())
-        ]
-        acme = internet.get("acme", {})
-        found += [
-            (family, acme[family], "world.internet.acme") for family in ("ipv4", "ipv6") if family in acme
-        ]
-        return found
-
-    def _add_router_addresses(self, device: str, link: Mapping[str, Any]) -> None:
-        for family in ("ipv4", "ipv6"):
-            address = _router_address(link[family], device)
-            self.machines["internet"].succeed(netconf.add_address(device, address, f"internet link {device}"))
-
-    def _link_members(self, link: str) -> list[str]:
-        return sorted(n for n, m in self.world["machines"].items() if m.get("link") == link)
-
-    def _link_device(self, link: str, machine: str) -> str:
-        """The internet's interface toward `machine`: the link's veth, or its port on the bridge."""
-        return link if len(self._link_members(link)) == 1 else f"{link}-{machine}"[:15]
-
-    def _attach_to_internet(self, machine: Machine) -> None:
-        info = self._machine_topology(machine.name)
-        if not info:
-            return
-        link_name = str(info["link"])
-        link = self.world["internet"]["links"][link_name]
-        internet = self.machines["internet"]
-        device = self._link_device(link_name, machine.name)
-        interface = str(info.get("interface", INTERFACE))
-        # Created inside `internet`, its peer straight in the machine's namespace.
-        run(
-            [
-                "ip",
-                "-n",
-                internet.namespace,
-                "link",
-                "add",
-                device,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                interface,
-                "netns",
-                machine.namespace,
-            ]
-        )
-        if device != link_name:
-            internet.succeed(f"ip link set {device} master {link_name}")
-        else:
-            self._add_router_addresses(device, link)
-            self._add_service_addresses(link_name, link)
-        internet.succeed(f"ip link set {device} up")
-        for family in ("ipv4", "ipv6"):
-            machine.succeed(netconf.add_address(interface, info[family], f"world.machines.{machine.name}"))
-        machine.succeed(f"ip link set {interface} up")
-        for family in ("ipv4", "ipv6"):
-            router = _bare(_router_address(link[family], link_name))
-            machine.succeed(netconf.default_route(router, f"world.machines.{machine.name}"))
-        self._forget_old_neighbour(machine.name, link_name)
-
-    def _forget_old_neighbour(self, name: str, link_name: str) -> None:
-        """A rebooted machine has a new MAC: drop what its link partners cached for its addresses."""
-        info = self._machine_topology(name)
-        partners = [
-            self.machines["internet"],
-            *(self.machines[n] for n in self._link_members(link_name) if n != name),
-        ]
-        flush = " && ".join(f"ip neigh flush to {_bare(info[family])}" for family in ("ipv4", "ipv6"))
-        for partner in partners:
-            if partner.is_up():
-                partner.succeed(flush)
-
-    def _add_service_addresses(self, link_name: str, link: Mapping[str, Any]) -> None:
-        """Service addresses on a single-machine link go on its veth once that exists."""
-        for family, address, option in self._service_addresses():
-            if self._link_containing(address, option)[0] == link_name:
-                prefix = ipaddress.ip_network(link[family]).prefixlen
-                self.machines["internet"].succeed(
-                    netconf.add_address(link_name, f"{address}/{prefix}", option)
-                )
-
-    def _connect_uplinks(self) -> None:
-        internet = self.machines["internet"]
-        for name, machine in self.machines.items():
-            info = self._machine_topology(name)
-            if info and name != "internet":
-                machine.uplink_peer = (internet, self._link_device(str(info["link"]), name))
-
-    def _link_containing(self, address: str, option: str) -> tuple[str, dict[str, Any]]:
-        ip = ipaddress.ip_address(address)
-        for name, link in self.world["internet"]["links"].items():
-            for family in ("ipv4", "ipv6"):
-                network = ipaddress.ip_network(link[family])
-                if ip.version == network.version and ip in network:
-                    return name, link
-        raise WorldError(f"{option}: {address} is on none of the internet's links")
-
     # --- plans and units ----------------------------------------------------------------------
 
     def _configure_and_start(self, machine: SystemdMachine) -> None:
@@ -465,43 +293,11 @@ class World:
         plan = self.topology["plans"].get(machine.name)
         units: list[Unit] = []
         if plan is not None:
-            units += self._realize_plan(machine, plan)
+            units += realize_plan(machine, plan, self.topology)
         units += self._service_units(machine)
         plan_units = (plan or {}).get("units") or {}
         install_units(machine.root_path("/"), self.tree.root, machine.name, units, plan_units)
         machine.succeed("systemctl daemon-reload")
-
-    def _realize_plan(self, machine: Machine, plan: Mapping[str, Any]) -> list[Unit]:
-        """What NixOS applies at boot from a plan (sysctl, nftables, neighbours, /etc) + its units."""
-        if plan.get("sysctl"):
-            machine.succeed(netconf.sysctl(dict(plan["sysctl"])))
-        for neighbour in plan.get("proxyNeighbours", []):
-            machine.succeed(
-                netconf.proxy_neighbour(neighbour["address"], neighbour["dev"], "proxyNeighbours")
-            )
-        if plan.get("nftables"):
-            machine.succeed(f"nft -f - <<'EOF'\n{plan['nftables']['ruleset']}EOF")
-        doctor = self.topology.get("doctor", {}).get(machine.name)
-        if doctor is not None:
-            # What the modules install: the doctor (home-mail-doctor) reads it as on NixOS.
-            machine.write_file(doctor["file"], json.dumps(doctor, indent=2) + "\n", mode=0o600)
-            # On the machine's PATH, as the modules put it on NixOS' (the package is in the lab's venv).
-            machine.write_file(
-                f"{PROGRAM_DIR}/{DOCTOR_COMMAND}",
-                f'#!/bin/sh\nexec {shlex.quote(_python())} -m home_mail_doctor "$@"\n',
-                mode=0o755,
-            )
-        namespace = plan.get("namespace") or {}
-        for relative, content in sorted((namespace.get("etc") or {}).items()):
-            machine.write_file(f"/etc/{relative}", content)
-        wg = plan.get("wireguard")
-        if not wg:
-            return []
-        keys = self.world["keys"]
-        if machine.name not in keys:
-            raise WorldError(f"world.keys has no WireGuard key for {machine.name}")
-        machine.write_file(str(wg["privateKeyFile"]), keys[machine.name]["private"] + "\n", mode=0o600)
-        return wireguard_units(wg)
 
     def _service_units(self, machine: Machine) -> list[Unit]:
         if not self.services:
@@ -526,7 +322,7 @@ class World:
         if not isinstance(machine, SystemdMachine):
             raise MachineError(f"{machine.name} is not a machine of this world")
         self._boot_containers([machine])
-        self._attach_to_internet(machine)
+        self.internet.attach(machine)
         self._configure_and_start(machine)
         self.record().save(self.config)
 
@@ -564,12 +360,8 @@ def _init_of(machine: SystemdMachine) -> ProcessRef | None:
     return machine.container.init if machine.container is not None else None
 
 
-def _python() -> str:
-    return sys.executable
-
-
 def _package_parent() -> Path:
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[2]
 
 
 __all__ = ["World", "WorldError", "lab_namespaces"]

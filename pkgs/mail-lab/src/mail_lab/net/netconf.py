@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shlex
 
-from mail_lab import safety
+from mail_lab.lab import safety
 
 
 def add_address(device: str, cidr: str, what: str) -> str:

@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from mail_lab.config import LabConfig
-from mail_lab.processes import ProcessRef
+from mail_lab.lab.paths import LabConfig
+from mail_lab.lab.processes import ProcessRef
 
 
 @dataclass

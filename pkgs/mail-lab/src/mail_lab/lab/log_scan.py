@@ -1,10 +1,10 @@
-"""Read the lab's daemon logs for errors and warnings (the rules: mail_lab.daemon_logs).
+"""Read the lab's daemon logs for errors and warnings (the rules: mail_lab.lab.daemon_logs).
 
 Where a daemon of a lab machine logs: its unit's log (`logs/<machine>/<unit>.log`: the output of
 its commands and the service manager's notes; a container machine's journal is exported to these
-files first, mail_lab.journal) and, for postfix, dovecot and rspamd, its own file in the machine's
+files first, mail_lab.machine.journal) and, for postfix, dovecot and rspamd, its own file in the machine's
 /var/log, which lives in `machines/<machine>/layer/var/log` (its container's overlay layer) while
-the lab is up and is kept in `logs/<machine>/var-log` when it is torn down (mail_lab.teardown).
+the lab is up and is kept in `logs/<machine>/var-log` when it is torn down (mail_lab.lab.teardown).
 
 A LogScan remembers how far it read each log, so every call reports only lines written since the
 previous one, whether the lab is still up, was torn down, or built anew (a file whose first bytes
@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mail_lab.config import STATE_BASE
-from mail_lab.daemon_logs import PROBLEM_MARKERS, log_problems
-from mail_lab.journal import export_journal
+from mail_lab.lab.daemon_logs import PROBLEM_MARKERS, log_problems
+from mail_lab.lab.paths import STATE_BASE
+from mail_lab.machine.journal import export_journal
 from mail_lab.services import dovecot, postfix, rspamd
 
 # Daemon -> the unit logs (glob patterns of `<unit>.log`) that are its.

@@ -3,7 +3,7 @@
 The plan's commands are argument lists with bare program names; the NixOS modules turn them into
 Exec lines with `lib.renderUnit programs` (modules/netns.nix), `programs` mapping each name to a
 store path. The lab calls the same Nix function, with each program mapped to its package's link
-in the machines' tree (`/usr/lib/mail-lab/packages/<package>/bin/<program>`, mail_lab.rootfs), so
+in the machines' tree (`/usr/lib/mail-lab/packages/<package>/bin/<program>`, mail_lab.machine.rootfs), so
 the Exec lines in a lab machine are rendered by the project's one rule, like on NixOS.
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mail_lab import rootfs
-from mail_lab.plans import PlanError, load_topology, nix_eval_json, nix_expression, repository_root
+from mail_lab.lab.topology import PlanError, load_topology, nix_eval_json, nix_expression, repository_root
+from mail_lab.machine import rootfs
 
 
 def tree_programs(tree: Path) -> dict[str, str]:

@@ -18,12 +18,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mail_lab.errors import LabError
+
 REPO_ENV = "MAIL_LAB_REPO"
 NIX_TIMEOUT = 120.0
 TOP_LEVEL_KEYS = ("world", "gatewayIntent", "homeIntent", "plans")
 
 
-class PlanError(RuntimeError):
+class PlanError(LabError, RuntimeError):
     """The Nix evaluation failed or returned something that is not a topology."""
 
 

@@ -2,7 +2,7 @@
 
 Commands run as `bash -euo pipefail -c` inside the machine, `systemctl` is the machine's own,
 and every wait polls a bounded number of times. How a command enters the machine, where its
-files are and how its units are looked at is the machine's kind (mail_lab.systemd_machine).
+files are and how its units are looked at is the machine's kind (mail_lab.machine.systemd).
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mail_lab.commands import spawn
-from mail_lab.config import LabConfig
+from mail_lab.errors import LabError
+from mail_lab.lab.paths import LabConfig
 
 POLL_INTERVAL = 0.25
 # `execute(timeout=None)` still ends: the lab never waits without bound.
@@ -32,7 +33,7 @@ class MachineError(Exception):
     """Like the NixOS driver, failed checks raise a plain Exception subclass with a clear message."""
 
 
-class MachineDownError(MachineError):
+class MachineDownError(LabError, MachineError):
     """A machine that is shut down or gone was asked to do something (a user error of the CLI)."""
 
 

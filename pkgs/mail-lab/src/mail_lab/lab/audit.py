@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mail_lab import safety
+from mail_lab.lab import safety
 
 
 def _check(problems: list[str], check: Any, value: str, what: str) -> None:

@@ -1,7 +1,7 @@
 """The lab's own daemon units (`units.Unit`) as NixOS `systemd.services` definitions.
 
-So that the daemons the lab runs today (mail_lab.services, mail_lab.wireguard) can run under a
-machine's real systemd through the one renderer (mail_lab.unit_render), each Unit becomes the
+So that the daemons the lab runs today (mail_lab.services, mail_lab.net.wireguard) can run under a
+machine's real systemd through the one renderer (mail_lab.units.render), each Unit becomes the
 definition a NixOS module would write: its settings as `serviceConfig`, its dependencies as the
 unit options, `start_at_boot` as `wantedBy = [ "multi-user.target" ]`, and its readiness probe as
 a `postStart` that waits for it (bounded), the pattern NixOS modules use for daemons that do not
@@ -19,7 +19,7 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
-from mail_lab.units import COMMAND_FIELDS, Unit
+from mail_lab.units.unit import COMMAND_FIELDS, Unit
 
 SETTING_OF_FIELD = {
     "exec_start_pre": "ExecStartPre",

@@ -1,6 +1,6 @@
 """A lab machine as a systemd-nspawn container: Debian's systemd as PID 1 in the machine's namespace.
 
-The container's root is an overlay: the shared read-only tree (mail_lab.rootfs) below, the
+The container's root is an overlay: the shared read-only tree (mail_lab.machine.rootfs) below, the
 machine's own writable layer above (`<state>/layer`), so each machine has its own /etc and /var,
 kept across a shutdown and start as a VM's disk is. nspawn joins the lab's network namespace of
 the machine (`--network-namespace-path`); the host has no systemd, so nspawn keeps its own unit
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mail_lab.commands import run, spawn
-from mail_lab.processes import ProcessRef, all_pids, reap
+from mail_lab.lab.processes import ProcessRef, all_pids, reap
 
 BOOT_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0

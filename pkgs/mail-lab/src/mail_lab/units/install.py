@@ -1,8 +1,8 @@
 """What a container machine of the world boots with: its units as files, and the lab's programs.
 
-The lab's daemon units (mail_lab.services, mail_lab.wireguard) become NixOS definitions
-(mail_lab.unit_definitions), the machine's plan `units` are rendered by `lib.renderUnit`
-(mail_lab.plan_services); both are merged by the one renderer (mail_lab.unit_render), as the
+The lab's daemon units (mail_lab.services, mail_lab.net.wireguard) become NixOS definitions
+(mail_lab.units.definitions), the machine's plan `units` are rendered by `lib.renderUnit`
+(mail_lab.units.plan); both are merged by the one renderer (mail_lab.units.render), as the
 module system merges a module's `systemd.services.<name>` with the plan's fragment, and written
 to the machine's /etc/systemd/system.
 
@@ -20,13 +20,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mail_lab import rootfs
-from mail_lab.machine import Machine
-from mail_lab.plan_services import render_plan_units, tree_programs
-from mail_lab.systemd_machine import SystemdMachine
-from mail_lab.unit_definitions import definitions, target_definitions
-from mail_lab.unit_render import RenderContext, render_services, upstream_units
-from mail_lab.units import Unit
+from mail_lab.machine import rootfs
+from mail_lab.machine.api import Machine
+from mail_lab.machine.systemd import SystemdMachine
+from mail_lab.units.definitions import definitions, target_definitions
+from mail_lab.units.plan import render_plan_units, tree_programs
+from mail_lab.units.render import RenderContext, render_services, upstream_units
+from mail_lab.units.unit import Unit
 
 # Where the machine finds the lab's programs (first on the PATH of commands run in it).
 PROGRAM_DIR = "/usr/local/bin"

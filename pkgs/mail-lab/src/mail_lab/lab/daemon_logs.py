@@ -5,12 +5,12 @@ A line is a problem when its daemon's marker matches it (its own "warning:"/"Err
 notation, or the service manager saying a unit failed) and no entry of ALLOWED_LOG_LINES for that
 daemon matches it; each entry says why its lines are harmless.
 
-One module for two users, like mail_headers.py: the lab's tests import it (tests/lab/conftest.py
+One module for two users, like mail/headers.py: the lab's tests import it (tests/lab/conftest.py
 reads each lab's log files after every test module) and the NixOS VM tests run its text before
 tests/vm/daemon_logs.py, which reads each machine's journal at the end of the test. So it must
 stay a plain script as well as a module: standard library only, no `from __future__` import, no
 imports of the package, no names that clash with the drivers' globals (nor a second top-level
-`import re` beside mail_headers.py's).
+`import re` beside mail/headers.py's).
 """
 
 # What systemd writes into a unit's journal when the unit fails.

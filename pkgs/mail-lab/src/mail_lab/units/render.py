@@ -23,7 +23,7 @@ otherwise all definitions must agree), then rendered as nixos/lib/systemd-lib.ni
 
 On NixOS the wrappers and `path` entries are store paths; in a lab machine the wrappers live in
 `script_dir` and a `path` entry names a Debian package, whose programs the tree links under
-`<package_root>/<package>/{bin,sbin}` (mail_lab.rootfs), so a service finds only the programs of
+`<package_root>/<package>/{bin,sbin}` (mail_lab.machine.rootfs), so a service finds only the programs of
 the packages on its `path`, as on NixOS.
 """
 

@@ -18,12 +18,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mail_lab.config import LabConfig
-from mail_lab.container import ContainerError, find_containers, remove_state
-from mail_lab.journal import export_journal
-from mail_lab.lab_state import LabRecord
-from mail_lab.namespaces import list_namespaces, remove_namespace
-from mail_lab.processes import ProcessRef, all_pids, namespace_inode, reap
+from mail_lab.errors import LabError
+from mail_lab.lab.paths import LabConfig
+from mail_lab.lab.processes import ProcessRef, all_pids, namespace_inode, reap
+from mail_lab.lab.record import LabRecord
+from mail_lab.machine.container import ContainerError, find_containers, remove_state
+from mail_lab.machine.journal import export_journal
+from mail_lab.net.namespaces import list_namespaces, remove_namespace
 
 KILL_GRACE = 5.0
 CONTAINER_STOP_TIMEOUT = 15.0
@@ -32,7 +33,7 @@ POLL = 0.05
 RUNTIME_ENTRIES = ("machines", "lab.json", "topology.json")
 
 
-class TeardownError(RuntimeError):
+class TeardownError(LabError, RuntimeError):
     """Something of the lab could not be removed."""
 
 

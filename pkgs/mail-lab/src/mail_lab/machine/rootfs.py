@@ -28,10 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mail_lab.commands import environment
+from mail_lab.errors import LabError
 
 CACHE_ENV = "MAIL_LAB_TREE_CACHE"
 DEFAULT_CACHE = Path("/var/cache/mail-lab/trees")
-PACKAGES_FILE = Path(__file__).resolve().parents[2] / "machine-packages.txt"
+PACKAGES_FILE = Path(__file__).resolve().parents[3] / "machine-packages.txt"
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 SOURCES = (
@@ -61,7 +62,7 @@ MASKED_GENERATORS = ("systemd-sysv-generator",)
 BUILD_STEPS_VERSION = "5"
 MANIFEST = "manifest.json"
 # Each package's programs, linked as <PACKAGE_PROGRAMS>/<package>/{bin,sbin}/<program>: what a
-# service's `path` puts on its PATH (mail_lab.unit_render), as a store path's bin/ on NixOS.
+# service's `path` puts on its PATH (mail_lab.units.render), as a store path's bin/ on NixOS.
 PACKAGE_PROGRAMS = "/usr/lib/mail-lab/packages"
 PROGRAM_DIRECTORIES = {"/usr/bin": "bin", "/bin": "bin", "/usr/sbin": "sbin", "/sbin": "sbin"}
 BUILD_TIMEOUT = 1800.0
@@ -71,7 +72,7 @@ PROGRESS_INTERVAL = 5.0
 Progress = Callable[[str], None]
 
 
-class TreeError(RuntimeError):
+class TreeError(LabError, RuntimeError):
     """The tree could not be built; the message names the failing step and its log."""
 
 

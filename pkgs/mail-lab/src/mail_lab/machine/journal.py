@@ -1,4 +1,4 @@
-"""A container machine's journal as one text log per unit, for the log scan (mail_lab.log_scan).
+"""A container machine's journal as one text log per unit, for the log scan (mail_lab.lab.log_scan).
 
 The machines' journald keeps its journal in the machine's /var/log/journal (Debian's default,
 persistent), which lives in the machine's overlay layer on the host. `export_journal` reads it

@@ -1,4 +1,4 @@
-"""The driver's `Machine` on a container booting Debian's systemd (mail_lab.container).
+"""The driver's `Machine` on a container booting Debian's systemd (mail_lab.machine.container).
 
 Everything the NixOS test driver does through systemd is done by the machine's own systemd:
 commands run in the container, `systemctl` is Debian's, `get_unit_info` parses `systemctl show`,
@@ -14,11 +14,11 @@ import os
 import shlex
 from pathlib import Path
 
-from mail_lab.config import LabConfig
-from mail_lab.container import Container, ContainerSpec
-from mail_lab.machine import Machine, MachineDownError, MachineError
-from mail_lab.processes import ProcessRef
-from mail_lab.units import unit_name
+from mail_lab.lab.paths import LabConfig
+from mail_lab.lab.processes import ProcessRef
+from mail_lab.machine.api import Machine, MachineDownError, MachineError
+from mail_lab.machine.container import Container, ContainerSpec
+from mail_lab.units.unit import unit_name
 
 # Paths a running container has of its own (tmpfs, API file systems), not in its overlay.
 RUNTIME_PATHS = ("/run", "/tmp", "/proc", "/sys", "/dev", "/var/run")

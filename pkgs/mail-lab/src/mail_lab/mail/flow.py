@@ -1,12 +1,12 @@
 """Send, find and read back mail through the lab, using only the test-driver API of a machine.
 
-Every network action runs *inside* a machine: the client code (`services/mail_agent.py`, standard
+Every network action runs *inside* a machine: the client code (`mail/agent.py`, standard
 library only) is handed to the machine's own `python3` with `machine.succeed`, so the same calls
 work from the demo, the lab tests and scenario scripts. TLS is always verified, against the
 machine's trust store (which holds the lab CA).
 
 `authentication_results` and `received_peers` read what the receiving side recorded; they live in
-`mail_lab.mail_headers`, which the scenario scripts share, and are re-exported here.
+`mail_lab.mail.headers`, which the scenario scripts share, and are re-exported here.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from mail_lab.mail_headers import authentication_results, received_peers
-from mail_lab.services import mail_agent
+from mail_lab.mail import agent
+from mail_lab.mail.headers import authentication_results, received_peers
 from mail_lab.services.machine import DriverMachine
 
 __all__ = [
@@ -61,7 +61,7 @@ class Submission:
 
 def _agent_path(machine: DriverMachine) -> str:
     """Copy the agent into the machine once (named by its content, so an edit gets a new copy)."""
-    source = Path(mail_agent.__file__).read_bytes()
+    source = Path(agent.__file__).read_bytes()
     path = f"/tmp/mail-lab-agent-{hashlib.sha256(source).hexdigest()[:12]}.py"
     if machine.execute(f"test -f {path}")[0] != 0:
         encoded = base64.b64encode(source).decode()

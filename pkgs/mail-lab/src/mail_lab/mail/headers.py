@@ -1,7 +1,7 @@
 """What the receiving side recorded in a delivered message: header values, the Authentication-Results
 verdicts (spf=, dkim=, dmarc=) and the peer addresses of the Received headers.
 
-One module for two users: `mail_lab.mailflow` imports it, and the scenario scripts get it as
+One module for two users: `mail_lab.mail.flow` imports it, and the scenario scripts get it as
 globals, because both drivers run this file's text before tests/scenarios/common.py (the VM tests'
 testScript in tests/vm/default.nix, the lab's `mail_lab.driver.run_script`). So it must stay a
 plain script as well as a module: standard library only, no `from __future__` import, no imports

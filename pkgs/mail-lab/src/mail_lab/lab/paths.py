@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from mail_lab.errors import LabError
+
 DEFAULT_PREFIX = "mlab-"
 PREFIX_ENV = "MAIL_LAB_PREFIX"
 STATE_BASE = Path("/run/mail-lab")
@@ -20,7 +22,7 @@ STATE_BASE = Path("/run/mail-lab")
 PREFIX_PATTERN = re.compile(r"^[a-z][a-z0-9]{0,9}-$")
 
 
-class ConfigError(ValueError):
+class ConfigError(LabError, ValueError):
     """A lab setting the user can fix."""
 
 

@@ -24,8 +24,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mail_lab import safety
-from mail_lab.units import Unit
+from mail_lab.lab import safety
+from mail_lab.units.unit import Unit
 
 # The machine's own network namespace as a file: that of its PID 1 (the container's systemd),
 # what NixOS' "init" means.

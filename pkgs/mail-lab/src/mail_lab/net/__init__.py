@@ -1,0 +1,1 @@
+"""The virtual internet's wiring: network namespaces, addresses and neighbours, WireGuard."""
