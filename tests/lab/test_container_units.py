@@ -1,4 +1,4 @@
-"""The home plan's units rendered (mail_lab.units.plan + unit_render) and run by real systemd.
+"""The home plan's units rendered (mail_lab.units.plan + units.render) and run by real systemd.
 
 A container booted with the rendered units: `netns@wg` (the template plus the instance's drop-in)
 is started by its .wants link, applies the plan's sysctls and firewall in `wg`, and a service

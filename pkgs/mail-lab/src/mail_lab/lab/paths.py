@@ -65,7 +65,7 @@ class LabConfig:
 
     @property
     def lab_file(self) -> Path:
-        """The running lab's description (machines' PID 1s, owner), see `lab_state`."""
+        """The running lab's description (machines' PID 1s, owner), see `lab.record`."""
         return self.state_root / "lab.json"
 
     @property

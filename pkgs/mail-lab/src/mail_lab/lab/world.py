@@ -9,7 +9,7 @@
 - every machine is a container booting Debian's systemd (mail_lab.machine.systemd) in its
   namespace; its units, the lab's and its plan's `units`, are unit files (mail_lab.units.install).
 - `gateway` and `home` get their plan: sysctls, nftables, proxy neighbours, the plan's /etc files,
-  the WireGuard units (wireguard.py) and the plan's `units`.
+  the WireGuard units (mail_lab.net.wireguard) and the plan's `units` (mail_lab.lab.realize).
 - the mail daemons come from `mail_lab.services.units_for` (another part of the lab).
 """
 

@@ -1,6 +1,6 @@
 """A mail client run *inside* a machine by `mail_lab.mail.flow` (standard library only).
 
-mailflow sends this file's source to the machine's own `python3` with one JSON argument, so it
+mail.flow sends this file's source to the machine's own `python3` with one JSON argument, so it
 works wherever a test driver can run a shell command. The result is one JSON object on stdout.
 
 Actions:

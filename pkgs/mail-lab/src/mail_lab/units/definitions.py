@@ -163,7 +163,7 @@ def _template_definition(unit: Unit, programs: Mapping[str, str]) -> dict[str, A
 def definitions(
     units: list[Unit], programs: Mapping[str, str], own_programs: Mapping[str, str] | None = None
 ) -> dict[str, list[dict[str, Any]]]:
-    """Service name -> [definition], for unit_render.render_services; a template's instance
+    """Service name -> [definition], for units.render.render_services; a template's instance
     (`kresd@1.service`) as a definition of its template (`kresd@`)."""
     services: dict[str, list[dict[str, Any]]] = {}
     for unit in units:
