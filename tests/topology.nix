@@ -4,7 +4,8 @@
 # `overrides` is merged recursively into the intents, e.g.
 #   nix-instantiate --eval --strict --json tests/topology.nix \
 #     --arg overrides '{ home.addresses = [ "198.51.100.12/32" "2001:db8:1::12/128" ]; }'
-# (a forwarded address given for `home` is applied to the gateway's peer as well).
+# (a forwarded address given for `home` is applied to the gateway's peer as well); `overrides.world`
+# is merged into the test world, e.g. `{ world.remoteDomains."example.edu" = { ... }; }`.
 {
   overrides ? { },
 }:
@@ -75,29 +76,49 @@ let
     } (overrides.gateway or { })
   );
 
-  # A machine on `link`, host number `host` in both of the link's prefixes, on its eth0.
-  attached =
+  # Host number `host` in both of `link`'s prefixes, with their prefix lengths.
+  onLink =
     link: host:
     let
-      prefixes = world.internet.links.${link};
-      v4 = builtins.match "(.*)\\.0/([0-9]+)" prefixes.ipv4;
-      v6 = builtins.match "(.*)::/([0-9]+)" prefixes.ipv6;
+      v4 = builtins.match "(.*)\\.0/([0-9]+)" link.ipv4;
+      v6 = builtins.match "(.*)::/([0-9]+)" link.ipv6;
     in
     {
-      inherit link;
-      interface = "eth0";
       ipv4 = "${builtins.elemAt v4 0}.${toString host}/${builtins.elemAt v4 1}";
       ipv6 = "${builtins.elemAt v6 0}::${toString host}/${builtins.elemAt v6 1}";
     };
 
+  # A machine on link `link`, host number `host`, on its eth0.
+  attached =
+    link: host:
+    {
+      inherit link;
+      interface = "eth0";
+    }
+    // onLink world.internet.links.${link} host;
+
+  hostsOf = name: machine: {
+    "127.0.0.2" =
+      if machine ? fqdn then
+        [
+          machine.fqdn
+          machine.hostName
+        ]
+      else
+        [ name ];
+  };
+
   # Everything that is not part of a role's plan: the rest of the virtual internet.
-  world = {
+  world = util.recursiveUpdate baseWorld (overrides.world or { });
+  baseWorld = {
     domains = {
       home = "example.org";
       remote = "example.net";
     };
     internet = {
+      # The authoritative name server of every zone (tests/dns.nix).
       dns = {
+        name = "ns.example.net";
         ipv4 = "192.0.2.53";
         ipv6 = "2001:db8:3::53";
       };
@@ -108,8 +129,8 @@ let
         port = 14000;
         managementPort = 15000;
       };
-      # One link per attached machine; the router holds .1 / ::1 on each.
-      links = {
+      # One link per attached machine; the router holds .1 / ::1 on each (`router`).
+      links = builtins.mapAttrs (_: link: link // { router = onLink link 1; }) {
         gateway = {
           ipv4 = "198.51.100.0/24";
           ipv6 = "2001:db8:1::/64";
@@ -126,7 +147,9 @@ let
         };
       };
     };
-    machines = {
+    # Each machine's `hosts`: its /etc/hosts entries beyond localhost, what NixOS's
+    # networking.hosts holds for its host name and domain (the FQDN first, on 127.0.0.2).
+    machines = builtins.mapAttrs (name: machine: machine // { hosts = hostsOf name machine; }) {
       gateway = attached "gateway" 10;
       home = attached "home" 20 // {
         hostName = "mail";
@@ -152,8 +175,8 @@ let
     # More recipient domains of the remote, any number: each is a zone of its own on the
     # internet's name server, whose MX host has the remote's addresses of `families` only
     # ("ipv4", "ipv6" or both), so a scenario can make home deliver over one family (or let it
-    # choose) without reconfiguring home. Read the same way by the lab
-    # (pkgs/mail-lab/src/mail_lab/services/world.py) and the VM tests (tests/vm/zones.nix).
+    # choose) without reconfiguring home. Their records are in `dns` (tests/dns.nix); the
+    # remote's postfix accepts mail for each (the lab's services/postfix.py, tests/vm/nodes/remote.nix).
     remoteDomains = {
       "v4.example.net" = {
         mx = "mx.v4.example.net";
@@ -185,6 +208,12 @@ let
     home = homeMailLib.homePlanStrict homeIntent;
   };
 
+  # The internet's DNS zones: their records, written out by the lab and the VM tests.
+  dns = import ./dns.nix {
+    inherit world;
+    homePlan = plans.home;
+  };
+
   # What the doctor reads in each machine (/etc/home-mail/plan.json); the lab's DNS is the only
   # DNSBL it asks.
   doctorOf =
@@ -200,7 +229,13 @@ let
     );
 in
 {
-  inherit world gatewayIntent homeIntent plans;
+  inherit
+    world
+    gatewayIntent
+    homeIntent
+    plans
+    dns
+    ;
   doctor = {
     gateway = doctorOf "gateway" { };
     home = doctorOf "home" { dkim = world.dkim; };

@@ -72,6 +72,25 @@ def bare(cidr: str) -> str:
     return cidr.split("/", maxsplit=1)[0]
 
 
+def test_each_machine_routes_through_its_links_router_and_knows_its_names(lab: dict[str, Any]) -> None:
+    """The router's .1 / ::1 of each link (tests/topology.nix `router`) is on the internet machine
+    and is each machine's default route; /etc/hosts holds the machine's `hosts`."""
+    world = lab["topology"]["world"]
+    links = world["internet"]["links"]
+    assert links["edge"]["router"] == {"ipv4": "192.0.2.1/24", "ipv6": "2001:db8:3::1/64"}
+    router_addresses = machines(lab)["internet"].succeed("ip -o address show")
+    for name, info in world["machines"].items():
+        machine = machines(lab)[name]
+        router = links[info["link"]]["router"]
+        for family, flag in (("ipv4", "-4"), ("ipv6", "-6")):
+            assert f" {router[family]} " in router_addresses, (name, family)
+            default = machine.succeed(f"ip {flag} route show default")
+            assert f"via {bare(router[family])} " in default, (name, default)
+        hosts = machine.succeed("cat /etc/hosts").splitlines()
+        for address, names in info["hosts"].items():
+            assert f"{address} {' '.join(names)}" in hosts, (name, hosts)
+
+
 def tunnel_up(lab: dict[str, Any]) -> None:
     for address in forwarded(lab).values():
         wait_for_ping(machines(lab)["remote"], address)

@@ -182,9 +182,11 @@ def test_audit_names_every_bad_address(topology: dict[str, Any]) -> None:
     audit_topology(topology)
     topology["world"]["machines"]["remote"]["ipv4"] = "10.1.2.3/24"
     topology["plans"]["home"]["wireguard"]["peers"][0]["endpoint"] = "1.2.3.4:51820"
+    topology["world"]["internet"]["links"]["edge"]["router"]["ipv6"] = "2001:db9::1/64"
     with pytest.raises(safety.SafetyError) as raised:
         audit_topology(topology)
     assert "world.machines.remote.ipv4" in str(raised.value)
+    assert "world.internet.links.edge.router.ipv6" in str(raised.value)
     assert "plans.home.wireguard.peers.endpoint" in str(raised.value)
 
 

@@ -19,7 +19,10 @@ def small_topology(passwords: dict[str, str]) -> dict[str, Any]:
                 "home": {"fqdn": "mail.example.org"},
                 "remote": {**machine, "maildir": "/var/mail/b/"},
             },
-            "internet": {"dns": {"ipv4": "192.0.2.53", "ipv6": "2001:db8:3::53"}, "links": {}},
+            "internet": {
+                "dns": {"name": "ns.example.net", "ipv4": "192.0.2.53", "ipv6": "2001:db8:3::53"},
+                "links": {},
+            },
             "accounts": {"home": "alice@example.org", "remote": "bob@example.net"},
             "passwords": passwords,
         },

@@ -4,9 +4,10 @@ import stat
 import subprocess
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 
-from mail_lab.services.tls import LabCA
+from mail_lab.services.tls import KEY_USAGE_FLAGS, LabCA, key_usage
 
 
 def openssl_verify(ca: Path, chain: bytes, tmp_path: Path, name: str) -> subprocess.CompletedProcess[str]:
@@ -84,3 +85,17 @@ def test_expired_certificate_fails_verification_only_by_its_date(tmp_path: Path)
         openssl_verify(tmp_path / "state" / "tls" / "ca.pem", valid, tmp_path, "mail.example.org").returncode
         == 0
     )
+
+
+def test_the_ca_may_sign_certificates_and_revocation_lists_only(tmp_path: Path) -> None:
+    ca = LabCA.create(tmp_path / "state")
+    usage = ca.certificate.extensions.get_extension_for_class(x509.KeyUsage)
+    assert usage.critical
+    allowed = {flag for flag in KEY_USAGE_FLAGS if flag not in ("encipher_only", "decipher_only")}
+    assert {flag for flag in allowed if getattr(usage.value, flag)} == {
+        "digital_signature",
+        "key_cert_sign",
+        "crl_sign",
+    }
+    with pytest.raises(ValueError, match="not a key usage: cert_sign"):
+        key_usage("cert_sign")

@@ -1,9 +1,9 @@
 """Apply each deliberate bug of catalogue.py to a temporary copy of the repository and run the tests
 that must catch it there; report the mutations no test caught. The real tree is never written.
 
-    python3 tests/mutations/harness.py            # the fast tests of every mutation
-    python3 tests/mutations/harness.py --lab      # and their lab tests (takes the lab lock)
-    python3 tests/mutations/harness.py -k 8080    # only mutations whose name contains "8080"
+    .venv/bin/python tests/mutations/harness.py            # the fast tests of every mutation
+    .venv/bin/python tests/mutations/harness.py --lab      # and their lab tests (takes the lab lock)
+    .venv/bin/python tests/mutations/harness.py -k 8080    # only mutations whose name contains "8080"
 
 A mutation counts as caught when its tests fail in the mutated copy after they passed in an
 unmutated copy (the baseline, one run for all selected tests).
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable
@@ -23,6 +22,8 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from catalogue import MUTATIONS, Mutation
+
+from mail_lab.commands import capture
 
 REPO = Path(__file__).resolve().parents[2]
 # Not needed by the tests and large or machine-specific.
@@ -77,15 +78,7 @@ def run_tests(tree: Path, tests: Iterable[str], *, lab: bool = False) -> Outcome
     if lab:
         command = ["flock", LAB_LOCK, *command]
     environment = {**os.environ, "MAIL_LAB_REPO": str(tree)}
-    result = subprocess.run(
-        command,
-        cwd=tree,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_SECONDS,
-        check=False,
-    )
+    result = capture(command, cwd=tree, env=environment, timeout=RUN_TIMEOUT_SECONDS)
     counts = {"failed": 0, "passed": 0, "skipped": 0}
     if report.exists():
         suite = ElementTree.parse(report).getroot().find("testsuite")

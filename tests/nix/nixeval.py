@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from mail_lab.commands import capture
+
 REPO = Path(__file__).resolve().parents[2]
 # Debian's nix-bin names a build-users group that does not exist; evaluation never builds.
 NIX_ENVIRONMENT = {**os.environ, "NIX_CONFIG": "build-users-group ="}
@@ -32,15 +34,7 @@ class NixEvaluationError(Exception):
 
 
 def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        argv,
-        cwd=cwd,
-        env=NIX_ENVIRONMENT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=EVALUATION_TIMEOUT_SECONDS,
-    )
+    return capture(argv, cwd=cwd, env=NIX_ENVIRONMENT, timeout=EVALUATION_TIMEOUT_SECONDS)
 
 
 def _error_text(stderr: str) -> str:

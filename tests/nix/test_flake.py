@@ -215,6 +215,21 @@ def vm_node(name: str, attribute: str) -> Any:
 
 
 @needs_nixpkgs_lib
+def test_the_vm_machines_have_the_host_names_of_the_topology() -> None:
+    """NixOS puts `<hostName>.<domain>` (when there is a domain) and `<hostName>` on 127.0.0.2 of
+    /etc/hosts (networking.hosts): from the names each VM node sets, that is the topology's `hosts`,
+    which the lab writes (mail_lab.lab.world)."""
+    machines = eval_json(f"{VM_TOPOLOGY}.world.machines")
+    assert machines["home"]["hosts"] == {"127.0.0.2": ["mail.example.org", "mail"]}
+    assert machines["client"]["hosts"] == {"127.0.0.2": ["client"]}
+    for name, machine in machines.items():
+        host_name = vm_node(name, "networking.hostName")
+        domain = vm_node(name, "networking.domain")
+        names = ([f"{host_name}.{domain}"] if domain else []) + [host_name]
+        assert machine["hosts"] == {"127.0.0.2": names}, name
+
+
+@needs_nixpkgs_lib
 def test_the_vm_gateway_and_home_run_the_plans_of_the_script_topology() -> None:
     """What the scenarios read from `topology` is what the VMs are configured with."""
     assert vm_node("gateway", "homeMail.gateway.plan") == eval_json(f"{VM_TOPOLOGY}.plans.gateway")
@@ -310,18 +325,22 @@ def zone_records(texts: dict[str, str]) -> set[tuple[str, str, str, str]]:
 
 @needs_nixpkgs_lib
 def test_the_vm_zones_are_the_labs_zones(tmp_path: Path) -> None:
-    """tests/vm/zones.nix and the lab's zones.py read the test world the same way (record for record,
-    every remote domain in a zone of its own)."""
+    """tests/vm/zones.nix and the lab's zones.py write the records of tests/dns.nix the same way
+    (record for record, every remote domain in a zone of its own)."""
     from mail_lab.services.dkim import dkim_key  # noqa: PLC0415
-    from mail_lab.services.world import MailWorld  # noqa: PLC0415
-    from mail_lab.services.zones import zone_texts  # noqa: PLC0415
+    from mail_lab.services.zones import dkim_domains, zone_texts  # noqa: PLC0415
 
     vm = eval_json("(import ./tests/vm/world.nix { lib = import <nixpkgs/lib>; }).zones")
-    world = MailWorld.from_topology(eval_json(f"{{ inherit ({VM_TOPOLOGY}) world plans; }}"))
-    lab = zone_texts(world, {host.domain: dkim_key(tmp_path, host.domain) for host in world.hosts}, serial=1)
-    assert set(vm) == set(lab)
+    records = eval_json(f"{VM_TOPOLOGY}.dns")
+    keys = {domain: dkim_key(tmp_path, domain) for domain in dkim_domains(records)}
+    lab = zone_texts(records, keys, serial=1)
+    assert set(vm) == set(lab) == set(records["zones"])
     assert zone_records(vm) == zone_records(lab)
     assert {"v4.example.net", "v6.example.net", "example.com"} <= set(vm)
+    # Each DKIM record holds the public key of its domain's test key (tests/vm/secrets).
+    for domain in ("example.org", "example.net"):
+        published = (REPO / "tests" / "vm" / "secrets" / f"{domain}.mail.txt").read_text().strip()
+        assert f"p={published[:200]}" in vm[domain].replace('" "', ""), domain
 
 
 @needs_nixpkgs_lib

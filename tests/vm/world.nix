@@ -3,7 +3,6 @@
 # every test script. The lab (pkgs/mail-lab) builds the same world from the same file.
 { lib }:
 let
-  homeMailLib = import ../../lib;
 
   # In a NixOS test VM, eth0 is QEMU's user-mode network and the VLANs are eth1, eth2, ...: the
   # gateway's uplink is eth1. Nothing else differs from the lab's world.
@@ -33,19 +32,6 @@ let
   prefixLengthOf = cidr: lib.toInt (lib.last (lib.splitString "/" cidr));
   isIPv6 = address: lib.hasInfix ":" address;
 
-  # "198.51.100.0/24" -> "198.51.100.1/24", "2001:db8:1::/64" -> "2001:db8:1::1/64": the router.
-  routerCidr =
-    network:
-    let
-      address = bare network;
-      first =
-        if isIPv6 address then
-          "${address}1"
-        else
-          lib.concatStringsSep "." (lib.init (lib.splitString "." address) ++ [ "1" ]);
-    in
-    "${first}/${toString (prefixLengthOf network)}";
-
   # networking.interfaces.<name> for a list of "address/prefix" strings.
   staticInterface =
     cidrs:
@@ -60,19 +46,23 @@ let
       ipv6.addresses = map entry (lib.filter isIPv6 cidrs);
     };
 
-  linkRouter = link: {
-    ipv4 = bare (routerCidr links.${link}.ipv4);
-    ipv6 = bare (routerCidr links.${link}.ipv6);
-  };
+  # The router's addresses on a link, without their prefix lengths.
+  linkRouter = link: builtins.mapAttrs (_: bare) links.${link}.router;
 
-  # The networking of a machine attached to one link (gateway, home, remote, client).
+  # The networking of a machine attached to one link (gateway, home, remote, client). Its host
+  # name and domain are those NixOS turns into the machine's `hosts` (the FQDN, then the host name,
+  # on 127.0.0.2), which the lab writes into /etc/hosts.
   attached =
     name:
     let
       machine = machines.${name};
       router = linkRouter machine.link;
+      names = machine.hosts."127.0.0.2";
+      hostName = lib.last names;
     in
     {
+      inherit hostName;
+      domain = if builtins.length names > 1 then lib.removePrefix "${hostName}." (builtins.head names) else null;
       virtualInterface = onLink machine.link;
       interface = staticInterface [
         machine.ipv4
@@ -126,16 +116,7 @@ let
     dkimPublicKey = domain: lib.removeSuffix "\n" (builtins.readFile (./secrets + "/${domain}.mail.txt"));
   };
 
-  zones = import ./zones.nix {
-    inherit
-      lib
-      homeMailLib
-      topology
-      acme
-      secrets
-      nameservers
-      ;
-  };
+  zones = import ./zones.nix { inherit lib topology secrets; };
 
   # The start of every test script: the test world as the scenarios know it. A JSON text is also
   # a valid Python string literal here (Nix's JSON escapes are a subset of Python's).
@@ -154,7 +135,6 @@ in
     acme
     vlans
     onLink
-    routerCidr
     staticInterface
     linkRouter
     attached

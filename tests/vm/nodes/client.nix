@@ -5,6 +5,8 @@ let
 in
 {
   virtualisation.interfaces.eth1 = attached.virtualInterface;
+  networking.hostName = attached.hostName;
+  networking.domain = attached.domain;
   networking.interfaces.eth1 = attached.interface;
   networking.defaultGateway = attached.defaultGateway;
   networking.defaultGateway6 = attached.defaultGateway6;

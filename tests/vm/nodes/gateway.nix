@@ -15,6 +15,8 @@ in
   ];
 
   virtualisation.interfaces.eth1 = attached.virtualInterface;
+  networking.hostName = attached.hostName;
+  networking.domain = attached.domain;
   networking.interfaces = lib.mkForce { eth1 = attached.interface; };
   networking.defaultGateway = lib.mkForce attached.defaultGateway;
   networking.defaultGateway6 = lib.mkForce attached.defaultGateway6;

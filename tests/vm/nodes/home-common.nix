@@ -26,6 +26,8 @@ in
 
   virtualisation.memorySize = 2048;
   virtualisation.interfaces.eth1 = attached.virtualInterface;
+  networking.hostName = attached.hostName;
+  networking.domain = attached.domain;
   networking.interfaces = lib.mkForce { eth1 = attached.interface; };
   networking.defaultGateway = attached.defaultGateway;
   networking.defaultGateway6 = attached.defaultGateway6;

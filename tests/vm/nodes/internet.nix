@@ -11,8 +11,8 @@ let
   inherit (world.world.internet) links dns;
   edgePrefix = network: lib.last (lib.splitString "/" network);
   router = link: [
-    (world.routerCidr links.${link}.ipv4)
-    (world.routerCidr links.${link}.ipv6)
+    links.${link}.router.ipv4
+    links.${link}.router.ipv6
   ];
 
   # The ISP drops the blocked TCP ports to and from the line, in both directions.

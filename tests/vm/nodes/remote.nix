@@ -31,8 +31,8 @@ in
   networking.defaultGateway = attached.defaultGateway;
   networking.defaultGateway6 = attached.defaultGateway6;
   networking.nameservers = world.nameservers;
-  networking.hostName = builtins.head (lib.splitString "." machine.fqdn);
-  networking.domain = world.world.domains.remote;
+  networking.hostName = attached.hostName;
+  networking.domain = attached.domain;
   networking.firewall.allowedTCPPorts = [ 25 ];
 
   services.postfix = {

@@ -6,7 +6,7 @@
     mail-lab status                        machines and units
     mail-lab shell                         ptpython with the NixOS test driver's globals
     mail-lab run SCRIPT...                 run test scripts in order, in one namespace
-    mail-lab demo [--keep]                 mail both ways over v4 and v6, with a report (mail_lab.demo)
+    mail-lab demo [--keep]                 the inbound and outbound scenarios, with a report (mail_lab.demo)
 
 The prefix comes from MAIL_LAB_PREFIX (default mlab-). Problems the user can fix are printed as
 one line, without a traceback, and exit with 2: not root, a missing program (with the Debian
@@ -289,7 +289,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "scripts", nargs="+", help="scripts run in order in one namespace (e.g. common.py first)"
     )
-    demo_parser = sub.add_parser("demo", help="send mail both ways over v4 and v6 and report")
+    demo_parser = sub.add_parser("demo", help="run the inbound and outbound scenarios and report")
     demo_parser.add_argument("--keep", action="store_true", help="leave the lab it built running")
     sub.add_parser("check", help="evaluate and audit the plans only")
     sub.add_parser("tree", help="build the machines' root filesystem (cached; debootstrap)")

@@ -6,6 +6,7 @@ import os
 import shlex
 import subprocess
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import IO
 
 DEFAULT_TIMEOUT = 30.0
@@ -38,6 +39,28 @@ def environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def capture(
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    env: Mapping[str, str],
+    cwd: Path | str = "/",
+    input_text: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run `argv` in `cwd` with exactly `env`, for at most `timeout` seconds (TimeoutExpired),
+    its stdout and stderr captured as text; its exit code is the caller's to judge."""
+    return subprocess.run(
+        list(argv),
+        input=input_text,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(env),
+        cwd=cwd,
+        check=False,
+    )
+
+
 def run(
     argv: Sequence[str],
     *,
@@ -46,18 +69,10 @@ def run(
     check: bool = True,
     env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run `argv`, capture stdout and stderr; raise CommandError on failure when `check`."""
+    """Run `argv` in the lab's environment, capture stdout and stderr; raise CommandError on
+    failure when `check`."""
     try:
-        result = subprocess.run(
-            list(argv),
-            input=input_text,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=environment(env),
-            check=False,
-            cwd="/",
-        )
+        result = capture(argv, input_text=input_text, timeout=timeout, env=environment(env))
     except subprocess.TimeoutExpired as error:
         raise CommandError(argv, 124, f"timed out after {timeout:.0f} s") from error
     except FileNotFoundError as error:

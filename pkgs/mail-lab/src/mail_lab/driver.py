@@ -14,6 +14,7 @@ import os
 import time
 import unittest
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,39 @@ def subtest(name: str) -> Iterator[None]:
         log(f"subtest failed: {name}")
         raise
     log(f"subtest passed: {name} ({time.monotonic() - started:.1f} s)")
+
+
+@dataclass(frozen=True)
+class SubtestResult:
+    """How one subtest of a script ended: `error` is empty when it passed."""
+
+    name: str
+    seconds: float
+    error: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return not self.error
+
+
+def recorded_subtest(
+    results: list[SubtestResult],
+) -> Callable[[str], contextlib.AbstractContextManager[None]]:
+    """`subtest` that also appends each subtest's result to `results`."""
+
+    @contextlib.contextmanager
+    def record(name: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            with subtest(name):
+                yield
+        except Exception as error:
+            failure = f"{type(error).__name__}: {error}"
+            results.append(SubtestResult(name, time.monotonic() - started, failure))
+            raise
+        results.append(SubtestResult(name, time.monotonic() - started))
+
+    return record
 
 
 def symbols(world: World) -> dict[str, Any]:
@@ -96,13 +130,17 @@ def run_script(
     world: World,
     prelude: Sequence[Path | str] = (),
     namespace: dict[str, Any] | None = None,
+    subtests: list[SubtestResult] | None = None,
 ) -> None:
     """Run a test script (after `prelude` scripts, e.g. tests/scenarios/common.py) in one namespace.
 
-    `namespace` (optional) receives the driver's globals and whatever the scripts define.
+    `namespace` (optional) receives the driver's globals and whatever the scripts define;
+    `subtests` (optional) receives the result of each subtest, in order.
     """
     namespace = namespace if namespace is not None else {}
     namespace.update(symbols(world))
+    if subtests is not None:
+        namespace["subtest"] = recorded_subtest(subtests)
     _run([*prelude, path], namespace)
 
 

@@ -18,12 +18,19 @@ def audit_topology(topology: dict[str, Any]) -> None:
     """Raise SafetyError listing every address the lab would refuse to configure."""
     problems: list[str] = []
     internet = topology["world"]["internet"]
-    for family, address in internet["dns"].items():
+    for family in ("ipv4", "ipv6"):
+        address = internet["dns"][family]
         _check(problems, safety.documentation_address, address, f"world.internet.dns.{family}")
     for link_name, link in internet["links"].items():
         for family in ("ipv4", "ipv6"):
             _check(
                 problems, safety.documentation_interface, link[family], f"world.internet.links.{link_name}"
+            )
+            _check(
+                problems,
+                safety.documentation_interface,
+                link["router"][family],
+                f"world.internet.links.{link_name}.router.{family}",
             )
     for name, machine in topology["world"]["machines"].items():
         for family in ("ipv4", "ipv6"):

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mail_lab.commands import capture
 from mail_lab.errors import LabError
 
 REPO_ENV = "MAIL_LAB_REPO"
@@ -79,9 +80,7 @@ def nix_eval_json(arguments: list[str], source: str) -> str:
             # Run as a user, Nix would fix up root's /nix/var/nix and fail; evaluation keeps no state.
             env["NIX_STATE_DIR"] = stack.enter_context(tempfile.TemporaryDirectory(prefix="mail-lab-nix-"))
         try:
-            result = subprocess.run(
-                argv, capture_output=True, text=True, timeout=NIX_TIMEOUT, env=env, check=False
-            )
+            result = capture(argv, timeout=NIX_TIMEOUT, env=env)
         except FileNotFoundError:
             raise PlanError("nix-instantiate not found: install the Debian package nix-bin") from None
         except OSError as error:

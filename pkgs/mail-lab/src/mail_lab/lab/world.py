@@ -60,10 +60,10 @@ class WorldError(LabError, RuntimeError):
 
 
 def _hosts_file(machine: Mapping[str, Any]) -> str:
+    """localhost, then the machine's `hosts` (tests/topology.nix: what NixOS's networking.hosts
+    holds for its host name and domain)."""
     lines = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback"]
-    if machine.get("fqdn"):
-        # As NixOS does (networking.hosts): the FQDN on 127.0.0.2.
-        lines.append(f"127.0.0.2 {machine['fqdn']} {machine.get('hostName', '')}".rstrip())
+    lines += [f"{address} {' '.join(names)}" for address, names in machine.get("hosts", {}).items()]
     return "\n".join(lines) + "\n"
 
 

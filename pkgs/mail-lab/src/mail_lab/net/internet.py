@@ -29,10 +29,10 @@ class InternetError(LabError, RuntimeError):
     """The topology's links do not hold an address the internet must serve."""
 
 
-def _router_address(network: str, what: str) -> str:
-    """.1 / ::1 of a link network, with the network's prefix length."""
-    net = ipaddress.ip_network(network)
-    return safety.documentation_interface(f"{net.network_address + 1}/{net.prefixlen}", what).with_prefixlen
+def _router_address(link: Mapping[str, Any], family: str, what: str) -> str:
+    """The router's address on a link (`router`, .1 / ::1 computed by tests/topology.nix), with
+    the link's prefix length."""
+    return safety.documentation_interface(str(link["router"][family]), what).with_prefixlen
 
 
 def _bare(cidr: str) -> str:
@@ -111,9 +111,7 @@ class Internet:
     def _service_addresses(self) -> list[tuple[str, str, str]]:
         """(family, address, option) of the internet's own services: its DNS and ACME server."""
         internet = self.topology["internet"]
-        found = [
-            (family, address, "world.internet.dns") for family, address in sorted(internet["dns"].items())
-        ]
+        found = [(family, internet["dns"][family], "world.internet.dns") for family in ("ipv4", "ipv6")]
         acme = internet.get("acme", {})
         found += [
             (family, acme[family], "world.internet.acme") for family in ("ipv4", "ipv6") if family in acme
@@ -122,7 +120,7 @@ class Internet:
 
     def _add_router_addresses(self, device: str, link: Mapping[str, Any]) -> None:
         for family in ("ipv4", "ipv6"):
-            address = _router_address(link[family], device)
+            address = _router_address(link, family, device)
             self.router.succeed(netconf.add_address(device, address, f"internet link {device}"))
 
     def _link_members(self, link: str) -> list[str]:
@@ -169,7 +167,7 @@ class Internet:
             machine.succeed(netconf.add_address(interface, info[family], f"world.machines.{machine.name}"))
         machine.succeed(f"ip link set {interface} up")
         for family in ("ipv4", "ipv6"):
-            router = _bare(_router_address(link[family], link_name))
+            router = _bare(_router_address(link, family, link_name))
             machine.succeed(netconf.default_route(router, f"world.machines.{machine.name}"))
         self._forget_old_neighbour(machine.name, link_name)
 

@@ -45,7 +45,7 @@ def mail_units(machine: MailMachine, topology: dict[str, Any], ca: LabCA) -> lis
     world = MailWorld.from_topology(topology)
     install_trust(machine, ca)
     if machine.name == "internet":
-        return [knot_unit(machine, world, ca)]
+        return [knot_unit(machine, world, topology["dns"], ca)]
     if machine.name == "home":
         accounts = ensure_accounts(world, ca.state_dir)
         return [

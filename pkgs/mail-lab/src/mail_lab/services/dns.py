@@ -1,19 +1,21 @@
 """knot (knotd): the internet's authoritative name server for every lab zone.
 
 It listens on the world's DNS addresses (192.0.2.53, 2001:db8:3::53 in the default topology) and
-answers with the zones of `zones.zone_texts`. There is no recursion anywhere on the internet: the
-lab's resolvers (kresd at home, libc elsewhere) ask this server for everything.
+answers with the zones of the topology's `dns` (tests/dns.nix, written out by `zones.zone_texts`).
+There is no recursion anywhere on the internet: the lab's resolvers (kresd at home, libc
+elsewhere) ask this server for everything.
 """
 
 from __future__ import annotations
 
 import shlex
+from typing import Any
 
 from mail_lab.services.dkim import dkim_key
 from mail_lab.services.machine import MailMachine
 from mail_lab.services.tls import LabCA
 from mail_lab.services.world import MailWorld
-from mail_lab.services.zones import zone_texts
+from mail_lab.services.zones import dkim_domains, zone_texts
 from mail_lab.units.unit import Unit
 
 UNIT_NAME = "knot.service"
@@ -49,9 +51,9 @@ def knot_config(world: MailWorld, zones: list[str]) -> str:
     )
 
 
-def knot_unit(machine: MailMachine, world: MailWorld, ca: LabCA) -> Unit:
-    keys = {host.domain: dkim_key(ca.state_dir, host.domain) for host in world.hosts}
-    zones = zone_texts(world, keys)
+def knot_unit(machine: MailMachine, world: MailWorld, dns: dict[str, Any], ca: LabCA) -> Unit:
+    keys = {domain: dkim_key(ca.state_dir, domain) for domain in dkim_domains(dns)}
+    zones = zone_texts(dns, keys)
     for zone, text in zones.items():
         machine.write_file(f"{ZONE_DIR}/{zone}.zone", text)
     machine.write_file(CONFIG, knot_config(world, sorted(zones)), mode=0o640, group="knot")

@@ -26,6 +26,26 @@ BACKDATE = datetime.timedelta(hours=1)
 # Where Debian's OpenSSL, curl, Python and Perl look for trusted CAs (inside a machine).
 TRUST_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 LAB_CA_PATH = "/etc/ssl/certs/mail-lab-ca.pem"
+# Every flag of x509.KeyUsage, which wants each one given.
+KEY_USAGE_FLAGS = (
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+    "encipher_only",
+    "decipher_only",
+)
+
+
+def key_usage(*allowed: str) -> x509.KeyUsage:
+    """The KeyUsage extension allowing only `allowed` (names of KEY_USAGE_FLAGS)."""
+    unknown = sorted(set(allowed) - set(KEY_USAGE_FLAGS))
+    if unknown:
+        raise ValueError(f"not a key usage: {', '.join(unknown)}")
+    return x509.KeyUsage(**{flag: flag in allowed for flag in KEY_USAGE_FLAGS})
 
 
 def _private_key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -96,20 +116,7 @@ class LabCA:
             .not_valid_before(now - BACKDATE)
             .not_valid_after(now + CA_VALIDITY)
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
+            .add_extension(key_usage("digital_signature", "key_cert_sign", "crl_sign"), critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
             .sign(key, hashes.SHA256())
         )

@@ -8,11 +8,10 @@ addresses are the forwarded ones from the home plan, never the address of its IS
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def _bare_address(value: str) -> Address:
@@ -43,7 +42,7 @@ FAMILIES = ("ipv4", "ipv6")
 @dataclass(frozen=True)
 class RemoteDomain:
     """A recipient domain of the remote (`world.remoteDomains`), a zone of its own: its MX host
-    has the remote's addresses of `families` only."""
+    has the remote's addresses of `families` only (tests/dns.nix checks them)."""
 
     domain: str
     mx: str
@@ -51,14 +50,7 @@ class RemoteDomain:
 
     @classmethod
     def from_topology(cls, domain: str, entry: dict[str, Any]) -> RemoteDomain:
-        families = tuple(entry["families"])
-        unknown = [family for family in families if family not in FAMILIES]
-        if unknown or not families:
-            raise ValueError(
-                f"tests/topology.nix: world.remoteDomains.{domain}.families is {list(families)};"
-                f" give one or both of {', '.join(FAMILIES)}"
-            )
-        return cls(domain=domain, mx=str(entry["mx"]), families=families)
+        return cls(domain=domain, mx=str(entry["mx"]), families=tuple(entry["families"]))
 
 
 @dataclass(frozen=True)
@@ -66,14 +58,10 @@ class MailWorld:
     home: MailHost
     remote: MailHost
     name_server: MailHost  # the internet's authoritative server (domain = the zone holding its name)
-    # Networks of the internet's links: the reverse zones are cut from them.
-    link_networks: tuple[Network, ...]
     remote_domains: tuple[RemoteDomain, ...]
     accounts: dict[str, str]  # role ("home" | "remote") -> mail address
     passwords: dict[str, str]  # mail address -> test password (may be empty)
     remote_maildir: str
-    # Other names the internet serves (e.g. its ACME server) -> their addresses.
-    service_hosts: dict[str, tuple[Address, ...]] = field(default_factory=dict)
 
     @property
     def hosts(self) -> tuple[MailHost, MailHost]:
@@ -99,12 +87,8 @@ class MailWorld:
         dns = world["internet"]["dns"]
         name_server = MailHost(
             domain=remote.domain,
-            fqdn=f"ns.{remote.domain}",
+            fqdn=dns["name"],
             addresses=(_bare_address(dns["ipv4"]), _bare_address(dns["ipv6"])),
-        )
-        links = world["internet"]["links"].values()
-        link_networks = tuple(
-            ipaddress.ip_network(link[family]) for link in links for family in ("ipv4", "ipv6")
         )
         remote_domains = tuple(
             RemoteDomain.from_topology(domain, entry)
@@ -114,12 +98,10 @@ class MailWorld:
             home=home,
             remote=remote,
             name_server=name_server,
-            link_networks=link_networks,
             remote_domains=remote_domains,
             accounts=dict(world["accounts"]),
             passwords=dict(world.get("passwords", {})),
             remote_maildir=remote_machine["maildir"],
-            service_hosts=_service_hosts(world["internet"]),
         )
 
     def remote_family_sender(self, family: str) -> str:
@@ -139,20 +121,3 @@ class MailWorld:
         raise LookupError(
             f'tests/topology.nix: world.remoteDomains has no domain with families [ "{family}" ]'
         )
-
-    def mx_addresses(self, entry: RemoteDomain) -> tuple[Address, ...]:
-        """The addresses of `entry`'s MX host: the remote's of the domain's families."""
-        return tuple(
-            address
-            for family, addresses in (("ipv4", self.remote.ipv4), ("ipv6", self.remote.ipv6))
-            if family in entry.families
-            for address in addresses
-        )
-
-
-def _service_hosts(internet: dict[str, Any]) -> dict[str, tuple[Address, ...]]:
-    """Names of the internet's own services (world.internet.acme) with their addresses."""
-    acme = internet.get("acme")
-    if acme is None:
-        return {}
-    return {acme["name"]: tuple(_bare_address(acme[f]) for f in ("ipv4", "ipv6") if f in acme)}
