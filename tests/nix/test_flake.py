@@ -230,6 +230,17 @@ def test_the_vm_machines_have_the_host_names_of_the_topology() -> None:
 
 
 @needs_nixpkgs_lib
+def test_the_vm_machines_keep_their_node_names_in_the_driver() -> None:
+    """home's host name is `mail`, but the scenarios call it `home`: the VM tests' defaults name
+    each node's system after the node, so a driver naming machines by system.name (whose default
+    is the host name) still has `home`, `remote`, ..."""
+    defaults = f"{OUTPUTS}.checks.x86_64-linux.vm-inbound.testArguments.defaults"
+    arguments = '{ pkgs = { }; world = { }; name = "home"; }'
+    assert eval_json(f"({defaults} {arguments}).system.name") == "home"
+    assert vm_node("home", "networking.hostName") == "mail"
+
+
+@needs_nixpkgs_lib
 def test_the_vm_gateway_and_home_run_the_plans_of_the_script_topology() -> None:
     """What the scenarios read from `topology` is what the VMs are configured with."""
     assert vm_node("gateway", "homeMail.gateway.plan") == eval_json(f"{VM_TOPOLOGY}.plans.gateway")

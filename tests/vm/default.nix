@@ -44,8 +44,17 @@ let
         mailserverModule = simple-nixos-mailserver.nixosModules.default;
       };
       defaults =
-        { pkgs, world, ... }:
         {
+          name,
+          pkgs,
+          world,
+          ...
+        }:
+        {
+          # The driver's machine names are the nodes' (`home`, `remote`, ...) while each node's host
+          # name is the test world's (home is `mail`, as in the lab): drivers that name machines by
+          # system.name, whose default is the host name, see the nodes' names too.
+          system.name = name;
           # Every machine trusts the test world's CA (home's mail certificate, the ACME server).
           security.pki.certificateFiles = [ world.secrets.caCertificate ];
           # The scenarios talk SMTP, IMAP and HTTP with curl, probe ports with nc, inspect
