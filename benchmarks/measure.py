@@ -65,10 +65,6 @@ def public_addresses(world: World) -> tuple[str, str]:
     return str(addresses["ipv4"][0]), str(addresses["ipv6"][0])
 
 
-def namespace_path(machine: Machine) -> str:
-    return f"/run/netns/{machine.namespace}"
-
-
 def _host_port(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ipaddress.ip_address(address).version == 6 else f"{address}:{port}"
 
@@ -189,7 +185,7 @@ def delivery_latencies(
     """Seconds from opening the SMTP connection (in the remote machine's namespace) until the
     message is in the mailbox, for `messages` messages sent one after the other."""
     identity = MailIdentity.of(world)
-    remote = namespace_path(world.machines["remote"])
+    remote = world.machines["remote"].namespace_path
     latencies = []
     mailbox.clear()
     for _ in range(messages):
@@ -261,7 +257,7 @@ def _process_cpu_seconds(pid: int) -> float:
 
 def wireguard_cpu_seconds(machine: Machine) -> float:
     """CPU seconds used so far by the wireguard-go processes in `machine`'s own network namespace."""
-    namespace = os.stat(namespace_path(machine)).st_ino
+    namespace = os.stat(machine.namespace_path).st_ino
     total = 0.0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 
 from benchmarks.direct_link import in_home_namespace
-from benchmarks.measure import SMTP_PORT, BenchmarkError, namespace_path, public_addresses
+from benchmarks.measure import SMTP_PORT, BenchmarkError, public_addresses
 from benchmarks.netns import smtp_banner
 from mail_lab.lab.world import World
 
@@ -23,7 +23,7 @@ def endpoint_memory_file(world: World) -> str | None:
 
 def _home_reachable(world: World, timeout: float) -> bool:
     address = public_addresses(world)[0]
-    return smtp_banner(namespace_path(world.machines["remote"]), address, SMTP_PORT, timeout)
+    return smtp_banner(world.machines["remote"].namespace_path, address, SMTP_PORT, timeout)
 
 
 def _gateway_knows_home(world: World) -> bool:

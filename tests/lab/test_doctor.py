@@ -25,6 +25,7 @@ from mail_lab.lab.log_scan import LogScan
 from mail_lab.lab.realize import DOCTOR_COMMAND
 from mail_lab.lab.world import World
 from mail_lab.machine.api import Machine
+from mail_lab.net.namespaces import namespace_path
 from mail_lab.services import dns as knot
 from mail_lab.services import dovecot, kresd, postfix
 from mail_lab.services.tls import LabCA
@@ -385,7 +386,7 @@ def test_confined_daemon_left_in_an_old_namespace(healthy: Doctor) -> None:
     home = healthy.machine("home")
     old = f"{ns['name']}-old"
     home.succeed(
-        f"ip netns add {old} && ip -n {old} link set lo up && mount --bind /run/netns/{old} {ns['path']}"
+        f"ip netns add {old} && ip -n {old} link set lo up && mount --bind {namespace_path(old)} {ns['path']}"
     )
     try:
         home.succeed("systemctl restart dovecot.service")

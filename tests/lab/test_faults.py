@@ -42,7 +42,8 @@ class Faults:
         self.bob = str(topology["world"]["accounts"]["remote"])
         self.public_ipv4 = str(topology["plans"]["home"]["addresses"]["ipv4"][0]).split("/")[0]
         self.namespace = str(topology["plans"]["home"]["namespace"]["name"])
-        self.gateway_wireguard = f"wireguard-{topology['plans']['gateway']['wireguard']['interface']}.service"
+        self.gateway_wireguard = str(topology["plans"]["gateway"]["wireguardUnits"]["interface"])
+        self.home_wireguard = str(topology["plans"]["home"]["wireguardUnits"]["interface"])
         self.home_interface = str(topology["plans"]["home"]["wireguard"]["interface"])
         self.maildir = dovecot.maildir_of(self.alice)
         self.home_isp_ipv4 = str(topology["world"]["machines"]["home"]["ipv4"]).split("/")[0]
@@ -243,7 +244,7 @@ def test_postfix_starts_after_a_crash_left_a_half_written_queue_file(
 
 def test_fault_home_wireguard_restart(faults: Faults) -> None:
     faults.burst("home-wireguard-restart")
-    faults.home.succeed(f"systemctl restart wireguard-{faults.home_interface}.service")
+    faults.home.succeed(f"systemctl restart {faults.home_wireguard}")
     faults.wait_for_burst("home-wireguard-restart")
 
 
@@ -350,8 +351,7 @@ def test_a_leftover_wireguard_interface_in_the_host_namespace_is_removed_before_
     running from a start that failed before moving it into the namespace): the home plan's
     preSetup removes it, the tunnel comes up and mail flows. Without it wireguard-go cannot
     create the interface (the seed's "RTNETLINK answers: File exists")."""
-    interface = faults.home_interface
-    unit = f"wireguard-{interface}.service"
+    interface, unit = faults.home_interface, faults.home_wireguard
     faults.home.succeed(f"systemctl stop {unit}")
     leftover = int(
         faults.home.succeed(
@@ -382,15 +382,14 @@ def test_an_interface_of_another_type_with_the_tunnels_name_is_refused_and_kept(
         r"wireguard-go-\S+\.service: Failed with result 'exit-code'|Failed to start wireguard-go-",
         why,
     )
-    interface = faults.home_interface
-    unit = f"wireguard-{interface}.service"
+    interface, unit = faults.home_interface, faults.home_wireguard
     faults.home.succeed(f"systemctl stop {unit}", f"ip link add {interface} type bridge")
     try:
         code, output = faults.home.execute(f"systemctl start {unit} 2>&1")
         assert code != 0, output
         # systemctl says only that a job failed; the refusal is in the failed unit's journal.
         output += faults.home.execute(
-            f"journalctl --no-pager -o cat -u {wireguard.tun_unit_name(interface)} 2>/dev/null"
+            f"journalctl --no-pager -o cat -u {wireguard.tun_unit_name(unit)} 2>/dev/null"
         )[1]
         assert "homeMail.home.wireguard.interface: " in output, output
         assert f"interface named {interface} that is not a WireGuard interface" in output, output

@@ -18,7 +18,7 @@ from mail_lab.lab.record import LabRecord
 from mail_lab.lab.world import World
 from mail_lab.machine.api import Machine
 from mail_lab.machine.systemd import SystemdMachine
-from mail_lab.net.namespaces import list_namespaces
+from mail_lab.net.namespaces import list_namespaces, namespace_path
 from mail_lab.units.install import add_units
 
 pytestmark = [pytest.mark.lab]
@@ -31,7 +31,7 @@ CLI = [sys.executable, "-m", "mail_lab.cli"]
 def lab_processes(config: LabConfig) -> list[int]:
     """Processes in any of the lab's network namespaces."""
     inodes = {
-        os.stat(f"/run/netns/{name}").st_ino for name in list_namespaces() if name.startswith(config.prefix)
+        os.stat(namespace_path(name)).st_ino for name in list_namespaces() if name.startswith(config.prefix)
     }
     return [pid for pid in all_pids() if namespace_inode(pid, "net") in inodes]
 

@@ -79,7 +79,7 @@ def test_the_netns_instance_is_the_template_and_a_drop_in(
     topology: dict[str, Any], tree: rootfs.Tree
 ) -> None:
     home = topology["plans"]["home"]
-    out = rendered(tree, "home", home, wireguard_units(home["wireguard"]))
+    out = rendered(tree, "home", home, wireguard_units(home))
     template = settings(out, "netns@.service")
     assert template["Type"] == ["oneshot"] and template["RemainAfterExit"] == ["true"]
     assert template["ExecStartPre"][0].startswith("-")
@@ -104,7 +104,7 @@ def test_a_service_only_the_plan_defines_is_wanted_by_its_interface(
 ) -> None:
     gateway = topology["plans"]["gateway"]
     saver = gateway["endpointMemory"]["unit"]
-    out = rendered(tree, "gateway", gateway, wireguard_units(gateway["wireguard"]))
+    out = rendered(tree, "gateway", gateway, wireguard_units(gateway))
     unit = settings(out, f"{saver}.service")
     assert unit["Type"] == ["simple"] and "RemainAfterExit" not in unit
     assert unit["BindsTo"] == unit["After"] == ["wireguard-wg0.service"]
@@ -138,7 +138,7 @@ def test_confinement_reaches_service_units_and_template_instances(
 
 def test_wireguard_units_follow_the_nixos_script_backend(topology: dict[str, Any]) -> None:
     home_wg = topology["plans"]["home"]["wireguard"]
-    units = by_name(wireguard_units(home_wg))
+    units = by_name(wireguard_units(topology["plans"]["home"]))
     interface = units["wireguard-wg0.service"]
     # Born in the machine's namespace (the UDP socket stays there), then moved into `wg`.
     assert interface.exec_start[0] == ["ip", "link", "set", "wg0", "netns", "wg"]

@@ -85,15 +85,16 @@ class Lab:
         return keys
 
 
-def listener_unit(name: str, port: int, tag: str, namespace: str | None) -> Unit:
-    """A tagged TCP server (security_probe.py serve) in home's default namespace or in `namespace`."""
+def listener_unit(name: str, port: int, tag: str, namespace_path: str | None) -> Unit:
+    """A tagged TCP server (security_probe.py serve) in home's default namespace or in the one at
+    `namespace_path`."""
     serve = ["python3", str(PROBE), "serve", str(port), tag, f"/run/{name}.ready", f"/run/{name}.log"]
     return Unit(
         name=f"{name}.service",
         exec_start_pre=[["rm", "-f", f"/run/{name}.ready"]],
         exec_start=[serve],
         # Joined by the service manager, as the plan's confined services join it.
-        network_namespace_path=f"/run/netns/{namespace}" if namespace else None,
+        network_namespace_path=namespace_path,
         ready=f"test -e /run/{name}.ready",
         ready_timeout=20.0,
     )
@@ -110,9 +111,9 @@ def lab() -> Iterator[Lab]:
     world = World.up(prefix=PREFIX)
     try:
         home = world.machines["home"]
-        namespace = str(world.topology["plans"]["home"]["namespace"]["name"])
+        confined = str(world.topology["plans"]["home"]["namespace"]["path"])
         units = [
-            listener_unit(f"mls-{where}-{port}", port, f"home-{where}", namespace if where == "wg" else None)
+            listener_unit(f"mls-{where}-{port}", port, f"home-{where}", confined if where == "wg" else None)
             for where in ("default", "wg")
             for port in LISTENER_PORTS
         ]

@@ -51,4 +51,4 @@ def realize_plan(machine: Machine, plan: Mapping[str, Any], topology: Mapping[st
     if machine.name not in keys:
         raise PlanRealizeError(f"world.keys has no WireGuard key for {machine.name}")
     machine.write_file(str(wg["privateKeyFile"]), keys[machine.name]["private"] + "\n", mode=0o600)
-    return wireguard_units(wg)
+    return wireguard_units(plan)

@@ -24,7 +24,7 @@ from mail_lab.lab.processes import ProcessRef, all_pids, namespace_inode, reap
 from mail_lab.lab.record import LabRecord
 from mail_lab.machine.container import ContainerError, find_containers, remove_state
 from mail_lab.machine.journal import export_journal
-from mail_lab.net.namespaces import list_namespaces, remove_namespace
+from mail_lab.net.namespaces import NAMESPACE_DIR, list_namespaces, namespace_path, remove_namespace
 
 KILL_GRACE = 5.0
 CONTAINER_STOP_TIMEOUT = 15.0
@@ -75,7 +75,7 @@ def _parent(pid: int) -> int | None:
 def _inner_namespace_inodes(init: ProcessRef) -> set[int]:
     """Network namespaces created inside a machine (`ip netns add wg` there)."""
     inodes: set[int] = set()
-    directory = Path(f"/proc/{init.pid}/root/run/netns")
+    directory = Path(f"/proc/{init.pid}/root{NAMESPACE_DIR}")
     with contextlib.suppress(OSError):
         for entry in directory.iterdir():
             with contextlib.suppress(OSError):
@@ -111,7 +111,7 @@ def _processes_in(namespaces: list[str], inits: list[ProcessRef]) -> set[int]:
     net_inodes: set[int] = set()
     for name in namespaces:
         with contextlib.suppress(OSError):
-            net_inodes.add(os.stat(f"/run/netns/{name}").st_ino)
+            net_inodes.add(os.stat(namespace_path(name)).st_ino)
     mnt_inodes: set[int] = set()
     for init in inits:
         if init.alive():

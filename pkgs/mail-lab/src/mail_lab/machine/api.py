@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from mail_lab.commands import spawn
 from mail_lab.errors import LabError
 from mail_lab.lab.paths import LabConfig
+from mail_lab.net.namespaces import namespace_path
 
 POLL_INTERVAL = 0.25
 # `execute(timeout=None)` still ends: the lab never waits without bound.
@@ -68,6 +69,11 @@ class Machine(ABC):
     def namespace(self) -> str:
         """The machine's global network namespace, `<prefix><name>`."""
         return self.config.namespace(self.name)
+
+    @property
+    def namespace_path(self) -> str:
+        """The file of the machine's global network namespace."""
+        return namespace_path(self.namespace)
 
     @property
     def state_dir(self) -> Path:

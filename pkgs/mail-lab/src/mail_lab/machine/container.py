@@ -26,6 +26,7 @@ from pathlib import Path
 
 from mail_lab.commands import run, spawn
 from mail_lab.lab.processes import ProcessRef, all_pids, reap
+from mail_lab.net.namespaces import namespace_name, namespace_path
 
 BOOT_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0
@@ -54,7 +55,7 @@ class ContainerSpec:
     hostname: str
     tree: Path  # the shared read-only root filesystem
     state_dir: Path  # the machine's writable layer, overlay work directory and mount point
-    network_namespace: str  # /run/netns/<this>
+    network_namespace: str  # a named (host-level) namespace: net.namespaces.namespace_path
     binds: tuple[str, ...] = ("/dev/net/tun",)
     # Host paths the machine sees read-only at the same path (the lab's own programs).
     read_only_binds: tuple[str, ...] = ()
@@ -122,7 +123,7 @@ def nspawn_argv(spec: ContainerSpec) -> list[str]:
         "--register=no",
         "--keep-unit",
         "--capability=all",
-        f"--network-namespace-path=/run/netns/{spec.network_namespace}",
+        f"--network-namespace-path={namespace_path(spec.network_namespace)}",
         *(f"--bind={path}" for path in spec.binds),
         *(f"--bind-ro={path}" for path in spec.read_only_binds),
         "--console=pipe",
@@ -303,7 +304,7 @@ def _spec_of(pid: int, name: str) -> ContainerSpec | None:
         hostname=values.get("hostname", name),
         tree=Path("/"),
         state_dir=root.parent,
-        network_namespace=values.get("network-namespace-path", "").removeprefix("/run/netns/"),
+        network_namespace=namespace_name(values.get("network-namespace-path", "")),
     )
 
 

@@ -240,14 +240,14 @@ def home_certificate_order(topology: dict[str, Any]) -> CertificateOrder:
     )
 
 
-def order_renew_unit(order: CertificateOrder, wireguard_interface: str) -> Unit:
+def order_renew_unit(order: CertificateOrder, wireguard_unit: str) -> Unit:
     return Unit(
         name=order.unit_name,
         type="oneshot",
         exec_start=[order.argv()],
         # The tunnel carries the order and the challenge; kresd (inside `wg`) resolves the names.
         # moveNs adds the namespace, netns@ and wireguard dependencies on top.
-        after=[f"wireguard-{wireguard_interface}.service", kresd.UNIT_NAME],
+        after=[wireguard_unit, kresd.UNIT_NAME],
         start_at_boot=False,
     )
 
@@ -257,6 +257,6 @@ def acme_units(machine: MailMachine, topology: dict[str, Any], ca: LabCA) -> lis
     if machine.name == "internet":
         return [pebble_unit(machine, topology, ca)]
     if machine.name == "home":
-        interface = topology["plans"]["home"]["wireguard"]["interface"]
-        return [order_renew_unit(home_certificate_order(topology), interface)]
+        interface_unit = topology["plans"]["home"]["wireguardUnits"]["interface"]
+        return [order_renew_unit(home_certificate_order(topology), interface_unit)]
     return []
