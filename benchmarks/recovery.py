@@ -12,6 +12,7 @@ from benchmarks.direct_link import in_home_namespace
 from benchmarks.measure import SMTP_PORT, BenchmarkError, public_addresses
 from benchmarks.netns import smtp_banner
 from mail_lab.lab.world import World
+from mail_lab.polling import poll
 
 
 def endpoint_memory_file(world: World) -> str | None:
@@ -40,14 +41,15 @@ def ensure_tunnel(world: World, timeout: float = 90.0) -> None:
     """
     gateway_address = str(ipaddress.ip_interface(world.topology["world"]["machines"]["gateway"]["ipv4"]).ip)
     ping = in_home_namespace(world, f"ping -c 1 -W 1 {gateway_address} >/dev/null 2>&1 || true")
-    deadline = time.monotonic() + timeout
-    for _ in range(int(timeout) + 2):
+
+    def tunnel_works() -> bool:
         if _gateway_knows_home(world) and _home_reachable(world, 2.0):
-            return
-        if time.monotonic() > deadline:
-            break
+            return True
         world.machines["home"].execute(ping)
-        time.sleep(1.0)
+        return False
+
+    if poll(tunnel_works, timeout, 1.0):
+        return
     raise BenchmarkError(f"the tunnel did not come back within {timeout:.0f} s")
 
 
@@ -60,14 +62,15 @@ class Recovery:
 
 def _probe_recovery(world: World, started: float, restarted: float, bound: float) -> Recovery:
     """Probe home's public SMTP port from the remote every ~50 ms until it greets (or `bound`)."""
-    deadline = started + bound
-    for _ in range(int(bound / 0.05) + 2):
-        if _home_reachable(world, 0.5):
-            return Recovery(time.perf_counter() - started, restarted - started, True)
-        if time.perf_counter() > deadline:
-            break
-        time.sleep(0.05)
-    return Recovery(bound, restarted - started, False)
+
+    def greeted() -> float | None:
+        return time.perf_counter() if _home_reachable(world, 0.5) else None
+
+    # The bound counts from `started`, before the restart.
+    greeted_at = poll(greeted, bound - (time.perf_counter() - started), 0.05)
+    if greeted_at is None:
+        return Recovery(bound, restarted - started, False)
+    return Recovery(greeted_at - started, restarted - started, True)
 
 
 def recovery_after_gateway_restart(world: World, keep_endpoint: bool, bound: float) -> Recovery:

@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from mail_lab.polling import retry
 from mail_lab.services import acme
 from mail_lab.services.tls import LabCA, TlsFiles
 
@@ -161,11 +161,12 @@ def remove_namespaces() -> None:
 
 
 def wait_for(command: list[str], timeout: float = 20, env: dict[str, str] | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while subprocess.run(command, capture_output=True, check=False, env=env).returncode != 0:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{command} did not succeed within {timeout} s")
-        time.sleep(0.2)
+    retry(
+        lambda: subprocess.run(command, capture_output=True, check=False, env=env).returncode == 0,
+        timeout,
+        0.2,
+        f"{command} to succeed",
+    )
 
 
 ZONES = {

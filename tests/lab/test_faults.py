@@ -24,6 +24,7 @@ from mail_lab.lab.log_scan import LogScan
 from mail_lab.lab.world import World
 from mail_lab.machine.api import Machine
 from mail_lab.net import wireguard
+from mail_lab.polling import poll
 from mail_lab.services import dovecot, postfix
 
 PREFIX = "mlg-"
@@ -84,12 +85,14 @@ class Faults:
     def wait_for_burst(self, tag: str, count: int = BURST) -> float:
         """Wait until all of the burst arrived; assert each exactly once and no bounce. Seconds taken."""
         started = time.monotonic()
-        deadline = started + DELIVERY_TIMEOUT
-        for _ in range(int(DELIVERY_TIMEOUT) + 1):
-            counts = self.counts(tag)
-            if len(counts) >= count or time.monotonic() > deadline:
-                break
-            time.sleep(1)
+        seen: list[collections.Counter[str]] = []
+
+        def all_arrived() -> bool:
+            seen[:] = [self.counts(tag)]
+            return len(seen[0]) >= count
+
+        poll(all_arrived, DELIVERY_TIMEOUT, 1.0)
+        counts = seen[0]
         missing = sorted(f"{tag}-{i}" for i in range(count) if f"{tag}-{i}" not in counts)
         assert not missing, f"{len(missing)} of {count} not delivered, e.g. {missing[:5]}"
         duplicates = {mid: n for mid, n in counts.items() if n != 1}
@@ -116,10 +119,8 @@ def faults() -> Iterator[Faults]:
 
 def measure_recovery(lab: Faults, limit: float = 180.0) -> float:
     started = time.monotonic()
-    for _ in range(int(limit * 4)):
-        if lab.inbound_reaches_home():
-            return time.monotonic() - started
-        time.sleep(0.25)
+    if poll(lab.inbound_reaches_home, limit, 0.25):
+        return time.monotonic() - started
     raise AssertionError(f"inbound did not recover within {limit:.0f} s")
 
 

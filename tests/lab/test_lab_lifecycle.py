@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from lab_support import PREFIX, echo_unit, peer_seen, require_lab, wait_for, wait_for_ping
+from lab_support import PREFIX, echo_unit, peer_seen, require_lab, wait_for_ping
 
 from mail_lab.cli import unit_states
 from mail_lab.lab.paths import LabConfig
@@ -19,6 +19,7 @@ from mail_lab.lab.world import World
 from mail_lab.machine.api import Machine
 from mail_lab.machine.systemd import SystemdMachine
 from mail_lab.net.namespaces import list_namespaces, namespace_path
+from mail_lab.polling import retry
 from mail_lab.units.install import add_units
 
 pytestmark = [pytest.mark.lab]
@@ -88,7 +89,7 @@ def test_up_refuses_a_running_lab_and_recovers_from_a_crashed_one() -> None:
         [*CLI, "up", "--no-services"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
     try:
-        wait_for("the first lab", lambda: _fully_up(config), timeout=30)
+        retry(lambda: _fully_up(config), 30, 0.1, "the first lab")
         record = LabRecord.load(config)
         assert record is not None and record.owner is not None and record.owner.pid == first.pid
         busy = cli("up", "--no-services")
@@ -143,7 +144,7 @@ def test_a_foreground_up_tears_the_lab_down_on_sigterm() -> None:
     env = {**os.environ, "MAIL_LAB_PREFIX": PREFIX}
     process = subprocess.Popen([*CLI, "up", "--no-services"], stderr=subprocess.PIPE, text=True, env=env)
     try:
-        wait_for("the lab", lambda: _fully_up(config), timeout=30)
+        retry(lambda: _fully_up(config), 30, 0.1, "the lab")
     finally:
         process.send_signal(signal.SIGTERM)
         _, errors = process.communicate(timeout=30)

@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lab_support import require_lab, wait_for
+from lab_support import require_lab
 from layers import Syn, knock, layer_off, syns_seen
 
 from mail_lab.lab.world import World
 from mail_lab.machine.api import Machine
 from mail_lab.mail import flow
+from mail_lab.polling import retry
 from mail_lab.services import dovecot, rspamd, zones
 from mail_lab.units.install import add_units
 from mail_lab.units.unit import Unit
@@ -625,7 +626,7 @@ def test_a_wireguard_peer_with_a_wrong_key_gets_nothing_through(lab: Lab) -> Non
         client.fail(f"{in_namespace} ping -c 1 -W 2 {remote_address}")
         # Handshake initiations are retried every 5 s: once two arrived, the first one's answer
         # would have been back long since.
-        wait_for("two handshake attempts at the gateway", lambda: handshake_packets(gateway) >= 2, timeout=40)
+        retry(lambda: handshake_packets(gateway) >= 2, 40, 0.1, "two handshake attempts at the gateway")
         assert intruder_handshake(client) == 0
         assert client.succeed(f"{in_namespace} wg show {INTRUDER_INTERFACE} transfer").split()[1] == "0"
         dump = gateway.succeed("wg show wg0 dump").splitlines()[1:]
@@ -645,7 +646,7 @@ def test_a_wireguard_peer_with_a_wrong_key_gets_nothing_through(lab: Lab) -> Non
                 client.execute(f"{in_namespace} ping -c 1 -W 1 {remote_address}")
                 return intruder_handshake(client) > 0
 
-            wait_for("the control handshake", handshaken, timeout=30)
+            retry(handshaken, 30, 0.1, "the control handshake")
         finally:
             gateway.succeed(f"wg set wg0 peer {intruder_key} remove")
     finally:

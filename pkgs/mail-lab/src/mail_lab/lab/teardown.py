@@ -14,7 +14,6 @@ import contextlib
 import os
 import shutil
 import signal
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from mail_lab.lab.record import LabRecord
 from mail_lab.machine.container import ContainerError, find_containers, remove_state
 from mail_lab.machine.journal import export_journal
 from mail_lab.net.namespaces import NAMESPACE_DIR, list_namespaces, namespace_path, remove_namespace
+from mail_lab.polling import poll
 
 KILL_GRACE = 5.0
 CONTAINER_STOP_TIMEOUT = 15.0
@@ -90,13 +90,13 @@ def _kill(pids: set[int], report: TeardownReport) -> None:
             refs.append(ProcessRef.of(pid))
     for ref in refs:
         ref.signal(signal.SIGTERM)
-    deadline = time.monotonic() + KILL_GRACE
-    for _ in range(int(KILL_GRACE / POLL) + 1):
+
+    def all_gone() -> bool:
         for ref in refs:
             reap(ref.pid)
-        if not any(ref.alive() for ref in refs) or time.monotonic() > deadline:
-            break
-        time.sleep(POLL)
+        return not any(ref.alive() for ref in refs)
+
+    poll(all_gone, KILL_GRACE, POLL)
     for ref in refs:
         if ref.alive():
             ref.signal(signal.SIGKILL)
