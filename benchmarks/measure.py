@@ -52,18 +52,18 @@ class MailIdentity:
 
     @classmethod
     def of(cls, world: World) -> MailIdentity:
-        data = world.topology["world"]
+        view = world.view
         return cls(
-            sender=str(data["accounts"]["remote"]),
-            recipient=str(data["accounts"]["home"]),
-            helo=str(data["machines"]["remote"]["fqdn"]),
+            sender=view.account("remote"),
+            recipient=view.account("home"),
+            helo=view.machine("remote").fqdn,
         )
 
 
 def public_addresses(world: World) -> tuple[str, str]:
     """Home's forwarded (public) IPv4 and IPv6 address."""
-    addresses = world.topology["plans"]["home"]["addresses"]
-    return str(addresses["ipv4"][0]), str(addresses["ipv6"][0])
+    home = world.view.home
+    return home.public_address("ipv4"), home.public_address("ipv6")
 
 
 def _host_port(address: str, port: int) -> str:

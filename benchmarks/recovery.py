@@ -3,7 +3,6 @@ and without the gateway's saved endpoint of home (the plan's endpointMemory)."""
 
 from __future__ import annotations
 
-import ipaddress
 import shlex
 import time
 from dataclasses import dataclass
@@ -17,8 +16,7 @@ from mail_lab.polling import poll
 
 def endpoint_memory_file(world: World) -> str | None:
     """Where the gateway keeps home's endpoint across a restart (the fix), None without the fix."""
-    memory = world.topology["plans"]["gateway"].get("endpointMemory") or {}
-    file = memory.get("file")
+    file = world.view.gateway.endpoint_memory.get("file")
     return str(file) if file else None
 
 
@@ -28,7 +26,7 @@ def _home_reachable(world: World, timeout: float) -> bool:
 
 
 def _gateway_knows_home(world: World) -> bool:
-    interface = str(world.topology["plans"]["gateway"]["wireguard"]["interface"])
+    interface = world.view.gateway.interface
     code, output = world.machines["gateway"].execute(f"wg show {shlex.quote(interface)} endpoints")
     return code == 0 and bool(output.strip()) and "(none)" not in output
 
@@ -39,7 +37,7 @@ def ensure_tunnel(world: World, timeout: float = 90.0) -> None:
     After a restart without the fix this may not be so for minutes: home then sends a few pings
     from its namespace, and WireGuard, seeing no answer, starts a new handshake (within ~15 s).
     """
-    gateway_address = str(ipaddress.ip_interface(world.topology["world"]["machines"]["gateway"]["ipv4"]).ip)
+    gateway_address = world.view.machine("gateway").address("ipv4")
     ping = in_home_namespace(world, f"ping -c 1 -W 1 {gateway_address} >/dev/null 2>&1 || true")
 
     def tunnel_works() -> bool:
@@ -78,7 +76,7 @@ def recovery_after_gateway_restart(world: World, keep_endpoint: bool, bound: flo
     the saved endpoint in between (the fix disabled); then probe home's public SMTP port from the
     remote machine every ~0.5 s until it greets."""
     ensure_tunnel(world)
-    unit = shlex.quote(str(world.topology["plans"]["gateway"]["wireguard"]["unit"]))
+    unit = shlex.quote(world.view.gateway.interface_unit)
     memory = endpoint_memory_file(world)
     forget = f"rm -f {shlex.quote(memory)} && " if memory and not keep_endpoint else ""
     started = time.perf_counter()
@@ -91,7 +89,7 @@ def recovery_after_gateway_crash(world: World, bound: float) -> Recovery:
     """Crash the gateway machine (no unit is stopped, so only the loop of `endpointMemory.unit`
     has saved home's endpoint) and boot it again; then probe as after a restart."""
     ensure_tunnel(world)
-    memory = world.topology["plans"]["gateway"]["endpointMemory"]
+    memory = world.view.gateway.endpoint_memory
     gateway = world.machines["gateway"]
     # The file as the loop alone writes it: removed, then waited for (at most three intervals).
     gateway.succeed(f"rm -f {shlex.quote(str(memory['file']))}")

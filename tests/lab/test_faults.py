@@ -38,16 +38,16 @@ class Faults:
     def __init__(self, world: World):
         self.world = world
         self.machines = world.machines
-        topology = world.topology
-        self.alice = str(topology["world"]["accounts"]["home"])
-        self.bob = str(topology["world"]["accounts"]["remote"])
-        self.public_ipv4 = str(topology["plans"]["home"]["addresses"]["ipv4"][0]).split("/")[0]
-        self.namespace = str(topology["plans"]["home"]["namespace"]["name"])
-        self.gateway_wireguard = str(topology["plans"]["gateway"]["wireguardUnits"]["interface"])
-        self.home_wireguard = str(topology["plans"]["home"]["wireguardUnits"]["interface"])
-        self.home_interface = str(topology["plans"]["home"]["wireguard"]["interface"])
+        view = world.view
+        self.alice = view.account("home")
+        self.bob = view.account("remote")
+        self.public_ipv4 = view.home.public_address("ipv4")
+        self.namespace = view.home.namespace_name
+        self.gateway_wireguard = view.gateway.interface_unit
+        self.home_wireguard = view.home.interface_unit
+        self.home_interface = view.home.interface
         self.maildir = dovecot.maildir_of(self.alice)
-        self.home_isp_ipv4 = str(topology["world"]["machines"]["home"]["ipv4"]).split("/")[0]
+        self.home_isp_ipv4 = view.machine("home").address("ipv4")
         source = (Path(__file__).parent / "fault_mail.py").read_text()
         for name in ("remote", "home", "client"):
             self.machines[name].write_file(AGENT, source)
@@ -138,7 +138,7 @@ def test_fault_gateway_restart_recovers_without_waiting_for_a_rekey(faults: Faul
     faults.burst("gateway-restart")
     faults.gateway.succeed(f"systemctl restart {faults.gateway_wireguard}")
     # The state, not a time: right after the restart the gateway already knows where home is.
-    endpoints = faults.gateway.succeed("wg show wg0 endpoints")
+    endpoints = faults.gateway.succeed(f"wg show {faults.world.view.gateway.interface} endpoints")
     assert f"{faults.home_isp_ipv4}:" in endpoints, f"home's endpoint was not restored: {endpoints!r}"
     recovery = measure_recovery(faults, limit=20.0)
     print(f"gateway restart: inbound back after {recovery:.2f} s (with the saved endpoint)")
@@ -148,7 +148,7 @@ def test_fault_gateway_restart_recovers_without_waiting_for_a_rekey(faults: Faul
 def test_fault_gateway_crash_recovers_from_the_endpoint_saved_while_it_ran(faults: Faults) -> None:
     """A crashed gateway stops nothing cleanly; the loop bound to its interface (lib/gateway.nix
     endpointMemory.unit) had saved home's endpoint while it ran."""
-    memory = faults.world.topology["plans"]["gateway"]["endpointMemory"]
+    memory = faults.world.view.gateway.endpoint_memory
     # Nothing stops from here to the crash, so only the loop can write the file again.
     faults.gateway.succeed(f"rm -f {memory['file']}")
     faults.gateway.wait_until_succeeds(
@@ -157,7 +157,7 @@ def test_fault_gateway_crash_recovers_from_the_endpoint_saved_while_it_ran(fault
     faults.burst("gateway-crash")
     faults.gateway.crash()
     faults.gateway.start()
-    endpoints = faults.gateway.succeed("wg show wg0 endpoints")
+    endpoints = faults.gateway.succeed(f"wg show {faults.world.view.gateway.interface} endpoints")
     assert f"{faults.home_isp_ipv4}:" in endpoints, f"home's endpoint was not restored: {endpoints!r}"
     recovery = measure_recovery(faults, limit=20.0)
     print(f"gateway crash: inbound back after {recovery:.2f} s (with the endpoint saved while it ran)")
@@ -284,7 +284,7 @@ def test_fault_resolver_down_defers_outbound_and_keeps_inbound(faults: Faults) -
         faults.home.succeed("systemctl start kresd@1.service")
         raise
     time.sleep(5)
-    remote_maildir = str(faults.world.topology["world"]["machines"]["remote"]["maildir"])
+    remote_maildir = faults.world.view.machine("remote").maildir
     assert faults.remote.execute(f"grep -rl '{tag}' {remote_maildir} 2>/dev/null")[1].strip() == ""
     faults.home.succeed("systemctl start kresd@1.service")
     faults.remote.wait_until_succeeds(

@@ -51,8 +51,8 @@ def test_a_changed_forwarded_address_changes_the_lab_and_teardown_leaves_nothing
     config = world.config
     try:
         gateway, home, remote = (world.machines[n] for n in ("gateway", "home", "remote"))
-        plan = world.topology["plans"]["home"]
-        add_units(home, [echo_unit("lab-echo.service", 80)], {"lab-echo": plan["units"]["postfix"]})
+        plan = world.view.home
+        add_units(home, [echo_unit("lab-echo.service", 80)], {"lab-echo": plan.units["postfix"]})
         home.succeed("systemctl start lab-echo.service")
         assert f"{NEW_ADDRESSES['ipv6']} dev eth0 proxy" in gateway.succeed("ip -6 neigh show proxy")
         assert OLD_ADDRESSES["ipv6"] not in gateway.succeed("ip -6 neigh show proxy")
@@ -65,7 +65,7 @@ def test_a_changed_forwarded_address_changes_the_lab_and_teardown_leaves_nothing
         for family, address in NEW_ADDRESSES.items():
             wait_for_ping(remote, address)
             seen = peer_seen(remote, address, 80)
-            assert seen == world.topology["world"]["machines"]["remote"][family].split("/")[0]
+            assert seen == world.view.machine("remote").address(family)
         remote.fail(f"ping -c 1 -W 1 {OLD_ADDRESSES['ipv4']}")
         recorded = lab_unit_processes(world)
         inits = [init for init in world.record().inits.values() if init]

@@ -34,13 +34,13 @@ def lab() -> Iterator[dict[str, Any]]:
     world = World.up(prefix=PREFIX, services=False)
     elapsed = time.monotonic() - started
     try:
-        home_plan = world.topology["plans"]["home"]
+        home_plan = world.view.home
         # The test server is confined exactly as the plan confines postfix.
         home = world.machines["home"]
         add_units(
             home,
             [echo_unit("lab-echo.service", HOME_PORT), echo_unit("lab-echo-isp.service", 25)],
-            {"lab-echo": home_plan["units"]["postfix"]},
+            {"lab-echo": home_plan.units["postfix"]},
         )
         home.succeed("systemctl start lab-echo.service lab-echo-isp.service")
         remote = world.machines["remote"]

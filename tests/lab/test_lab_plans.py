@@ -16,9 +16,9 @@ from lab_support import require_nix
 from mail_lab import preflight
 from mail_lab.lab import safety
 from mail_lab.lab.audit import audit_topology
-from mail_lab.lab.topology import load_topology, nix_expression
+from mail_lab.lab.topology import Plan, PlanError, TopologyView, load_topology, nix_expression
 from mail_lab.machine import rootfs
-from mail_lab.net.wireguard import plan_routes, wireguard_units
+from mail_lab.net.wireguard import WireguardPlanError, plan_routes, wireguard_units
 from mail_lab.units.definitions import target_definitions
 from mail_lab.units.install import machine_services
 from mail_lab.units.render import RenderContext, RenderedUnits, render_services, upstream_units
@@ -79,7 +79,7 @@ def test_the_netns_instance_is_the_template_and_a_drop_in(
     topology: dict[str, Any], tree: rootfs.Tree
 ) -> None:
     home = topology["plans"]["home"]
-    out = rendered(tree, "home", home, wireguard_units(home))
+    out = rendered(tree, "home", home, wireguard_units(Plan(home)))
     template = settings(out, "netns@.service")
     assert template["Type"] == ["oneshot"] and template["RemainAfterExit"] == ["true"]
     assert template["ExecStartPre"][0].startswith("-")
@@ -104,7 +104,7 @@ def test_a_service_only_the_plan_defines_is_wanted_by_its_interface(
 ) -> None:
     gateway = topology["plans"]["gateway"]
     saver = gateway["endpointMemory"]["unit"]
-    out = rendered(tree, "gateway", gateway, wireguard_units(gateway))
+    out = rendered(tree, "gateway", gateway, wireguard_units(Plan(gateway)))
     unit = settings(out, f"{saver}.service")
     assert unit["Type"] == ["simple"] and "RemainAfterExit" not in unit
     assert unit["BindsTo"] == unit["After"] == ["wireguard-wg0.service"]
@@ -137,8 +137,8 @@ def test_confinement_reaches_service_units_and_template_instances(
 
 
 def test_wireguard_units_follow_the_nixos_script_backend(topology: dict[str, Any]) -> None:
-    home_wg = topology["plans"]["home"]["wireguard"]
-    units = by_name(wireguard_units(topology["plans"]["home"]))
+    home = TopologyView(topology).home
+    units = by_name(wireguard_units(home))
     interface = units["wireguard-wg0.service"]
     # Born in the machine's namespace (the UDP socket stays there), then moved into `wg`.
     assert interface.exec_start[0] == ["ip", "link", "set", "wg0", "netns", "wg"]
@@ -156,13 +156,44 @@ def test_wireguard_units_follow_the_nixos_script_backend(topology: dict[str, Any
     tun = units["wireguard-go-wg0.service"]
     assert tun.network_namespace_path is None
     # The plan's preSetup, where NixOS runs it: in the host's namespace before the interface is made.
-    assert tun.exec_start_pre == home_wg["preSetup"] != []
+    assert tun.exec_start_pre == home.wireguard["preSetup"] != []
     peer = units["wireguard-wg0-peer-gateway.service"]
     assert peer.requires == ["wireguard-wg0.service"]
     assert peer.exec_start[0][-4:] == ["persistent-keepalive", "25", "allowed-ips", "0.0.0.0/0,::/0"]
     for role in ("home", "gateway"):
         plan = topology["plans"][role]
         assert plan_routes(plan["wireguard"]) == plan["routes"], role
+
+
+def test_wireguard_units_enter_only_the_namespaces_the_plan_makes(topology: dict[str, Any]) -> None:
+    home = topology["plans"]["home"]
+    home["wireguard"]["interfaceNamespace"] = "elsewhere"
+    with pytest.raises(WireguardPlanError, match=r"network namespace 'elsewhere'.*only \['init', 'wg'\]"):
+        wireguard_units(Plan(home))
+
+
+def test_the_topology_view_reads_the_plans_names(topology: dict[str, Any]) -> None:
+    view = TopologyView(topology)
+    assert (view.home.interface, view.home.interface_unit) == ("wg0", "wireguard-wg0.service")
+    assert view.gateway.peer_unit("home") == "wireguard-wg0-peer-home.service"
+    assert (view.home.namespace_name, view.home.namespace_path) == ("wg", "/run/netns/wg")
+    assert view.gateway.endpoint_memory["unit"] == "home-mail-endpoints-wg0"
+    assert view.home.delivery["postfixMain"] == {"lmtp_destination_concurrency_limit": 1}
+    assert [view.home.public_address(f) for f in ("ipv4", "ipv6")] == ["198.51.100.11", "2001:db8:1::11"]
+    remote = view.machine("remote")
+    assert (remote.interface_address("ipv4"), remote.address("ipv4")) == ("192.0.2.10/24", "192.0.2.10")
+    assert (remote.fqdn, view.account("home"), view.domain("remote")) == (
+        "mx.example.net",
+        "alice@example.org",
+        "example.net",
+    )
+    assert view.keys["home"]["public"] == topology["world"]["keys"]["home"]["public"]
+    assert view.doctor("home")["plan"] == topology["plans"]["home"]
+    with pytest.raises(PlanError, match=r"plans\.gateway has no namespace"):
+        _ = view.gateway.namespace_path
+    with pytest.raises(ValueError, match="address family 'ipv5'"):
+        view.home.public_address("ipv5")
+    assert view.data is topology, "the view leaves the JSON as it is"
 
 
 def test_safety_refuses_anything_but_documentation_addresses() -> None:

@@ -16,6 +16,7 @@ import pytest
 from lab_support import expect_milter_down
 
 from mail_lab.lab.log_scan import LogScan
+from mail_lab.lab.topology import TopologyView
 from mail_lab.lab.world import World
 from mail_lab.mail import flow
 from mail_lab.polling import retry
@@ -38,7 +39,7 @@ class Lab:
 
     @property
     def namespace(self) -> str:
-        return str(self.topology["plans"]["home"]["namespace"]["name"])
+        return TopologyView(self.topology).home.namespace_name
 
     def account(self, role: str) -> Account:
         return next(a for a in load_accounts(self.state_dir) if a.role == role)

@@ -26,6 +26,7 @@ from typing import Any
 
 from mail_lab.errors import LabError
 from mail_lab.lab import safety
+from mail_lab.lab.topology import Plan
 from mail_lab.units.unit import Unit
 
 # The machine's own network namespace as a file: that of its PID 1 (the container's systemd),
@@ -40,11 +41,10 @@ class WireguardPlanError(LabError, ValueError):
 class _Namespaces:
     """The namespaces a plan's WireGuard units use, by name, as files (the plan's paths)."""
 
-    def __init__(self, plan: Mapping[str, Any]):
+    def __init__(self, plan: Plan):
         self.files = {"init": MACHINE_NETNS_FILE}
-        namespace = plan.get("namespace")
-        if namespace:
-            self.files[str(namespace["name"])] = str(namespace["path"])
+        if plan.data.get("namespace"):
+            self.files[plan.namespace_name] = plan.namespace_path
 
     def file(self, namespace: str | None) -> str | None:
         if namespace is None:
@@ -82,12 +82,10 @@ def _interface_namespace(wg: Mapping[str, Any]) -> str | None:
     return str(target)
 
 
-def tun_unit(plan: Mapping[str, Any]) -> Unit:
-    wg = plan["wireguard"]
-    interface = str(wg["interface"])
-    interface_unit_name = str(plan["wireguardUnits"]["interface"])
+def tun_unit(plan: Plan) -> Unit:
+    wg, interface = plan.wireguard, plan.interface
     return Unit(
-        name=tun_unit_name(interface_unit_name),
+        name=tun_unit_name(plan.interface_unit),
         type="simple",
         description=f"wireguard-go for WireGuard interface {interface}",
         exec_start_pre=[list(c) for c in wg.get("preSetup", [])],
@@ -95,14 +93,13 @@ def tun_unit(plan: Mapping[str, Any]) -> Unit:
         environment={"WG_PROCESS_FOREGROUND": "1", "LOG_LEVEL": "error"},
         network_namespace_path=_Namespaces(plan).file(_socket_namespace(wg)),
         ready=f"test -S /run/wireguard/{interface}.sock && ip link show dev {interface} >/dev/null",
-        part_of=[interface_unit_name],
+        part_of=[plan.interface_unit],
     )
 
 
-def interface_unit(plan: Mapping[str, Any]) -> Unit:
-    wg, in_namespace = plan["wireguard"], _Namespaces(plan).run
-    interface = str(wg["interface"])
-    name = str(plan["wireguardUnits"]["interface"])
+def interface_unit(plan: Plan) -> Unit:
+    wg, interface, name = plan.wireguard, plan.interface, plan.interface_unit
+    in_namespace = _Namespaces(plan).run
     socket_ns, target_ns = _socket_namespace(wg), _interface_namespace(wg)
     commands: list[list[str]] = []
     if wg.get("interfaceNamespace") is not None and target_ns != socket_ns:
@@ -141,9 +138,9 @@ def interface_unit(plan: Mapping[str, Any]) -> Unit:
     )
 
 
-def peer_unit(plan: Mapping[str, Any], peer: Mapping[str, Any]) -> Unit:
-    wg, in_namespace = plan["wireguard"], _Namespaces(plan).run
-    interface = str(wg["interface"])
+def peer_unit(plan: Plan, peer: Mapping[str, Any]) -> Unit:
+    wg, interface = plan.wireguard, plan.interface
+    in_namespace = _Namespaces(plan).run
     target_ns = _interface_namespace(wg)
     allowed = [str(a) for a in peer["allowedIPs"]]
     for network in allowed:
@@ -165,9 +162,9 @@ def peer_unit(plan: Mapping[str, Any], peer: Mapping[str, Any]) -> Unit:
             route = ["route", network, "dev", interface, "table", table]
             start.append(in_namespace(target_ns, ["ip", route[0], "replace", *route[1:]]))
             stop.append(in_namespace(target_ns, ["ip", route[0], "delete", *route[1:]], True))
-    parent = str(plan["wireguardUnits"]["interface"])
+    parent = plan.interface_unit
     return Unit(
-        name=str(plan["wireguardUnits"]["peers"][peer["name"]]),
+        name=plan.peer_unit(str(peer["name"])),
         type="oneshot",
         remain_after_exit=True,
         description=f"WireGuard Peer - {interface} - {peer['name']}",
@@ -180,11 +177,11 @@ def peer_unit(plan: Mapping[str, Any], peer: Mapping[str, Any]) -> Unit:
     )
 
 
-def wireguard_units(plan: Mapping[str, Any]) -> list[Unit]:
+def wireguard_units(plan: Plan) -> list[Unit]:
     """All units of a plan's WireGuard interface (`plan["wireguard"]`), named as the plan names them
     (`plan["wireguardUnits"]`)."""
     interface = interface_unit(plan)
-    peers = [peer_unit(plan, peer) for peer in plan["wireguard"].get("peers", [])]
+    peers = [peer_unit(plan, peer) for peer in plan.peers]
     # NixOS: each peer unit is wantedBy the interface unit, so (re)starting the interface brings
     # its peers back.
     interface.wants += [peer.name for peer in peers]
