@@ -54,7 +54,7 @@ class DirectLink:
 
 
 def home_namespace(world: World) -> str:
-    return world.view.home.namespace_name
+    return world.view.home.namespace.name
 
 
 def in_home_namespace(world: World, script: str) -> str:

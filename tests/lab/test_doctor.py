@@ -292,7 +292,7 @@ def test_mss_clamp_missing(healthy: Doctor) -> None:
 
 
 def test_ipv6_default_route_removed_in_namespace(healthy: Doctor) -> None:
-    ns = healthy.view.home.namespace_name
+    ns = healthy.view.home.namespace.name
     interface = healthy.view.home.interface
     add = f"ip -n {ns} route add ::/0 dev {interface}"
     with changed(healthy.machine("home"), add.replace(" add ", " del "), add):
@@ -304,7 +304,7 @@ def test_ipv6_default_route_removed_in_namespace(healthy: Doctor) -> None:
 
 
 def test_isp_address_inside_the_namespace(healthy: Doctor) -> None:
-    ns = healthy.view.home.namespace_name
+    ns = healthy.view.home.namespace.name
     interface = healthy.view.home.interface
     add = f"ip -n {ns} address add 203.0.113.21/32 dev {interface}"
     with changed(healthy.machine("home"), add, add.replace(" add ", " delete ")):
@@ -327,13 +327,13 @@ def test_leftover_interface_in_the_host_namespace(healthy: Doctor) -> None:
 
 def test_namespace_firewall_not_loaded(healthy: Doctor) -> None:
     ns = healthy.view.home.namespace
-    table = ns["nftables"]
+    table = ns.data["nftables"]
     with changed(
         healthy.machine("home"),
-        f"ip netns exec {ns['name']} nft delete table {table['family']} {table['name']}",
-        f"ip netns exec {ns['name']} nft -f - <<'EOF'\n{table['ruleset']}EOF",
+        f"ip netns exec {ns.name} nft delete table {table['family']} {table['name']}",
+        f"ip netns exec {ns.name} nft -f - <<'EOF'\n{table['ruleset']}EOF",
     ):
-        healthy.assert_only("home", {"namespace nftables": "fail"}, f"systemctl restart {ns['unit']}")
+        healthy.assert_only("home", {"namespace nftables": "fail"}, f"systemctl restart {ns.data['unit']}")
 
 
 def test_tunnel_silent_past_the_handshake_limit(healthy: Doctor) -> None:
@@ -384,16 +384,16 @@ def test_confined_daemon_left_in_an_old_namespace(healthy: Doctor) -> None:
     keeps that one. Its port 993 is then gone from the namespace the tunnel reaches."""
     ns = healthy.view.home.namespace
     home = healthy.machine("home")
-    old = f"{ns['name']}-old"
+    old = f"{ns.name}-old"
     home.succeed(
-        f"ip netns add {old} && ip -n {old} link set lo up && mount --bind {namespace_path(old)} {ns['path']}"
+        f"ip netns add {old} && ip -n {old} link set lo up && mount --bind {namespace_path(old)} {ns.path}"
     )
     try:
         home.succeed("systemctl restart dovecot.service")
     finally:
         # Detached, not unmounted: under systemd the bind also reached the service's own mount
         # namespace (shared propagation), which keeps it busy.
-        home.succeed(f"umount --lazy {ns['path']}")
+        home.succeed(f"umount --lazy {ns.path}")
     try:
         healthy.assert_only(
             "home",

@@ -42,7 +42,7 @@ class Faults:
         self.alice = view.account("home")
         self.bob = view.account("remote")
         self.public_ipv4 = view.home.public_address("ipv4")
-        self.namespace = view.home.namespace_name
+        self.namespace = view.home.namespace.name
         self.gateway_wireguard = view.gateway.interface_unit
         self.home_wireguard = view.home.interface_unit
         self.home_interface = view.home.interface

@@ -176,7 +176,7 @@ def test_the_topology_view_reads_the_plans_names(topology: dict[str, Any]) -> No
     view = TopologyView(topology)
     assert (view.home.interface, view.home.interface_unit) == ("wg0", "wireguard-wg0.service")
     assert view.gateway.peer_unit("home") == "wireguard-wg0-peer-home.service"
-    assert (view.home.namespace_name, view.home.namespace_path) == ("wg", "/run/netns/wg")
+    assert (view.home.namespace.name, view.home.namespace.path) == ("wg", "/run/netns/wg")
     assert view.gateway.endpoint_memory["unit"] == "home-mail-endpoints-wg0"
     assert view.home.delivery["postfixMain"] == {"lmtp_destination_concurrency_limit": 1}
     assert [view.home.public_address(f) for f in ("ipv4", "ipv6")] == ["198.51.100.11", "2001:db8:1::11"]
@@ -190,7 +190,7 @@ def test_the_topology_view_reads_the_plans_names(topology: dict[str, Any]) -> No
     assert view.keys["home"]["public"] == topology["world"]["keys"]["home"]["public"]
     assert view.doctor("home")["plan"] == topology["plans"]["home"]
     with pytest.raises(PlanError, match=r"plans\.gateway has no namespace"):
-        _ = view.gateway.namespace_path
+        _ = view.gateway.namespace.path
     with pytest.raises(ValueError, match="address family 'ipv5'"):
         view.home.public_address("ipv5")
     assert view.data is topology, "the view leaves the JSON as it is"

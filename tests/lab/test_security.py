@@ -105,7 +105,7 @@ def lab() -> Iterator[Lab]:
     world = World.up(prefix=PREFIX)
     try:
         home = world.machines["home"]
-        confined = world.view.home.namespace_path
+        confined = world.view.home.namespace.path
         units = [
             listener_unit(f"mls-{where}-{port}", port, f"home-{where}", confined if where == "wg" else None)
             for where in ("default", "wg")
@@ -160,7 +160,7 @@ def gateway_drops(lab: Lab) -> int:
 
 
 def home_namespace_drops(lab: Lab) -> int:
-    namespace = lab.view.home.namespace_name
+    namespace = lab.view.home.namespace.name
     return drop_counter(lab.machines["home"], "home_mail_netns", "input", namespace)
 
 
@@ -314,7 +314,7 @@ HEADER_BYTES = {"ipv4": 40, "ipv6": 60}
 
 
 def namespace_of(lab: Lab) -> str:
-    return lab.view.home.namespace_name
+    return lab.view.home.namespace.name
 
 
 def home_tunnel(lab: Lab) -> tuple[str, int]:
@@ -441,7 +441,7 @@ def test_kresd_alone_answers_no_one_outside_the_namespace(lab: Lab, family: str)
 def test_the_public_addresses_are_no_open_resolver(lab: Lab, family: str) -> None:
     """kresd serves `wg` on its loopback only; DNS to the public address (UDP or TCP) gets nothing."""
     client, home = lab.machines["client"], lab.machines["home"]
-    namespace = lab.view.home.namespace_name
+    namespace = lab.view.home.namespace.name
     domain = lab.view.domain("home")
     assert home.succeed(f"ip netns exec {namespace} kdig +short +timeout=5 @127.0.0.1 {domain} MX").strip()
     for transport in ("+notcp", "+tcp"):
@@ -453,7 +453,7 @@ def test_a_compromised_gateway_cannot_reach_homes_default_namespace(lab: Lab) ->
     WireGuard peer carry it. The packets do arrive in `wg`, which holds no such address and
     forwards nothing: the listener in home's default namespace never sees them."""
     gateway, home = lab.machines["gateway"], lab.machines["home"]
-    namespace = lab.view.home.namespace_name
+    namespace = lab.view.home.namespace.name
     home_key = lab.view.keys["home"]["public"]
     forwarded = [f"{lab.home_address('ipv4')}/32", f"{lab.home_address('ipv6')}/128"]
     targets = {family: lab.machine_address("home", family) for family in FAMILIES}

@@ -39,7 +39,7 @@ class Lab:
 
     @property
     def namespace(self) -> str:
-        return TopologyView(self.topology).home.namespace_name
+        return TopologyView(self.topology).home.namespace.name
 
     def account(self, role: str) -> Account:
         return next(a for a in load_accounts(self.state_dir) if a.role == role)

@@ -125,15 +125,15 @@ def load_topology(
     return evaluate(root / "tests" / "topology.nix", overrides)
 
 
-def bare_address(value: str) -> str:
-    """`192.0.2.10/24` or `192.0.2.10`: the address alone."""
-    return str(ipaddress.ip_interface(value).ip)
-
-
 def _family(family: str) -> str:
     if family not in FAMILIES:
         raise ValueError(f"address family {family!r}: use one of {', '.join(FAMILIES)}")
     return family
+
+
+def bare_address(value: str) -> str:
+    """`192.0.2.10/24` or `192.0.2.10`: the address alone."""
+    return str(ipaddress.ip_interface(value).ip)
 
 
 @dataclass(frozen=True)
@@ -141,27 +141,41 @@ class WorldMachine:
     """A machine of the test world, `world.machines.<name>`."""
 
     name: str
-    data: Mapping[str, Any]
+    interface: str
+    interface_addresses: Mapping[str, str]  # family -> address with prefix length (192.0.2.10/24)
+    fqdn: str = ""  # a mail server's (home, remote)
+    maildir: str = ""  # the remote's mailbox
 
-    @property
-    def interface(self) -> str:
-        return str(self.data["interface"])
-
-    @property
-    def fqdn(self) -> str:
-        return str(self.data["fqdn"])
-
-    @property
-    def maildir(self) -> str:
-        return str(self.data["maildir"])
+    @classmethod
+    def of(cls, name: str, data: Mapping[str, Any]) -> WorldMachine:
+        return cls(
+            name=name,
+            interface=str(data["interface"]),
+            interface_addresses={family: str(data[family]) for family in FAMILIES},
+            fqdn=str(data.get("fqdn", "")),
+            maildir=str(data.get("maildir", "")),
+        )
 
     def interface_address(self, family: str) -> str:
         """The address of `family` with its prefix length (`192.0.2.10/24`)."""
-        return str(self.data[_family(family)])
+        return self.interface_addresses[_family(family)]
 
     def address(self, family: str) -> str:
         """The address of `family` alone."""
         return bare_address(self.interface_address(family))
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """A plan's network namespace (`namespace`): its name and file; `data` has all of its fields."""
+
+    name: str
+    path: str  # /run/netns/<name>, as lib/names.nix made it
+    data: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> Namespace:
+        return cls(name=str(data["name"]), path=str(data["path"]), data=data)
 
 
 @dataclass(frozen=True)
@@ -176,8 +190,7 @@ class Plan:
 
     @property
     def wireguard(self) -> Mapping[str, Any]:
-        wireguard: Mapping[str, Any] = self.data["wireguard"]
-        return wireguard
+        return dict(self.data["wireguard"])
 
     @property
     def interface(self) -> str:
@@ -198,20 +211,10 @@ class Plan:
         return list(self.wireguard.get("peers", []))
 
     @property
-    def namespace(self) -> Mapping[str, Any]:
-        namespace = self.data.get("namespace")
-        if not namespace:
+    def namespace(self) -> Namespace:
+        if not self.data.get("namespace"):
             raise PlanError(f"plans.{self.role} has no namespace")
-        result: Mapping[str, Any] = namespace
-        return result
-
-    @property
-    def namespace_name(self) -> str:
-        return str(self.namespace["name"])
-
-    @property
-    def namespace_path(self) -> str:
-        return str(self.namespace["path"])
+        return Namespace.of(self.data["namespace"])
 
     @property
     def units(self) -> Mapping[str, Mapping[str, Any]]:
@@ -262,7 +265,7 @@ class TopologyView:
         return self.plan("gateway")
 
     def machine(self, name: str) -> WorldMachine:
-        return WorldMachine(name, self.world["machines"][name])
+        return WorldMachine.of(name, self.world["machines"][name])
 
     @property
     def keys(self) -> dict[str, dict[str, str]]:

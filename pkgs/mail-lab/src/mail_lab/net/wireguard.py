@@ -44,7 +44,7 @@ class _Namespaces:
     def __init__(self, plan: Plan):
         self.files = {"init": MACHINE_NETNS_FILE}
         if plan.data.get("namespace"):
-            self.files[plan.namespace_name] = plan.namespace_path
+            self.files[plan.namespace.name] = plan.namespace.path
 
     def file(self, namespace: str | None) -> str | None:
         if namespace is None:
