@@ -42,9 +42,16 @@ def topology() -> dict[str, object]:
         "world": {
             "domains": {"home": "example.org"},
             "internet": {"dns": {"ipv4": NAME_SERVER}, "acme": TOPOLOGY_ACME},
-            "machines": {"home": {"fqdn": DOMAIN}},
+            "machines": {
+                "home": {
+                    "fqdn": DOMAIN,
+                    "interface": "eth0",
+                    "ipv4": "203.0.113.20/24",
+                    "ipv6": "2001:db8:2::20/64",
+                }
+            },
         },
-        "plans": {"home": {"wireguard": {"interface": "wg0"}}},
+        "plans": {"home": {"wireguardUnits": {"interface": "wireguard-wg0.service"}}},
     }
 
 

@@ -153,7 +153,7 @@ class Container:
         nspawn = ProcessRef.of(process.pid)
 
         def started() -> ProcessRef | bool:
-            """The container's PID 1 once it runs; True if nspawn ended (it never will)."""
+            """The container's PID 1 once it runs; True once nspawn has ended (then none will)."""
             return _child_init(process.pid) or process.poll() is not None
 
         init = poll(started, BOOT_TIMEOUT, POLL)
