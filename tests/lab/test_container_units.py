@@ -14,7 +14,7 @@ from container_support import booted, inside, install_home_plan, spec_of, tree
 from lab_support import require_nix
 
 from mail_lab.lab.paths import LabConfig
-from mail_lab.lab.topology import load_topology
+from mail_lab.lab.topology import TopologyView, load_topology
 from mail_lab.machine import rootfs
 from mail_lab.machine.container import Container, ContainerSpec
 from mail_lab.machine.systemd import SystemdMachine
@@ -102,7 +102,7 @@ def test_the_gateway_plans_endpoint_saver_finds_wg_on_its_path(tree: rootfs.Tree
     require_nix()
     services = plan_services("gateway", tree_programs(tree.root))
     context = RenderContext(packages=rootfs.tree_packages(tree.root))
-    saver = load_topology()["plans"]["gateway"]["endpointMemory"]["unit"]
+    saver = str(TopologyView(load_topology()).gateway.endpoint_memory["unit"])
     text = render_services({saver: [services[saver]]}, context).files[f"/etc/systemd/system/{saver}.service"]
     path = next(line for line in text.splitlines() if line.startswith('Environment="PATH='))
     wg_dir = f"{rootfs.PACKAGE_PROGRAMS}/wireguard-tools/bin"
