@@ -43,9 +43,9 @@ def by_name(units: list[Unit]) -> dict[str, Unit]:
     return {unit.name: unit for unit in units}
 
 
-def rendered(tree: rootfs.Tree, role: str, plan: dict[str, Any], units: list[Unit]) -> RenderedUnits:
+def rendered(tree: rootfs.Tree, plan: Plan, units: list[Unit]) -> RenderedUnits:
     """A machine's units as the world installs them: the lab's and the plan's, by the renderer."""
-    services = machine_services(tree.root, role, units, plan["units"])
+    services = machine_services(tree.root, plan.role, units, plan.units)
     context = RenderContext(
         upstream_units=upstream_units(tree.root), packages=rootfs.tree_packages(tree.root)
     )
@@ -78,8 +78,8 @@ def test_nix_expression_round_trips_through_nix(topology: dict[str, Any]) -> Non
 def test_the_netns_instance_is_the_template_and_a_drop_in(
     topology: dict[str, Any], tree: rootfs.Tree
 ) -> None:
-    home = topology["plans"]["home"]
-    out = rendered(tree, "home", home, wireguard_units(Plan(home)))
+    home = TopologyView(topology).home
+    out = rendered(tree, home, wireguard_units(home))
     template = settings(out, "netns@.service")
     assert template["Type"] == ["oneshot"] and template["RemainAfterExit"] == ["true"]
     assert template["ExecStartPre"][0].startswith("-")
@@ -102,9 +102,9 @@ def test_the_netns_instance_is_the_template_and_a_drop_in(
 def test_a_service_only_the_plan_defines_is_wanted_by_its_interface(
     topology: dict[str, Any], tree: rootfs.Tree
 ) -> None:
-    gateway = topology["plans"]["gateway"]
-    saver = gateway["endpointMemory"]["unit"]
-    out = rendered(tree, "gateway", gateway, wireguard_units(Plan(gateway)))
+    gateway = TopologyView(topology).gateway
+    saver = gateway.endpoint_memory["unit"]
+    out = rendered(tree, gateway, wireguard_units(gateway))
     unit = settings(out, f"{saver}.service")
     assert unit["Type"] == ["simple"] and "RemainAfterExit" not in unit
     assert unit["BindsTo"] == unit["After"] == ["wireguard-wg0.service"]
@@ -116,12 +116,12 @@ def test_a_service_only_the_plan_defines_is_wanted_by_its_interface(
 def test_confinement_reaches_service_units_and_template_instances(
     topology: dict[str, Any], tree: rootfs.Tree
 ) -> None:
-    home = topology["plans"]["home"]
+    home = TopologyView(topology).home
     lab_units = [
         Unit(name="postfix.service", exec_start=[["postfix", "start-fg"]], after=["rspamd.service"]),
         Unit(name="kresd@1.service", exec_start=[["kresd"]]),
     ]
-    out = rendered(tree, "home", home, lab_units)
+    out = rendered(tree, home, lab_units)
     # postfix: the lab's unit file with the plan's fragment in it; kresd@1: a drop-in of the
     # instance, beside the lab's drop-in of Debian's kresd@ template.
     for path in ("postfix.service", "kresd@1.service.d/overrides.conf"):
@@ -161,8 +161,8 @@ def test_wireguard_units_follow_the_nixos_script_backend(topology: dict[str, Any
     assert peer.requires == ["wireguard-wg0.service"]
     assert peer.exec_start[0][-4:] == ["persistent-keepalive", "25", "allowed-ips", "0.0.0.0/0,::/0"]
     for role in ("home", "gateway"):
-        plan = topology["plans"][role]
-        assert plan_routes(plan["wireguard"]) == plan["routes"], role
+        plan = TopologyView(topology).plan(role)
+        assert plan_routes(plan.wireguard) == plan.data["routes"], role
 
 
 def test_wireguard_units_enter_only_the_namespaces_the_plan_makes(topology: dict[str, Any]) -> None:
