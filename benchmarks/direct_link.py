@@ -19,7 +19,6 @@ Removing the link deletes the veth (both ends, their addresses and routes) and t
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,15 +46,15 @@ class DirectLink:
 
     @classmethod
     def for_world(cls, world: World) -> DirectLink:
-        remote = world.topology["world"]["machines"]["remote"]
+        remote = world.view.machine("remote")
         return cls(
-            remote_ipv4=str(ipaddress.ip_interface(remote["ipv4"]).ip),
-            remote_ipv6=str(ipaddress.ip_interface(remote["ipv6"]).ip),
+            remote_ipv4=remote.address("ipv4"),
+            remote_ipv6=remote.address("ipv6"),
         )
 
 
 def home_namespace(world: World) -> str:
-    return str(world.topology["plans"]["home"]["namespace"]["name"])
+    return world.view.home.namespace.name
 
 
 def in_home_namespace(world: World, script: str) -> str:

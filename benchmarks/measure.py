@@ -26,6 +26,7 @@ from mail_lab.lab.realize import DOCTOR_COMMAND
 from mail_lab.lab.topology import load_topology
 from mail_lab.lab.world import World
 from mail_lab.machine.api import Machine
+from mail_lab.polling import poll
 from mail_lab.services.dovecot import maildir_of
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,22 +52,18 @@ class MailIdentity:
 
     @classmethod
     def of(cls, world: World) -> MailIdentity:
-        data = world.topology["world"]
+        view = world.view
         return cls(
-            sender=str(data["accounts"]["remote"]),
-            recipient=str(data["accounts"]["home"]),
-            helo=str(data["machines"]["remote"]["fqdn"]),
+            sender=view.account("remote"),
+            recipient=view.account("home"),
+            helo=view.machine("remote").fqdn,
         )
 
 
 def public_addresses(world: World) -> tuple[str, str]:
     """Home's forwarded (public) IPv4 and IPv6 address."""
-    addresses = world.topology["plans"]["home"]["addresses"]
-    return str(addresses["ipv4"][0]), str(addresses["ipv6"][0])
-
-
-def namespace_path(machine: Machine) -> str:
-    return f"/run/netns/{machine.namespace}"
+    home = world.view.home
+    return home.public_address("ipv4"), home.public_address("ipv6")
 
 
 def _host_port(address: str, port: int) -> str:
@@ -104,14 +101,11 @@ class Mailbox:
 
     def wait_for(self, total: int, timeout: float, interval: float) -> float | None:
         """time.perf_counter() when the mailbox first holds `total` messages, None after `timeout`."""
-        deadline = time.perf_counter() + timeout
-        for _ in range(int(timeout / interval) + 2):
-            if self.count() >= total:
-                return time.perf_counter()
-            if time.perf_counter() > deadline:
-                break
-            time.sleep(interval)
-        return None
+
+        def arrived() -> float | None:
+            return time.perf_counter() if self.count() >= total else None
+
+        return poll(arrived, timeout, interval)
 
 
 # --- mail ----------------------------------------------------------------------------------------
@@ -189,7 +183,7 @@ def delivery_latencies(
     """Seconds from opening the SMTP connection (in the remote machine's namespace) until the
     message is in the mailbox, for `messages` messages sent one after the other."""
     identity = MailIdentity.of(world)
-    remote = namespace_path(world.machines["remote"])
+    remote = world.machines["remote"].namespace_path
     latencies = []
     mailbox.clear()
     for _ in range(messages):
@@ -227,13 +221,8 @@ def _listening(world: World, port: int) -> bool:
 
 
 def _wait_listening(world: World, port: int, want: bool, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    for _ in range(int(timeout / 0.1) + 2):
-        if _listening(world, port) == want:
-            return
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+    if poll(lambda: _listening(world, port) == want, timeout, 0.1):
+        return
     state = "listening" if want else "free"
     raise BenchmarkError(f"port {port} in home's namespace is not {state} after {timeout:.0f} s")
 
@@ -261,7 +250,7 @@ def _process_cpu_seconds(pid: int) -> float:
 
 def wireguard_cpu_seconds(machine: Machine) -> float:
     """CPU seconds used so far by the wireguard-go processes in `machine`'s own network namespace."""
-    namespace = os.stat(namespace_path(machine)).st_ino
+    namespace = os.stat(machine.namespace_path).st_ino
     total = 0.0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -339,9 +328,11 @@ def doctor_run(machine: Machine) -> DoctorRun:
 
 def doctor_until_healthy(machine: Machine, bound: float, pause: float = 1.0) -> DoctorRun:
     """Runs the doctor in `machine` until it exits 0 or `bound` seconds have passed; the last run."""
-    deadline = time.monotonic() + bound
-    while True:
-        timed = doctor_run(machine)
-        if timed.exit_code == 0 or time.monotonic() >= deadline:
-            return timed
-        time.sleep(pause)
+    last: list[DoctorRun] = []
+
+    def healthy() -> bool:
+        last[:] = [doctor_run(machine)]
+        return last[0].exit_code == 0
+
+    poll(healthy, bound, pause)
+    return last[0]

@@ -3,31 +3,30 @@ and without the gateway's saved endpoint of home (the plan's endpointMemory)."""
 
 from __future__ import annotations
 
-import ipaddress
 import shlex
 import time
 from dataclasses import dataclass
 
 from benchmarks.direct_link import in_home_namespace
-from benchmarks.measure import SMTP_PORT, BenchmarkError, namespace_path, public_addresses
+from benchmarks.measure import SMTP_PORT, BenchmarkError, public_addresses
 from benchmarks.netns import smtp_banner
 from mail_lab.lab.world import World
+from mail_lab.polling import poll
 
 
 def endpoint_memory_file(world: World) -> str | None:
     """Where the gateway keeps home's endpoint across a restart (the fix), None without the fix."""
-    memory = world.topology["plans"]["gateway"].get("endpointMemory") or {}
-    file = memory.get("file")
+    file = world.view.gateway.endpoint_memory.get("file")
     return str(file) if file else None
 
 
 def _home_reachable(world: World, timeout: float) -> bool:
     address = public_addresses(world)[0]
-    return smtp_banner(namespace_path(world.machines["remote"]), address, SMTP_PORT, timeout)
+    return smtp_banner(world.machines["remote"].namespace_path, address, SMTP_PORT, timeout)
 
 
 def _gateway_knows_home(world: World) -> bool:
-    interface = str(world.topology["plans"]["gateway"]["wireguard"]["interface"])
+    interface = world.view.gateway.interface
     code, output = world.machines["gateway"].execute(f"wg show {shlex.quote(interface)} endpoints")
     return code == 0 and bool(output.strip()) and "(none)" not in output
 
@@ -38,16 +37,17 @@ def ensure_tunnel(world: World, timeout: float = 90.0) -> None:
     After a restart without the fix this may not be so for minutes: home then sends a few pings
     from its namespace, and WireGuard, seeing no answer, starts a new handshake (within ~15 s).
     """
-    gateway_address = str(ipaddress.ip_interface(world.topology["world"]["machines"]["gateway"]["ipv4"]).ip)
+    gateway_address = world.view.machine("gateway").address("ipv4")
     ping = in_home_namespace(world, f"ping -c 1 -W 1 {gateway_address} >/dev/null 2>&1 || true")
-    deadline = time.monotonic() + timeout
-    for _ in range(int(timeout) + 2):
+
+    def tunnel_works() -> bool:
         if _gateway_knows_home(world) and _home_reachable(world, 2.0):
-            return
-        if time.monotonic() > deadline:
-            break
+            return True
         world.machines["home"].execute(ping)
-        time.sleep(1.0)
+        return False
+
+    if poll(tunnel_works, timeout, 1.0):
+        return
     raise BenchmarkError(f"the tunnel did not come back within {timeout:.0f} s")
 
 
@@ -60,14 +60,15 @@ class Recovery:
 
 def _probe_recovery(world: World, started: float, restarted: float, bound: float) -> Recovery:
     """Probe home's public SMTP port from the remote every ~50 ms until it greets (or `bound`)."""
-    deadline = started + bound
-    for _ in range(int(bound / 0.05) + 2):
-        if _home_reachable(world, 0.5):
-            return Recovery(time.perf_counter() - started, restarted - started, True)
-        if time.perf_counter() > deadline:
-            break
-        time.sleep(0.05)
-    return Recovery(bound, restarted - started, False)
+
+    def greeted() -> float | None:
+        return time.perf_counter() if _home_reachable(world, 0.5) else None
+
+    # The bound counts from `started`, before the restart.
+    greeted_at = poll(greeted, bound - (time.perf_counter() - started), 0.05)
+    if greeted_at is None:
+        return Recovery(bound, restarted - started, False)
+    return Recovery(greeted_at - started, restarted - started, True)
 
 
 def recovery_after_gateway_restart(world: World, keep_endpoint: bool, bound: float) -> Recovery:
@@ -75,7 +76,7 @@ def recovery_after_gateway_restart(world: World, keep_endpoint: bool, bound: flo
     the saved endpoint in between (the fix disabled); then probe home's public SMTP port from the
     remote machine every ~0.5 s until it greets."""
     ensure_tunnel(world)
-    unit = shlex.quote(str(world.topology["plans"]["gateway"]["wireguard"]["unit"]))
+    unit = shlex.quote(world.view.gateway.interface_unit)
     memory = endpoint_memory_file(world)
     forget = f"rm -f {shlex.quote(memory)} && " if memory and not keep_endpoint else ""
     started = time.perf_counter()
@@ -88,7 +89,7 @@ def recovery_after_gateway_crash(world: World, bound: float) -> Recovery:
     """Crash the gateway machine (no unit is stopped, so only the loop of `endpointMemory.unit`
     has saved home's endpoint) and boot it again; then probe as after a restart."""
     ensure_tunnel(world)
-    memory = world.topology["plans"]["gateway"]["endpointMemory"]
+    memory = world.view.gateway.endpoint_memory
     gateway = world.machines["gateway"]
     # The file as the loop alone writes it: removed, then waited for (at most three intervals).
     gateway.succeed(f"rm -f {shlex.quote(str(memory['file']))}")

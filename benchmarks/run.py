@@ -221,7 +221,7 @@ def measure_doctor(results: Results, settings: Settings) -> None:
         # Not recorded: the runs until the report is healthy (the first loads Python and the
         # doctor's libraries from a cold cache; right after boot the gateway's endpoint file is
         # saved only after one save interval, and the doctor rightly calls it stale until then).
-        settle = 3 * float(world.topology["plans"]["gateway"]["endpointMemory"]["saveInterval"])
+        settle = 3 * float(world.view.gateway.endpoint_memory["saveInterval"])
         for role in DOCTOR_ROLES:
             measure.doctor_until_healthy(world.machines[role], settle)
         exit_codes: dict[str, list[int]] = {role: [] for role in DOCTOR_ROLES}

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from lab_support import require_lab, require_nix
 
-from mail_lab.lab.topology import load_topology
+from mail_lab.lab.topology import TopologyView, load_topology
 from mail_lab.machine import rootfs
 from mail_lab.machine.container import Container, ContainerSpec, find_containers, mount_root, remove_state
 from mail_lab.net.namespaces import create_namespace, list_namespaces, remove_namespace
@@ -95,7 +95,7 @@ def install_home_plan(
 ) -> ContainerSpec:
     """The home plan's units (and `extra` services) rendered into the machine's layer, before boot."""
     require_nix()
-    home_plan = load_topology()["plans"]["home"]
+    home_plan = TopologyView(load_topology()).home
     definitions = plan_services("home", tree_programs(tree.root))
     services = {name: [definition] for name, definition in definitions.items()}
     services["postfix"] = [STAND_IN, *services["postfix"]]
@@ -107,7 +107,7 @@ def install_home_plan(
     # Before boot, in the machine's own layer, as NixOS has its units before systemd starts.
     mount_root(spec)
     render_services(services, context).install(spec.root)
-    for path, text in home_plan["namespace"]["etc"].items():
+    for path, text in home_plan.namespace.data["etc"].items():
         target = spec.root / "etc" / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)

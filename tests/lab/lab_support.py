@@ -5,8 +5,6 @@ from __future__ import annotations
 import functools
 import os
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,6 +13,7 @@ import pytest
 from mail_lab import preflight
 from mail_lab.lab.log_scan import LogScan
 from mail_lab.machine.api import Machine
+from mail_lab.polling import retry
 from mail_lab.units.unit import Unit
 
 PREFIX = "mla-"
@@ -58,19 +57,6 @@ def require_lab(services: bool = False) -> None:
     require_nix()
 
 
-def wait_for(what: str, check: Callable[[], T | None], timeout: float = 20.0, interval: float = 0.1) -> T:
-    """Poll `check` until it returns something truthy (bounded in time and count)."""
-    deadline = time.monotonic() + timeout
-    for _ in range(int(timeout / interval) + 1):
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            break
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 def echo_unit(name: str, port: int, **settings: Any) -> Unit:
     """A TCP server that answers with the peer address it sees (see echo_peer.py)."""
     ready_file = f"/run/{name}.ready"
@@ -90,7 +76,7 @@ def wait_for_ping(machine: Machine, address: str, timeout: float = 30.0) -> None
     def answered() -> bool:
         return machine.execute(f"ping -c 1 -W 1 {address}")[0] == 0
 
-    wait_for(f"{machine.name} to reach {address}", answered, timeout=timeout)
+    retry(answered, timeout, 0.1, f"{machine.name} to reach {address}")
 
 
 def peer_seen(machine: Machine, address: str, port: int, namespace: str | None = None) -> str:

@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from mail_lab.polling import retry
 from mail_lab.services import acme
 from mail_lab.services.tls import LabCA, TlsFiles
 
@@ -42,9 +42,16 @@ def topology() -> dict[str, object]:
         "world": {
             "domains": {"home": "example.org"},
             "internet": {"dns": {"ipv4": NAME_SERVER}, "acme": TOPOLOGY_ACME},
-            "machines": {"home": {"fqdn": DOMAIN}},
+            "machines": {
+                "home": {
+                    "fqdn": DOMAIN,
+                    "interface": "eth0",
+                    "ipv4": "203.0.113.20/24",
+                    "ipv6": "2001:db8:2::20/64",
+                }
+            },
         },
-        "plans": {"home": {"wireguard": {"interface": "wg0"}}},
+        "plans": {"home": {"wireguardUnits": {"interface": "wireguard-wg0.service"}}},
     }
 
 
@@ -161,11 +168,12 @@ def remove_namespaces() -> None:
 
 
 def wait_for(command: list[str], timeout: float = 20, env: dict[str, str] | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while subprocess.run(command, capture_output=True, check=False, env=env).returncode != 0:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{command} did not succeed within {timeout} s")
-        time.sleep(0.2)
+    retry(
+        lambda: subprocess.run(command, capture_output=True, check=False, env=env).returncode == 0,
+        timeout,
+        0.2,
+        f"{command} to succeed",
+    )
 
 
 ZONES = {

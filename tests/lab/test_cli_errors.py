@@ -26,7 +26,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from mail_lab.lab.processes import ProcessRef
 from mail_lab.lab.record import LabRecord
 from mail_lab.lab.teardown import teardown
 from mail_lab.net.namespaces import list_namespaces
+from mail_lab.polling import poll
 
 pytestmark = [pytest.mark.lab]
 
@@ -256,14 +256,17 @@ def test_a_lab_whose_owner_lives_is_not_stale(clean: LabConfig) -> None:
 
 def wait_for_unfinished_record(config: LabConfig, builder: subprocess.Popen[str]) -> None:
     """Until `builder` (a `mail-lab up`) has written its record and not yet finished its bring-up."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def recorded() -> bool:
         record = LabRecord.load(config)
         if record is not None and record.builder is not None and record.builder.pid == builder.pid:
             assert not record.complete, "the bring-up finished before the test could kill it"
-            return
+            return True
         assert builder.poll() is None, builder.communicate(timeout=10)
-        time.sleep(0.01)
+        return False
+
+    if poll(recorded, 60, 0.01):
+        return
     raise AssertionError("`mail-lab up --keep` wrote no record within 60 s")
 
 

@@ -13,7 +13,7 @@ from mail_lab.lab.paths import LabConfig
 from mail_lab.lab.teardown import teardown
 from mail_lab.machine import rootfs
 from mail_lab.machine.container import Container, ContainerError, ContainerSpec, find_containers
-from mail_lab.net.namespaces import list_namespaces
+from mail_lab.net.namespaces import list_namespaces, namespace_path
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 __all__ = ["spec_of", "tree"]  # fixtures
@@ -28,7 +28,7 @@ def test_boots_debian_systemd_in_the_lab_namespace(spec_of: dict[str, ContainerS
     assert inside(container, "dpkg -S bin/systemctl").startswith("systemd: ")
     assert inside(container, "hostname") == "alpha\n"
     machine_net = os.stat(f"/proc/{container.init.pid}/ns/net").st_ino
-    assert machine_net == os.stat(f"/run/netns/{spec_of['alpha'].network_namespace}").st_ino
+    assert machine_net == os.stat(namespace_path(spec_of["alpha"].network_namespace)).st_ino
     assert machine_net != os.stat("/proc/self/ns/net").st_ino
     # Only systemd's own units: the daemons' Debian units are not enabled in the tree.
     assert inside(container, "systemctl is-enabled postfix.service || true").strip() == "disabled"

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import pytest
 from container_support import booted, inside, install_home_plan, spec_of, tree
-from lab_support import require_nix, wait_for
+from lab_support import require_nix
 
 from mail_lab.lab.paths import LabConfig
-from mail_lab.lab.topology import load_topology
+from mail_lab.lab.topology import TopologyView, load_topology
 from mail_lab.machine import rootfs
 from mail_lab.machine.container import Container, ContainerSpec
 from mail_lab.machine.systemd import SystemdMachine
+from mail_lab.polling import retry
 from mail_lab.services.kresd import kresd_unit
 from mail_lab.services.world import MailWorld
 from mail_lab.units.definitions import definitions, target_definitions
@@ -63,7 +64,7 @@ def test_restarting_the_namespace_restarts_the_confined_service_into_the_new_one
         pid = inside(home, "systemctl show -p MainPID --value postfix").strip()
         return pid if pid not in ("0", before_pid) else None
 
-    after_pid = wait_for("postfix to run again", restarted, timeout=10)
+    after_pid = retry(restarted, 10, 0.1, "postfix to run again")
     after_ns = inside(home, "stat -L -c %i /run/netns/wg").strip()
     assert after_ns != before_ns, "netns@wg's restart made a new namespace"
     assert net_inode(home, after_pid) == after_ns
@@ -101,7 +102,7 @@ def test_the_gateway_plans_endpoint_saver_finds_wg_on_its_path(tree: rootfs.Tree
     require_nix()
     services = plan_services("gateway", tree_programs(tree.root))
     context = RenderContext(packages=rootfs.tree_packages(tree.root))
-    saver = load_topology()["plans"]["gateway"]["endpointMemory"]["unit"]
+    saver = str(TopologyView(load_topology()).gateway.endpoint_memory["unit"])
     text = render_services({saver: [services[saver]]}, context).files[f"/etc/systemd/system/{saver}.service"]
     path = next(line for line in text.splitlines() if line.startswith('Environment="PATH='))
     wg_dir = f"{rootfs.PACKAGE_PROGRAMS}/wireguard-tools/bin"

@@ -18,6 +18,7 @@ import pytest
 from mail_lab.lab.daemon_logs import ALLOWED_LOG_LINES, PROBLEM_MARKERS, log_problems
 from mail_lab.lab.log_scan import LogScan
 from mail_lab.lab.world import World
+from mail_lab.polling import poll
 from mail_lab.services import dovecot
 
 SCAN_WAIT = 10.0
@@ -72,13 +73,7 @@ def test_every_daemon_has_a_sample_of_each_kind() -> None:
 
 
 def wait_for_problems(scan: LogScan) -> list[str]:
-    deadline = time.monotonic() + SCAN_WAIT
-    while time.monotonic() < deadline:
-        found = scan.problems()
-        if found:
-            return found
-        time.sleep(0.2)
-    return []
+    return poll(scan.problems, SCAN_WAIT, 0.2) or []
 
 
 @pytest.mark.lab

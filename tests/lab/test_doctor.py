@@ -25,6 +25,7 @@ from mail_lab.lab.log_scan import LogScan
 from mail_lab.lab.realize import DOCTOR_COMMAND
 from mail_lab.lab.world import World
 from mail_lab.machine.api import Machine
+from mail_lab.net.namespaces import namespace_path
 from mail_lab.services import dns as knot
 from mail_lab.services import dovecot, kresd, postfix
 from mail_lab.services.tls import LabCA
@@ -43,10 +44,10 @@ Report = dict[str, dict[str, Any]]
 class Doctor:
     def __init__(self, world: World):
         self.world = world
-        self.plans = world.topology["plans"]
-        self.domain = str(world.topology["world"]["domains"]["home"])
-        self.mail_name = str(world.topology["doctor"]["home"]["mailName"])
-        self.dnsbl = str(world.topology["world"]["dnsbl"])
+        self.view = world.view
+        self.domain = self.view.domain("home")
+        self.mail_name = str(self.view.doctor("home")["mailName"])
+        self.dnsbl = str(self.view.world["dnsbl"])
 
     def machine(self, role: str) -> Machine:
         return self.world.machines[role]
@@ -106,8 +107,8 @@ def doctor(mail_world: World) -> Doctor:
     doctor = Doctor(mail_world)
     # Right after boot the gateway learns home's endpoint before its loop saves it (every
     # saveInterval seconds); the doctor rightly calls that file stale until then.
-    memory = doctor.plans["gateway"]["endpointMemory"]
-    interface = doctor.plans["gateway"]["wireguard"]["interface"]
+    memory = doctor.view.gateway.endpoint_memory
+    interface = doctor.view.gateway.interface
     doctor.machine("gateway").wait_until_succeeds(
         f"wg show {interface} endpoints | tr '\\t' ' ' | cmp -s - {memory['file']}",
         timeout=3 * int(memory["saveInterval"]),
@@ -142,7 +143,7 @@ def test_healthy_lab_is_all_ok(doctor: Doctor, role: str) -> None:
     assert code == 0
     assert all(r["fix"] is None for r in rows.values())
     # The whole report: every check of the role is there.
-    plan = doctor.plans[role]
+    plan = doctor.view.plan(role).data
     forwarded = [*(plan["forwardedAddresses"] if role == "gateway" else plan["addresses"]).values()]
     addresses = [a for family in forwarded for a in family]
     expected = {
@@ -208,15 +209,15 @@ def test_records_are_what_the_lab_serves(doctor: Doctor) -> None:
 
 
 def test_proxy_neighbour_deleted(healthy: Doctor) -> None:
-    entry = healthy.plans["gateway"]["proxyNeighbours"][0]
+    entry = healthy.view.gateway.data["proxyNeighbours"][0]
     add = f"ip -6 neigh add proxy {entry['address']} dev {entry['dev']}"
     with changed(healthy.machine("gateway"), add.replace(" add ", " del "), add):
         healthy.assert_only("gateway", {f"proxy neighbour {entry['address']}": "fail"}, add)
 
 
 def test_forwarded_address_on_the_uplink(healthy: Doctor) -> None:
-    address = healthy.plans["gateway"]["forwardedAddresses"]["ipv4"][0]
-    uplink = healthy.plans["gateway"]["uplink"]["interface"]
+    address = healthy.view.gateway.data["forwardedAddresses"]["ipv4"][0]
+    uplink = healthy.view.gateway.data["uplink"]["interface"]
     add = f"ip address add {address}/32 dev {uplink}"
     with changed(healthy.machine("gateway"), add, add.replace(" add ", " delete ")):
         # The gateway now answers for it itself, so home's banner is gone too.
@@ -228,8 +229,8 @@ def test_forwarded_address_on_the_uplink(healthy: Doctor) -> None:
 
 
 def test_wrong_allowed_ip(healthy: Doctor) -> None:
-    peer = healthy.plans["gateway"]["wireguard"]["peers"][0]
-    interface = healthy.plans["gateway"]["wireguard"]["interface"]
+    peer = healthy.view.gateway.peers[0]
+    interface = healthy.view.gateway.interface
     allowed = ",".join(peer["allowedIPs"])
     with changed(
         healthy.machine("gateway"),
@@ -243,13 +244,13 @@ def test_wrong_allowed_ip(healthy: Doctor) -> None:
     ("key", "wrong"), [("net.ipv4.conf.eth0.proxy_arp", 0), ("net.ipv6.neigh.eth0.proxy_delay", 80)]
 )
 def test_gateway_sysctl_off(healthy: Doctor, key: str, wrong: int) -> None:
-    right = healthy.plans["gateway"]["sysctl"][key]
+    right = healthy.view.gateway.data["sysctl"][key]
     with changed(healthy.machine("gateway"), f"sysctl -w {key}={wrong}", f"sysctl -w {key}={right}"):
         healthy.assert_only("gateway", {f"sysctl {key}": "fail"}, f"sysctl -w {key}={right}")
 
 
 def test_route_into_the_tunnel_missing(healthy: Doctor) -> None:
-    route = healthy.plans["gateway"]["routes"][1]
+    route = healthy.view.gateway.data["routes"][1]
     address = route["destination"].split("/")[0]
     add = f"ip route add {route['destination']} dev {route['dev']}"
     with changed(healthy.machine("gateway"), add.replace(" add ", " del "), add):
@@ -261,7 +262,7 @@ def test_route_into_the_tunnel_missing(healthy: Doctor) -> None:
 
 
 def test_saved_endpoint_stale(healthy: Doctor) -> None:
-    memory = healthy.plans["gateway"]["endpointMemory"]
+    memory = healthy.view.gateway.endpoint_memory
     gateway = healthy.machine("gateway")
     saved = gateway.succeed(f"cat {memory['file']}")
     gateway.succeed(f"systemctl stop {memory['unit']}.service")  # its loop would mend the file
@@ -277,7 +278,7 @@ def test_saved_endpoint_stale(healthy: Doctor) -> None:
 
 
 def test_mss_clamp_missing(healthy: Doctor) -> None:
-    table = healthy.plans["gateway"]["nftables"]
+    table = healthy.view.gateway.data["nftables"]
     gateway = healthy.machine("gateway")
     with changed(
         gateway,
@@ -291,8 +292,8 @@ def test_mss_clamp_missing(healthy: Doctor) -> None:
 
 
 def test_ipv6_default_route_removed_in_namespace(healthy: Doctor) -> None:
-    ns = healthy.plans["home"]["namespace"]["name"]
-    interface = healthy.plans["home"]["wireguard"]["interface"]
+    ns = healthy.view.home.namespace.name
+    interface = healthy.view.home.interface
     add = f"ip -n {ns} route add ::/0 dev {interface}"
     with changed(healthy.machine("home"), add.replace(" add ", " del "), add):
         healthy.assert_only(
@@ -303,8 +304,8 @@ def test_ipv6_default_route_removed_in_namespace(healthy: Doctor) -> None:
 
 
 def test_isp_address_inside_the_namespace(healthy: Doctor) -> None:
-    ns = healthy.plans["home"]["namespace"]["name"]
-    interface = healthy.plans["home"]["wireguard"]["interface"]
+    ns = healthy.view.home.namespace.name
+    interface = healthy.view.home.interface
     add = f"ip -n {ns} address add 203.0.113.21/32 dev {interface}"
     with changed(healthy.machine("home"), add, add.replace(" add ", " delete ")):
         healthy.assert_only(
@@ -315,7 +316,7 @@ def test_isp_address_inside_the_namespace(healthy: Doctor) -> None:
 
 
 def test_leftover_interface_in_the_host_namespace(healthy: Doctor) -> None:
-    interface = healthy.plans["home"]["wireguard"]["interface"]
+    interface = healthy.view.home.interface
     with changed(
         healthy.machine("home"), f"ip tuntap add dev {interface} mode tun", f"ip link delete {interface}"
     ):
@@ -325,20 +326,20 @@ def test_leftover_interface_in_the_host_namespace(healthy: Doctor) -> None:
 
 
 def test_namespace_firewall_not_loaded(healthy: Doctor) -> None:
-    ns = healthy.plans["home"]["namespace"]
-    table = ns["nftables"]
+    ns = healthy.view.home.namespace
+    table = ns.data["nftables"]
     with changed(
         healthy.machine("home"),
-        f"ip netns exec {ns['name']} nft delete table {table['family']} {table['name']}",
-        f"ip netns exec {ns['name']} nft -f - <<'EOF'\n{table['ruleset']}EOF",
+        f"ip netns exec {ns.name} nft delete table {table['family']} {table['name']}",
+        f"ip netns exec {ns.name} nft -f - <<'EOF'\n{table['ruleset']}EOF",
     ):
-        healthy.assert_only("home", {"namespace nftables": "fail"}, f"systemctl restart {ns['unit']}")
+        healthy.assert_only("home", {"namespace nftables": "fail"}, f"systemctl restart {ns.data['unit']}")
 
 
 def test_tunnel_silent_past_the_handshake_limit(healthy: Doctor) -> None:
     """The limits are the plan's: with a limit of 0 s, any handshake is too old."""
     home = healthy.machine("home")
-    doctor_plan = dict(healthy.world.topology["doctor"]["home"])
+    doctor_plan = dict(healthy.view.doctor("home"))
     doctor_plan["limits"] = {**doctor_plan["limits"], "handshakeWarn": 0, "handshakeFail": 0}
     home.write_file("/run/doctor-limits.json", json.dumps(doctor_plan), mode=0o600)
     home.sleep(1)  # a handshake of this very second is 0 s old
@@ -381,18 +382,18 @@ def test_confined_daemon_left_in_an_old_namespace(healthy: Doctor) -> None:
     """dovecot runs in a namespace that is not the one at the plan's path, as when the namespace is
     recreated while dovecot keeps the old one: started while the path named another namespace, it
     keeps that one. Its port 993 is then gone from the namespace the tunnel reaches."""
-    ns = healthy.plans["home"]["namespace"]
+    ns = healthy.view.home.namespace
     home = healthy.machine("home")
-    old = f"{ns['name']}-old"
+    old = f"{ns.name}-old"
     home.succeed(
-        f"ip netns add {old} && ip -n {old} link set lo up && mount --bind /run/netns/{old} {ns['path']}"
+        f"ip netns add {old} && ip -n {old} link set lo up && mount --bind {namespace_path(old)} {ns.path}"
     )
     try:
         home.succeed("systemctl restart dovecot.service")
     finally:
         # Detached, not unmounted: under systemd the bind also reached the service's own mount
         # namespace (shared propagation), which keeps it busy.
-        home.succeed(f"umount --lazy {ns['path']}")
+        home.succeed(f"umount --lazy {ns.path}")
     try:
         healthy.assert_only(
             "home",
@@ -408,10 +409,10 @@ def test_deferred_mail_in_the_queue(healthy: Doctor) -> None:
     """Mail postfix cannot deliver yet (its domain's name server fails: SERVFAIL) waits in the
     deferred queue; with the plan's age limit at 0 s, the queue check warns."""
     home = healthy.machine("home")
-    doctor_plan = dict(healthy.world.topology["doctor"]["home"])
+    doctor_plan = dict(healthy.view.doctor("home"))
     doctor_plan["limits"] = {**doctor_plan["limits"], "queueWarnAge": 0}
     home.write_file("/run/doctor-queue.json", json.dumps(doctor_plan), mode=0o600)
-    sender = healthy.world.topology["world"]["accounts"]["home"]
+    sender = healthy.view.account("home")
     home.succeed(f"printf 'Subject: deferred\\n\\nx\\n' | sendmail -f {sender} nobody@unserved.test")
     try:
         home.wait_until_succeeds('postqueue -j | grep -q \'"queue_name": *"deferred"\'', timeout=60)
@@ -427,7 +428,7 @@ def test_deferred_mail_in_the_queue(healthy: Doctor) -> None:
 
 
 def test_zone_without_the_aaaa(healthy: Doctor) -> None:
-    address = healthy.plans["home"]["addresses"]["ipv6"][0]
+    address = healthy.view.home.public_address("ipv6")
     with healthy.zone_changed(
         healthy.domain, lambda z: z.replace(f"{healthy.mail_name}. 300 IN AAAA {address}\n", "")
     ):
@@ -442,13 +443,13 @@ def test_zone_without_the_aaaa(healthy: Doctor) -> None:
 def test_isp_address_in_the_zone(healthy: Doctor) -> None:
     """The mail name also resolves to home's ISP address (a dynamic-DNS habit): mail sent to it
     would bypass the gateway, and the ISP line has no PTR of the mail name."""
-    isp = str(healthy.world.topology["world"]["machines"]["home"]["ipv4"]).split("/")[0]
+    isp = healthy.view.machine("home").address("ipv4")
     with healthy.zone_changed(healthy.domain, lambda z: z + f"{healthy.mail_name}. 300 IN A {isp}\n"):
         healthy.assert_only("home", {f"dns A {healthy.mail_name}": "fail"}, "no ISP address")
 
 
 def test_wrong_ptr(healthy: Doctor) -> None:
-    address = healthy.plans["home"]["addresses"]["ipv4"][0]
+    address = healthy.view.home.public_address("ipv4")
     zone = "100.51.198.in-addr.arpa"
     with healthy.zone_changed(zone, lambda z: z.replace(f"PTR {healthy.mail_name}.", "PTR mx.example.net.")):
         healthy.assert_only("home", {f"dns PTR {address}": "fail"}, f"PTR {address} -> {healthy.mail_name}.")
@@ -461,16 +462,16 @@ def _spf(doctor: Doctor, zone_text: str, new: str) -> str:
 
 
 def test_spf_without_the_ipv6_address(healthy: Doctor) -> None:
-    ipv4 = healthy.plans["home"]["addresses"]["ipv4"][0]
-    ipv6 = healthy.plans["home"]["addresses"]["ipv6"][0]
+    ipv4 = healthy.view.home.public_address("ipv4")
+    ipv6 = healthy.view.home.public_address("ipv6")
     with healthy.zone_changed(healthy.domain, lambda z: _spf(healthy, z, f"v=spf1 ip4:{ipv4} -all")):
         healthy.assert_only("home", {f"dns SPF {healthy.domain}": "fail"}, f"ip6:{ipv6}")
 
 
 def test_spf_authorizing_the_isp_address(healthy: Doctor) -> None:
-    ipv4 = healthy.plans["home"]["addresses"]["ipv4"][0]
-    ipv6 = healthy.plans["home"]["addresses"]["ipv6"][0]
-    isp = str(healthy.world.topology["world"]["machines"]["home"]["ipv4"]).split("/")[0]
+    ipv4 = healthy.view.home.public_address("ipv4")
+    ipv6 = healthy.view.home.public_address("ipv6")
+    isp = healthy.view.machine("home").address("ipv4")
     text = f"v=spf1 ip4:{ipv4} ip6:{ipv6} ip4:{isp} -all"
     with healthy.zone_changed(healthy.domain, lambda z: _spf(healthy, z, text)):
         healthy.assert_only("home", {f"dns SPF {healthy.domain}": "fail"}, f"ip6:{ipv6} -all")
@@ -478,7 +479,7 @@ def test_spf_authorizing_the_isp_address(healthy: Doctor) -> None:
 
 def test_spf_through_an_include_that_authorizes(healthy: Doctor) -> None:
     """pyspf follows include: (and a:): the policy passes, and nothing turns red."""
-    ipv4 = healthy.plans["home"]["addresses"]["ipv4"][0]
+    ipv4 = healthy.view.home.public_address("ipv4")
 
     def via_include(zone: str) -> str:
         return _spf(healthy, zone, f"v=spf1 include:_spf.{healthy.domain} -all") + (
@@ -494,7 +495,7 @@ def test_dkim_key_in_dns_differs(healthy: Doctor) -> None:
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
     der = other.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     record = f'"v=DKIM1; k=rsa; p={base64.b64encode(der).decode()}"'
-    selector = healthy.world.topology["world"]["dkim"]["selector"]
+    selector = healthy.view.world["dkim"]["selector"]
     name = f"{selector}._domainkey.{healthy.domain}."
 
     def replace_key(zone: str) -> str:
@@ -524,7 +525,7 @@ def test_mx_elsewhere(healthy: Doctor) -> None:
 )
 def test_dnsbl(healthy: Doctor, answer: str, status: str, fix: str) -> None:
     """A listing fails; a refused query (Spamhaus' answer to public resolvers) warns."""
-    address = healthy.plans["home"]["addresses"]["ipv4"][0]
+    address = healthy.view.home.public_address("ipv4")
     listed = ".".join(reversed(address.split("."))) + f".{healthy.dnsbl}"
     zone = "example.net"
     with healthy.zone_changed(zone, lambda z: z + f"{listed}. 300 IN A {answer}\n"):

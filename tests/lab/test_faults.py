@@ -24,6 +24,7 @@ from mail_lab.lab.log_scan import LogScan
 from mail_lab.lab.world import World
 from mail_lab.machine.api import Machine
 from mail_lab.net import wireguard
+from mail_lab.polling import poll
 from mail_lab.services import dovecot, postfix
 
 PREFIX = "mlg-"
@@ -37,15 +38,16 @@ class Faults:
     def __init__(self, world: World):
         self.world = world
         self.machines = world.machines
-        topology = world.topology
-        self.alice = str(topology["world"]["accounts"]["home"])
-        self.bob = str(topology["world"]["accounts"]["remote"])
-        self.public_ipv4 = str(topology["plans"]["home"]["addresses"]["ipv4"][0]).split("/")[0]
-        self.namespace = str(topology["plans"]["home"]["namespace"]["name"])
-        self.gateway_wireguard = f"wireguard-{topology['plans']['gateway']['wireguard']['interface']}.service"
-        self.home_interface = str(topology["plans"]["home"]["wireguard"]["interface"])
+        view = world.view
+        self.alice = view.account("home")
+        self.bob = view.account("remote")
+        self.public_ipv4 = view.home.public_address("ipv4")
+        self.namespace = view.home.namespace.name
+        self.gateway_wireguard = view.gateway.interface_unit
+        self.home_wireguard = view.home.interface_unit
+        self.home_interface = view.home.interface
         self.maildir = dovecot.maildir_of(self.alice)
-        self.home_isp_ipv4 = str(topology["world"]["machines"]["home"]["ipv4"]).split("/")[0]
+        self.home_isp_ipv4 = view.machine("home").address("ipv4")
         source = (Path(__file__).parent / "fault_mail.py").read_text()
         for name in ("remote", "home", "client"):
             self.machines[name].write_file(AGENT, source)
@@ -83,12 +85,14 @@ class Faults:
     def wait_for_burst(self, tag: str, count: int = BURST) -> float:
         """Wait until all of the burst arrived; assert each exactly once and no bounce. Seconds taken."""
         started = time.monotonic()
-        deadline = started + DELIVERY_TIMEOUT
-        for _ in range(int(DELIVERY_TIMEOUT) + 1):
-            counts = self.counts(tag)
-            if len(counts) >= count or time.monotonic() > deadline:
-                break
-            time.sleep(1)
+        seen: list[collections.Counter[str]] = []
+
+        def all_arrived() -> bool:
+            seen[:] = [self.counts(tag)]
+            return len(seen[0]) >= count
+
+        poll(all_arrived, DELIVERY_TIMEOUT, 1.0)
+        counts = seen[0]
         missing = sorted(f"{tag}-{i}" for i in range(count) if f"{tag}-{i}" not in counts)
         assert not missing, f"{len(missing)} of {count} not delivered, e.g. {missing[:5]}"
         duplicates = {mid: n for mid, n in counts.items() if n != 1}
@@ -115,10 +119,8 @@ def faults() -> Iterator[Faults]:
 
 def measure_recovery(lab: Faults, limit: float = 180.0) -> float:
     started = time.monotonic()
-    for _ in range(int(limit * 4)):
-        if lab.inbound_reaches_home():
-            return time.monotonic() - started
-        time.sleep(0.25)
+    if poll(lab.inbound_reaches_home, limit, 0.25):
+        return time.monotonic() - started
     raise AssertionError(f"inbound did not recover within {limit:.0f} s")
 
 
@@ -136,7 +138,7 @@ def test_fault_gateway_restart_recovers_without_waiting_for_a_rekey(faults: Faul
     faults.burst("gateway-restart")
     faults.gateway.succeed(f"systemctl restart {faults.gateway_wireguard}")
     # The state, not a time: right after the restart the gateway already knows where home is.
-    endpoints = faults.gateway.succeed("wg show wg0 endpoints")
+    endpoints = faults.gateway.succeed(f"wg show {faults.world.view.gateway.interface} endpoints")
     assert f"{faults.home_isp_ipv4}:" in endpoints, f"home's endpoint was not restored: {endpoints!r}"
     recovery = measure_recovery(faults, limit=20.0)
     print(f"gateway restart: inbound back after {recovery:.2f} s (with the saved endpoint)")
@@ -146,7 +148,7 @@ def test_fault_gateway_restart_recovers_without_waiting_for_a_rekey(faults: Faul
 def test_fault_gateway_crash_recovers_from_the_endpoint_saved_while_it_ran(faults: Faults) -> None:
     """A crashed gateway stops nothing cleanly; the loop bound to its interface (lib/gateway.nix
     endpointMemory.unit) had saved home's endpoint while it ran."""
-    memory = faults.world.topology["plans"]["gateway"]["endpointMemory"]
+    memory = faults.world.view.gateway.endpoint_memory
     # Nothing stops from here to the crash, so only the loop can write the file again.
     faults.gateway.succeed(f"rm -f {memory['file']}")
     faults.gateway.wait_until_succeeds(
@@ -155,7 +157,7 @@ def test_fault_gateway_crash_recovers_from_the_endpoint_saved_while_it_ran(fault
     faults.burst("gateway-crash")
     faults.gateway.crash()
     faults.gateway.start()
-    endpoints = faults.gateway.succeed("wg show wg0 endpoints")
+    endpoints = faults.gateway.succeed(f"wg show {faults.world.view.gateway.interface} endpoints")
     assert f"{faults.home_isp_ipv4}:" in endpoints, f"home's endpoint was not restored: {endpoints!r}"
     recovery = measure_recovery(faults, limit=20.0)
     print(f"gateway crash: inbound back after {recovery:.2f} s (with the endpoint saved while it ran)")
@@ -243,7 +245,7 @@ def test_postfix_starts_after_a_crash_left_a_half_written_queue_file(
 
 def test_fault_home_wireguard_restart(faults: Faults) -> None:
     faults.burst("home-wireguard-restart")
-    faults.home.succeed(f"systemctl restart wireguard-{faults.home_interface}.service")
+    faults.home.succeed(f"systemctl restart {faults.home_wireguard}")
     faults.wait_for_burst("home-wireguard-restart")
 
 
@@ -282,7 +284,7 @@ def test_fault_resolver_down_defers_outbound_and_keeps_inbound(faults: Faults) -
         faults.home.succeed("systemctl start kresd@1.service")
         raise
     time.sleep(5)
-    remote_maildir = str(faults.world.topology["world"]["machines"]["remote"]["maildir"])
+    remote_maildir = faults.world.view.machine("remote").maildir
     assert faults.remote.execute(f"grep -rl '{tag}' {remote_maildir} 2>/dev/null")[1].strip() == ""
     faults.home.succeed("systemctl start kresd@1.service")
     faults.remote.wait_until_succeeds(
@@ -350,8 +352,7 @@ def test_a_leftover_wireguard_interface_in_the_host_namespace_is_removed_before_
     running from a start that failed before moving it into the namespace): the home plan's
     preSetup removes it, the tunnel comes up and mail flows. Without it wireguard-go cannot
     create the interface (the seed's "RTNETLINK answers: File exists")."""
-    interface = faults.home_interface
-    unit = f"wireguard-{interface}.service"
+    interface, unit = faults.home_interface, faults.home_wireguard
     faults.home.succeed(f"systemctl stop {unit}")
     leftover = int(
         faults.home.succeed(
@@ -382,15 +383,14 @@ def test_an_interface_of_another_type_with_the_tunnels_name_is_refused_and_kept(
         r"wireguard-go-\S+\.service: Failed with result 'exit-code'|Failed to start wireguard-go-",
         why,
     )
-    interface = faults.home_interface
-    unit = f"wireguard-{interface}.service"
+    interface, unit = faults.home_interface, faults.home_wireguard
     faults.home.succeed(f"systemctl stop {unit}", f"ip link add {interface} type bridge")
     try:
         code, output = faults.home.execute(f"systemctl start {unit} 2>&1")
         assert code != 0, output
         # systemctl says only that a job failed; the refusal is in the failed unit's journal.
         output += faults.home.execute(
-            f"journalctl --no-pager -o cat -u {wireguard.tun_unit_name(interface)} 2>/dev/null"
+            f"journalctl --no-pager -o cat -u {wireguard.tun_unit_name(unit)} 2>/dev/null"
         )[1]
         assert "homeMail.home.wireguard.interface: " in output, output
         assert f"interface named {interface} that is not a WireGuard interface" in output, output

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from lab_support import PREFIX, echo_unit, peer_seen, require_lab, wait_for, wait_for_ping
+from lab_support import PREFIX, echo_unit, peer_seen, require_lab, wait_for_ping
 
 from mail_lab.cli import unit_states
 from mail_lab.lab.paths import LabConfig
@@ -18,7 +18,8 @@ from mail_lab.lab.record import LabRecord
 from mail_lab.lab.world import World
 from mail_lab.machine.api import Machine
 from mail_lab.machine.systemd import SystemdMachine
-from mail_lab.net.namespaces import list_namespaces
+from mail_lab.net.namespaces import list_namespaces, namespace_path
+from mail_lab.polling import retry
 from mail_lab.units.install import add_units
 
 pytestmark = [pytest.mark.lab]
@@ -31,7 +32,7 @@ CLI = [sys.executable, "-m", "mail_lab.cli"]
 def lab_processes(config: LabConfig) -> list[int]:
     """Processes in any of the lab's network namespaces."""
     inodes = {
-        os.stat(f"/run/netns/{name}").st_ino for name in list_namespaces() if name.startswith(config.prefix)
+        os.stat(namespace_path(name)).st_ino for name in list_namespaces() if name.startswith(config.prefix)
     }
     return [pid for pid in all_pids() if namespace_inode(pid, "net") in inodes]
 
@@ -50,8 +51,8 @@ def test_a_changed_forwarded_address_changes_the_lab_and_teardown_leaves_nothing
     config = world.config
     try:
         gateway, home, remote = (world.machines[n] for n in ("gateway", "home", "remote"))
-        plan = world.topology["plans"]["home"]
-        add_units(home, [echo_unit("lab-echo.service", 80)], {"lab-echo": plan["units"]["postfix"]})
+        plan = world.view.home
+        add_units(home, [echo_unit("lab-echo.service", 80)], {"lab-echo": plan.units["postfix"]})
         home.succeed("systemctl start lab-echo.service")
         assert f"{NEW_ADDRESSES['ipv6']} dev eth0 proxy" in gateway.succeed("ip -6 neigh show proxy")
         assert OLD_ADDRESSES["ipv6"] not in gateway.succeed("ip -6 neigh show proxy")
@@ -64,7 +65,7 @@ def test_a_changed_forwarded_address_changes_the_lab_and_teardown_leaves_nothing
         for family, address in NEW_ADDRESSES.items():
             wait_for_ping(remote, address)
             seen = peer_seen(remote, address, 80)
-            assert seen == world.topology["world"]["machines"]["remote"][family].split("/")[0]
+            assert seen == world.view.machine("remote").address(family)
         remote.fail(f"ping -c 1 -W 1 {OLD_ADDRESSES['ipv4']}")
         recorded = lab_unit_processes(world)
         inits = [init for init in world.record().inits.values() if init]
@@ -88,7 +89,7 @@ def test_up_refuses_a_running_lab_and_recovers_from_a_crashed_one() -> None:
         [*CLI, "up", "--no-services"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
     try:
-        wait_for("the first lab", lambda: _fully_up(config), timeout=30)
+        retry(lambda: _fully_up(config), 30, 0.1, "the first lab")
         record = LabRecord.load(config)
         assert record is not None and record.owner is not None and record.owner.pid == first.pid
         busy = cli("up", "--no-services")
@@ -143,7 +144,7 @@ def test_a_foreground_up_tears_the_lab_down_on_sigterm() -> None:
     env = {**os.environ, "MAIL_LAB_PREFIX": PREFIX}
     process = subprocess.Popen([*CLI, "up", "--no-services"], stderr=subprocess.PIPE, text=True, env=env)
     try:
-        wait_for("the lab", lambda: _fully_up(config), timeout=30)
+        retry(lambda: _fully_up(config), 30, 0.1, "the lab")
     finally:
         process.send_signal(signal.SIGTERM)
         _, errors = process.communicate(timeout=30)

@@ -16,6 +16,7 @@ import pytest
 from lab_support import PREFIX, echo_unit, main_pid, peer_seen, require_lab, wait_for_ping
 
 from mail_lab.driver import run_script
+from mail_lab.lab.topology import TopologyView, bare_address
 from mail_lab.lab.world import World
 from mail_lab.machine.api import Machine
 from mail_lab.net.namespaces import list_namespaces
@@ -34,13 +35,13 @@ def lab() -> Iterator[dict[str, Any]]:
     world = World.up(prefix=PREFIX, services=False)
     elapsed = time.monotonic() - started
     try:
-        home_plan = world.topology["plans"]["home"]
+        home_plan = world.view.home
         # The test server is confined exactly as the plan confines postfix.
         home = world.machines["home"]
         add_units(
             home,
             [echo_unit("lab-echo.service", HOME_PORT), echo_unit("lab-echo-isp.service", 25)],
-            {"lab-echo": home_plan["units"]["postfix"]},
+            {"lab-echo": home_plan.units["postfix"]},
         )
         home.succeed("systemctl start lab-echo.service lab-echo-isp.service")
         remote = world.machines["remote"]
@@ -52,7 +53,6 @@ def lab() -> Iterator[dict[str, Any]]:
             "world": world,
             "machines": world.machines,
             "bring_up_seconds": elapsed,
-            "topology": world.topology,
         }
     finally:
         world.down()
@@ -63,13 +63,13 @@ def machines(lab: dict[str, Any]) -> dict[str, Machine]:
     return result
 
 
+def view(lab: dict[str, Any]) -> TopologyView:
+    world: World = lab["world"]
+    return world.view
+
+
 def forwarded(lab: dict[str, Any]) -> dict[str, str]:
-    addresses = lab["topology"]["plans"]["home"]["addresses"]
-    return {"ipv4": addresses["ipv4"][0], "ipv6": addresses["ipv6"][0]}
-
-
-def bare(cidr: str) -> str:
-    return cidr.split("/", maxsplit=1)[0]
+    return {family: view(lab).home.public_address(family) for family in ("ipv4", "ipv6")}
 
 
 def test_each_machine_routes_through_its_links_router_and_knows_its_names(lab: dict[str, Any]) -> None:
@@ -85,7 +85,7 @@ def test_each_machine_routes_through_its_links_router_and_knows_its_names(lab: d
         for family, flag in (("ipv4", "-4"), ("ipv6", "-6")):
             assert f" {router[family]} " in router_addresses, (name, family)
             default = machine.succeed(f"ip {flag} route show default")
-            assert f"via {bare(router[family])} " in default, (name, default)
+            assert f"via {bare_address(router[family])} " in default, (name, default)
         hosts = machine.succeed("cat /etc/hosts").splitlines()
         for address, names in info["hosts"].items():
             assert f"{address} {' '.join(names)}" in hosts, (name, hosts)
@@ -110,10 +110,9 @@ def test_the_internet_comes_up_in_seconds(lab: dict[str, Any]) -> None:
 def test_remote_reaches_home_namespace_without_nat(lab: dict[str, Any]) -> None:
     tunnel_up(lab)
     remote, home = machines(lab)["remote"], machines(lab)["home"]
-    world = lab["topology"]["world"]
     for family, address in forwarded(lab).items():
         remote.succeed(f"ping -c 1 -W 2 {address}")
-        assert peer_seen(remote, address, HOME_PORT) == bare(world["machines"]["remote"][family])
+        assert peer_seen(remote, address, HOME_PORT) == view(lab).machine("remote").address(family)
     # The server that answered is the one in `wg`: nothing listens on that port in home's own namespace.
     assert home.execute(f"nc -z -w 1 127.0.0.1 {HOME_PORT}")[0] != 0
 
@@ -121,16 +120,16 @@ def test_remote_reaches_home_namespace_without_nat(lab: dict[str, Any]) -> None:
 def test_home_namespace_sends_from_the_forwarded_addresses(lab: dict[str, Any]) -> None:
     tunnel_up(lab)
     home = machines(lab)["home"]
-    remote_machine = lab["topology"]["world"]["machines"]["remote"]
+    remote_machine = view(lab).machine("remote")
     for family, source in forwarded(lab).items():
-        assert peer_seen(home, bare(remote_machine[family]), REMOTE_PORT, namespace="wg") == source
+        assert peer_seen(home, remote_machine.address(family), REMOTE_PORT, namespace="wg") == source
 
 
 def test_home_itself_uses_the_isp_and_port_25_is_blocked_both_ways(lab: dict[str, Any]) -> None:
     home, remote = machines(lab)["home"], machines(lab)["remote"]
-    world = lab["topology"]["world"]
-    remote_addresses = {f: bare(world["machines"]["remote"][f]) for f in ("ipv4", "ipv6")}
-    home_addresses = {f: bare(world["machines"]["home"][f]) for f in ("ipv4", "ipv6")}
+    remote_machine, home_machine = view(lab).machine("remote"), view(lab).machine("home")
+    remote_addresses = {f: remote_machine.address(f) for f in ("ipv4", "ipv6")}
+    home_addresses = {f: home_machine.address(f) for f in ("ipv4", "ipv6")}
     for family in ("ipv4", "ipv6"):
         assert peer_seen(home, remote_addresses[family], REMOTE_PORT) == home_addresses[family]
         before = isp_counter(lab)
@@ -157,17 +156,17 @@ def test_namespace_has_only_the_tunnel_default_routes(lab: dict[str, Any]) -> No
 
 def test_gateway_realizes_its_plan(lab: dict[str, Any]) -> None:
     gateway = machines(lab)["gateway"]
-    plan = lab["topology"]["plans"]["gateway"]
-    for route in plan["routes"]:
+    plan = view(lab).gateway
+    for route in plan.data["routes"]:
         family = "-6" if ":" in route["destination"] else "-4"
         shown = gateway.succeed(f"ip {family} route show {route['destination']} table {route['table']}")
         assert f"dev {route['dev']}" in shown, (route, shown)
     proxies = gateway.succeed("ip -6 neigh show proxy")
-    for neighbour in plan["proxyNeighbours"]:
+    for neighbour in plan.data["proxyNeighbours"]:
         assert f"{neighbour['address']} dev {neighbour['dev']} proxy" in proxies
     allowed = gateway.succeed("wg show wg0 allowed-ips").split()[1:]
-    assert sorted(allowed) == sorted(plan["wireguard"]["peers"][0]["allowedIPs"])
-    assert plan["nftables"]["name"] in gateway.succeed("nft list tables")
+    assert sorted(allowed) == sorted(plan.peers[0]["allowedIPs"])
+    assert plan.data["nftables"]["name"] in gateway.succeed("nft list tables")
 
 
 def test_restarting_the_namespace_restarts_bound_units_into_it(lab: dict[str, Any]) -> None:
@@ -192,12 +191,10 @@ def test_restarting_the_namespace_restarts_bound_units_into_it(lab: dict[str, An
     assert home.succeed(f"readlink /proc/{new_pid}/ns/net").strip() == new_namespace
     # The confinement settings of the plan apply: resolv.conf is the namespace's.
     resolv = home.succeed(f"cat /proc/{new_pid}/root/etc/resolv.conf")
-    assert resolv == lab["topology"]["plans"]["home"]["namespace"]["resolvConf"]
+    assert resolv == view(lab).home.namespace.data["resolvConf"]
     tunnel_up(lab)
     address = forwarded(lab)["ipv6"]
-    assert peer_seen(remote, address, HOME_PORT) == bare(
-        lab["topology"]["world"]["machines"]["remote"]["ipv6"]
-    )
+    assert peer_seen(remote, address, HOME_PORT) == view(lab).machine("remote").address("ipv6")
 
 
 def test_guard_table_drops_non_documentation_traffic(lab: dict[str, Any]) -> None:
@@ -217,13 +214,13 @@ def test_guard_table_drops_non_documentation_traffic(lab: dict[str, Any]) -> Non
     pattern = r"ip daddr != .* counter packets (\d+)"
     assert int(re.findall(pattern, after)[0]) > int(re.findall(pattern, before)[0])
     # Link-local traffic between the machines on the edge bridge is not dropped.
-    remote_v6 = lab["topology"]["world"]["machines"]["remote"]["ipv6"].split("/")[0]
+    remote_v6 = view(lab).machine("remote").address("ipv6")
     client.succeed(f"ping -c 1 -W 2 {remote_v6}")
 
 
 def test_block_unplugs_the_uplink_and_unblock_restores_it(lab: dict[str, Any]) -> None:
     remote = machines(lab)["remote"]
-    gateway_address = lab["topology"]["world"]["machines"]["gateway"]["ipv4"].split("/")[0]
+    gateway_address = view(lab).machine("gateway").address("ipv4")
     remote.succeed(f"ping -c 1 -W 1 {gateway_address}")
     remote.block()
     try:
@@ -236,7 +233,7 @@ def test_block_unplugs_the_uplink_and_unblock_restores_it(lab: dict[str, Any]) -
 
 def test_a_machine_can_be_shut_down_crashed_and_started_again(lab: dict[str, Any]) -> None:
     client, internet = machines(lab)["client"], machines(lab)["internet"]
-    address = lab["topology"]["world"]["machines"]["client"]["ipv4"].split("/")[0]
+    address = view(lab).machine("client").address("ipv4")
     namespace = client.namespace
     client.shutdown()
     assert not client.is_up() and namespace not in list_namespaces()

@@ -16,9 +16,9 @@ from lab_support import require_nix
 from mail_lab import preflight
 from mail_lab.lab import safety
 from mail_lab.lab.audit import audit_topology
-from mail_lab.lab.topology import load_topology, nix_expression
+from mail_lab.lab.topology import Plan, PlanError, TopologyView, load_topology, nix_expression
 from mail_lab.machine import rootfs
-from mail_lab.net.wireguard import plan_routes, wireguard_units
+from mail_lab.net.wireguard import WireguardPlanError, plan_routes, wireguard_units
 from mail_lab.units.definitions import target_definitions
 from mail_lab.units.install import machine_services
 from mail_lab.units.render import RenderContext, RenderedUnits, render_services, upstream_units
@@ -43,9 +43,9 @@ def by_name(units: list[Unit]) -> dict[str, Unit]:
     return {unit.name: unit for unit in units}
 
 
-def rendered(tree: rootfs.Tree, role: str, plan: dict[str, Any], units: list[Unit]) -> RenderedUnits:
+def rendered(tree: rootfs.Tree, plan: Plan, units: list[Unit]) -> RenderedUnits:
     """A machine's units as the world installs them: the lab's and the plan's, by the renderer."""
-    services = machine_services(tree.root, role, units, plan["units"])
+    services = machine_services(tree.root, plan.role, units, plan.units)
     context = RenderContext(
         upstream_units=upstream_units(tree.root), packages=rootfs.tree_packages(tree.root)
     )
@@ -78,8 +78,8 @@ def test_nix_expression_round_trips_through_nix(topology: dict[str, Any]) -> Non
 def test_the_netns_instance_is_the_template_and_a_drop_in(
     topology: dict[str, Any], tree: rootfs.Tree
 ) -> None:
-    home = topology["plans"]["home"]
-    out = rendered(tree, "home", home, wireguard_units(home["wireguard"]))
+    home = TopologyView(topology).home
+    out = rendered(tree, home, wireguard_units(home))
     template = settings(out, "netns@.service")
     assert template["Type"] == ["oneshot"] and template["RemainAfterExit"] == ["true"]
     assert template["ExecStartPre"][0].startswith("-")
@@ -102,9 +102,9 @@ def test_the_netns_instance_is_the_template_and_a_drop_in(
 def test_a_service_only_the_plan_defines_is_wanted_by_its_interface(
     topology: dict[str, Any], tree: rootfs.Tree
 ) -> None:
-    gateway = topology["plans"]["gateway"]
-    saver = gateway["endpointMemory"]["unit"]
-    out = rendered(tree, "gateway", gateway, wireguard_units(gateway["wireguard"]))
+    gateway = TopologyView(topology).gateway
+    saver = gateway.endpoint_memory["unit"]
+    out = rendered(tree, gateway, wireguard_units(gateway))
     unit = settings(out, f"{saver}.service")
     assert unit["Type"] == ["simple"] and "RemainAfterExit" not in unit
     assert unit["BindsTo"] == unit["After"] == ["wireguard-wg0.service"]
@@ -116,12 +116,12 @@ def test_a_service_only_the_plan_defines_is_wanted_by_its_interface(
 def test_confinement_reaches_service_units_and_template_instances(
     topology: dict[str, Any], tree: rootfs.Tree
 ) -> None:
-    home = topology["plans"]["home"]
+    home = TopologyView(topology).home
     lab_units = [
         Unit(name="postfix.service", exec_start=[["postfix", "start-fg"]], after=["rspamd.service"]),
         Unit(name="kresd@1.service", exec_start=[["kresd"]]),
     ]
-    out = rendered(tree, "home", home, lab_units)
+    out = rendered(tree, home, lab_units)
     # postfix: the lab's unit file with the plan's fragment in it; kresd@1: a drop-in of the
     # instance, beside the lab's drop-in of Debian's kresd@ template.
     for path in ("postfix.service", "kresd@1.service.d/overrides.conf"):
@@ -137,8 +137,8 @@ def test_confinement_reaches_service_units_and_template_instances(
 
 
 def test_wireguard_units_follow_the_nixos_script_backend(topology: dict[str, Any]) -> None:
-    home_wg = topology["plans"]["home"]["wireguard"]
-    units = by_name(wireguard_units(home_wg))
+    home = TopologyView(topology).home
+    units = by_name(wireguard_units(home))
     interface = units["wireguard-wg0.service"]
     # Born in the machine's namespace (the UDP socket stays there), then moved into `wg`.
     assert interface.exec_start[0] == ["ip", "link", "set", "wg0", "netns", "wg"]
@@ -156,13 +156,44 @@ def test_wireguard_units_follow_the_nixos_script_backend(topology: dict[str, Any
     tun = units["wireguard-go-wg0.service"]
     assert tun.network_namespace_path is None
     # The plan's preSetup, where NixOS runs it: in the host's namespace before the interface is made.
-    assert tun.exec_start_pre == home_wg["preSetup"] != []
+    assert tun.exec_start_pre == home.wireguard["preSetup"] != []
     peer = units["wireguard-wg0-peer-gateway.service"]
     assert peer.requires == ["wireguard-wg0.service"]
     assert peer.exec_start[0][-4:] == ["persistent-keepalive", "25", "allowed-ips", "0.0.0.0/0,::/0"]
     for role in ("home", "gateway"):
-        plan = topology["plans"][role]
-        assert plan_routes(plan["wireguard"]) == plan["routes"], role
+        plan = TopologyView(topology).plan(role)
+        assert plan_routes(plan.wireguard) == plan.data["routes"], role
+
+
+def test_wireguard_units_enter_only_the_namespaces_the_plan_makes(topology: dict[str, Any]) -> None:
+    home = topology["plans"]["home"]
+    home["wireguard"]["interfaceNamespace"] = "elsewhere"
+    with pytest.raises(WireguardPlanError, match=r"network namespace 'elsewhere'.*only \['init', 'wg'\]"):
+        wireguard_units(Plan(home))
+
+
+def test_the_topology_view_reads_the_plans_names(topology: dict[str, Any]) -> None:
+    view = TopologyView(topology)
+    assert (view.home.interface, view.home.interface_unit) == ("wg0", "wireguard-wg0.service")
+    assert view.gateway.peer_unit("home") == "wireguard-wg0-peer-home.service"
+    assert (view.home.namespace.name, view.home.namespace.path) == ("wg", "/run/netns/wg")
+    assert view.gateway.endpoint_memory["unit"] == "home-mail-endpoints-wg0"
+    assert view.home.delivery["postfixMain"] == {"lmtp_destination_concurrency_limit": 1}
+    assert [view.home.public_address(f) for f in ("ipv4", "ipv6")] == ["198.51.100.11", "2001:db8:1::11"]
+    remote = view.machine("remote")
+    assert (remote.interface_address("ipv4"), remote.address("ipv4")) == ("192.0.2.10/24", "192.0.2.10")
+    assert (remote.fqdn, view.account("home"), view.domain("remote")) == (
+        "mx.example.net",
+        "alice@example.org",
+        "example.net",
+    )
+    assert view.keys["home"]["public"] == topology["world"]["keys"]["home"]["public"]
+    assert view.doctor("home")["plan"] == topology["plans"]["home"]
+    with pytest.raises(PlanError, match=r"plans\.gateway has no namespace"):
+        _ = view.gateway.namespace.path
+    with pytest.raises(ValueError, match="address family 'ipv5'"):
+        view.home.public_address("ipv5")
+    assert view.data is topology, "the view leaves the JSON as it is"
 
 
 def test_safety_refuses_anything_but_documentation_addresses() -> None:

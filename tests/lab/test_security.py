@@ -21,12 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lab_support import require_lab, wait_for
+from lab_support import require_lab
 from layers import Syn, knock, layer_off, syns_seen
 
+from mail_lab.lab.topology import TopologyView
 from mail_lab.lab.world import World
 from mail_lab.machine.api import Machine
 from mail_lab.mail import flow
+from mail_lab.polling import retry
 from mail_lab.services import dovecot, rspamd
 from mail_lab.units.install import add_units
 from mail_lab.units.unit import Unit
@@ -55,45 +57,38 @@ class Lab:
         return self.world.machines
 
     @property
-    def topology(self) -> dict[str, Any]:
-        return self.world.topology
+    def view(self) -> TopologyView:
+        return self.world.view
 
     def home_address(self, family: str) -> str:
-        return str(self.topology["plans"]["home"]["addresses"][family][0])
+        return self.view.home.public_address(family)
 
     def machine_address(self, name: str, family: str) -> str:
-        return str(self.topology["world"]["machines"][name][family]).split("/")[0]
+        return self.view.machine(name).address(family)
 
     @property
     def home_name(self) -> str:
-        return str(self.topology["world"]["machines"]["home"]["fqdn"])
+        return self.view.machine("home").fqdn
 
     @property
     def alice(self) -> str:
-        return str(self.topology["world"]["accounts"]["home"])
+        return self.view.account("home")
 
     @property
     def bob(self) -> str:
-        return str(self.topology["world"]["accounts"]["remote"])
-
-    def password(self, account: str) -> str:
-        return str(self.topology["world"]["passwords"][account])
-
-    @property
-    def keys(self) -> dict[str, dict[str, str]]:
-        keys: dict[str, dict[str, str]] = self.topology["world"]["keys"]
-        return keys
+        return self.view.account("remote")
 
 
-def listener_unit(name: str, port: int, tag: str, namespace: str | None) -> Unit:
-    """A tagged TCP server (security_probe.py serve) in home's default namespace or in `namespace`."""
+def listener_unit(name: str, port: int, tag: str, namespace_path: str | None) -> Unit:
+    """A tagged TCP server (security_probe.py serve) in home's default namespace or in the one at
+    `namespace_path`."""
     serve = ["python3", str(PROBE), "serve", str(port), tag, f"/run/{name}.ready", f"/run/{name}.log"]
     return Unit(
         name=f"{name}.service",
         exec_start_pre=[["rm", "-f", f"/run/{name}.ready"]],
         exec_start=[serve],
         # Joined by the service manager, as the plan's confined services join it.
-        network_namespace_path=f"/run/netns/{namespace}" if namespace else None,
+        network_namespace_path=namespace_path,
         ready=f"test -e /run/{name}.ready",
         ready_timeout=20.0,
     )
@@ -110,9 +105,9 @@ def lab() -> Iterator[Lab]:
     world = World.up(prefix=PREFIX)
     try:
         home = world.machines["home"]
-        namespace = str(world.topology["plans"]["home"]["namespace"]["name"])
+        confined = world.view.home.namespace.path
         units = [
-            listener_unit(f"mls-{where}-{port}", port, f"home-{where}", namespace if where == "wg" else None)
+            listener_unit(f"mls-{where}-{port}", port, f"home-{where}", confined if where == "wg" else None)
             for where in ("default", "wg")
             for port in LISTENER_PORTS
         ]
@@ -165,7 +160,7 @@ def gateway_drops(lab: Lab) -> int:
 
 
 def home_namespace_drops(lab: Lab) -> int:
-    namespace = lab.topology["plans"]["home"]["namespace"]["name"]
+    namespace = lab.view.home.namespace.name
     return drop_counter(lab.machines["home"], "home_mail_netns", "input", namespace)
 
 
@@ -248,7 +243,7 @@ def test_port_25_offers_no_auth_and_refuses_it_before_and_after_starttls(
 ) -> None:
     """Even alice's real password gets nowhere on port 25: AUTH is neither offered nor accepted,
     before STARTTLS (it would travel in plain text) or after it (port 25 is for incoming mail)."""
-    credentials = base64.b64encode(f"\0{lab.alice}\0{lab.password(lab.alice)}".encode()).decode()
+    credentials = base64.b64encode(f"\0{lab.alice}\0{lab.view.password(lab.alice)}".encode()).decode()
     for security in ("none", "starttls"):
         result = smtp(
             lab.machines[attacker],
@@ -319,13 +314,13 @@ HEADER_BYTES = {"ipv4": 40, "ipv6": 60}
 
 
 def namespace_of(lab: Lab) -> str:
-    return str(lab.topology["plans"]["home"]["namespace"]["name"])
+    return lab.view.home.namespace.name
 
 
 def home_tunnel(lab: Lab) -> tuple[str, int]:
     """Home's WireGuard interface (in the namespace) and its MTU, from the plan."""
-    wireguard = lab.topology["plans"]["home"]["wireguard"]
-    return str(wireguard["interface"]), int(wireguard["mtu"])
+    home = lab.view.home
+    return home.interface, int(home.wireguard["mtu"])
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -363,7 +358,7 @@ def test_the_gateway_alone_lets_home_send_only_from_its_forwarded_addresses(lab:
     forwarded one, and the gateway's forward policy still drops what home sends from it."""
     gateway, home, remote = (lab.machines[name] for name in ("gateway", "home", "remote"))
     namespace = namespace_of(lab)
-    home_key = lab.keys["home"]["public"]
+    home_key = lab.view.keys["home"]["public"]
     length = 32 if family == "ipv4" else 128
     forwarded = f"{lab.home_address('ipv4')}/32,{lab.home_address('ipv6')}/128"
     spoofed = str(ipaddress.ip_address(lab.home_address(family)) + 88)
@@ -398,7 +393,7 @@ def test_the_gateway_clamps_the_mss_both_ways(lab: Lab, family: str) -> None:
     1460 arrives on both sides."""
     client, gateway, home, remote = (lab.machines[name] for name in ("client", "gateway", "home", "remote"))
     namespace = namespace_of(lab)
-    clamped = int(lab.topology["plans"]["gateway"]["wireguard"]["mtu"]) - HEADER_BYTES[family]
+    clamped = int(lab.view.gateway.wireguard["mtu"]) - HEADER_BYTES[family]
     unclamped = 1500 - HEADER_BYTES[family]
     address, client_address = lab.home_address(family), lab.machine_address("client", family)
     target = lab.machine_address("remote", family)
@@ -432,7 +427,7 @@ def test_kresd_alone_answers_no_one_outside_the_namespace(lab: Lab, family: str)
     `wg`'s loopback only. Control: the same path reaches the listener on 8080."""
     client, gateway, home = (lab.machines[name] for name in ("client", "gateway", "home"))
     address, own = lab.home_address(family), lab.machine_address("client", family)
-    domain = lab.topology["world"]["domains"]["home"]
+    domain = lab.view.domain("home")
     with (
         layer_off(gateway, GATEWAY_TABLE, GATEWAY_FORWARD),
         layer_off(home, NAMESPACE_TABLE, NAMESPACE_INPUT, namespace_of(lab)),
@@ -446,8 +441,8 @@ def test_kresd_alone_answers_no_one_outside_the_namespace(lab: Lab, family: str)
 def test_the_public_addresses_are_no_open_resolver(lab: Lab, family: str) -> None:
     """kresd serves `wg` on its loopback only; DNS to the public address (UDP or TCP) gets nothing."""
     client, home = lab.machines["client"], lab.machines["home"]
-    namespace = lab.topology["plans"]["home"]["namespace"]["name"]
-    domain = lab.topology["world"]["domains"]["home"]
+    namespace = lab.view.home.namespace.name
+    domain = lab.view.domain("home")
     assert home.succeed(f"ip netns exec {namespace} kdig +short +timeout=5 @127.0.0.1 {domain} MX").strip()
     for transport in ("+notcp", "+tcp"):
         client.fail(f"kdig {transport} +timeout=2 +retry=0 @{lab.home_address(family)} {domain} MX")
@@ -458,8 +453,8 @@ def test_a_compromised_gateway_cannot_reach_homes_default_namespace(lab: Lab) ->
     WireGuard peer carry it. The packets do arrive in `wg`, which holds no such address and
     forwards nothing: the listener in home's default namespace never sees them."""
     gateway, home = lab.machines["gateway"], lab.machines["home"]
-    namespace = str(lab.topology["plans"]["home"]["namespace"]["name"])
-    home_key = lab.keys["home"]["public"]
+    namespace = lab.view.home.namespace.name
+    home_key = lab.view.keys["home"]["public"]
     forwarded = [f"{lab.home_address('ipv4')}/32", f"{lab.home_address('ipv6')}/128"]
     targets = {family: lab.machine_address("home", family) for family in FAMILIES}
     # The listener works (asked from home itself).
@@ -510,11 +505,13 @@ def test_mail_spoofing_homes_domain_is_rejected_by_dmarc(lab: Lab, family: str) 
     From the remote the envelope is its own (SPF passes for example.net, unaligned with From:);
     from the client the envelope claims example.org too (SPF fails)."""
     client, remote, home = lab.machines["client"], lab.machines["remote"], lab.machines["home"]
-    domain = lab.topology["world"]["domains"]["home"]
+    domain = lab.view.domain("home")
     published = client.succeed(
-        f"kdig +short @{lab.topology['world']['internet']['dns']['ipv4']} TXT _dmarc.{domain}"
+        f"kdig +short @{lab.view.world['internet']['dns']['ipv4']} TXT _dmarc.{domain}"
     )
-    [dmarc] = [r["data"] for r in lab.topology["dns"]["zones"][domain] if r["name"] == f"_dmarc.{domain}"]
+    [dmarc] = [
+        r["data"] for r in lab.world.topology["dns"]["zones"][domain] if r["name"] == f"_dmarc.{domain}"
+    ]
     assert published.strip() == dmarc and "p=reject" in dmarc
     address = lab.home_address(family)
     attempts = {
@@ -525,7 +522,7 @@ def test_mail_spoofing_homes_domain_is_rejected_by_dmarc(lab: Lab, family: str) 
             sender=lab.bob,
             header_from=lab.alice,
             recipient=lab.alice,
-            helo=str(lab.topology["world"]["machines"]["remote"]["fqdn"]),
+            helo=lab.view.machine("remote").fqdn,
             tag=f"spoof-remote-{family}",
         ),
         "client": flow.submit(
@@ -558,8 +555,8 @@ def intruder_setup(lab: Lab) -> list[str]:
     namespace whose only way out is a WireGuard tunnel to the gateway, with a key the gateway does
     not know (tests/topology.nix keys.intruder)."""
     key_file = "/run/mls-intruder.key"
-    lab.machines["client"].write_file(key_file, lab.keys["intruder"]["private"] + "\n", mode=0o600)
-    endpoint = lab.topology["plans"]["home"]["wireguard"]["peers"][0]["endpoint"]
+    lab.machines["client"].write_file(key_file, lab.view.keys["intruder"]["private"] + "\n", mode=0o600)
+    endpoint = lab.view.home.peers[0]["endpoint"]
     ns, wg = INTRUDER_NAMESPACE, INTRUDER_INTERFACE
     return [
         f"ip netns add {ns}",
@@ -567,7 +564,7 @@ def intruder_setup(lab: Lab) -> list[str]:
         f"ip -n {ns} link set lo up",
         f"ip -n {ns} address add {lab.home_address('ipv4')}/32 dev {wg}",
         f"ip -n {ns} address add {lab.home_address('ipv6')}/128 dev {wg}",
-        f"ip netns exec {ns} wg set {wg} private-key {key_file} peer {lab.keys['gateway']['public']}"
+        f"ip netns exec {ns} wg set {wg} private-key {key_file} peer {lab.view.keys['gateway']['public']}"
         f" endpoint {endpoint} allowed-ips 0.0.0.0/0,::/0",
         f"ip -n {ns} link set {wg} up",
         f"ip -n {ns} -4 route add default dev {wg}",
@@ -592,9 +589,9 @@ def handshake_packets(gateway: Machine) -> int:
 def test_a_wireguard_peer_with_a_wrong_key_gets_nothing_through(lab: Lab) -> None:
     client, gateway, remote = (lab.machines[n] for n in ("client", "gateway", "remote"))
     client_address = lab.machine_address("client", "ipv4")
-    listen_port = lab.topology["plans"]["gateway"]["wireguard"]["listenPort"]
+    listen_port = lab.view.gateway.wireguard["listenPort"]
     home_endpoint = lab.machine_address("home", "ipv4")
-    intruder_key = lab.keys["intruder"]["public"]
+    intruder_key = lab.view.keys["intruder"]["public"]
     # Count what the intruder sends to the gateway's WireGuard port.
     gateway.succeed(
         "nft add table inet mls_probe",
@@ -624,11 +621,11 @@ def test_a_wireguard_peer_with_a_wrong_key_gets_nothing_through(lab: Lab) -> Non
         client.fail(f"{in_namespace} ping -c 1 -W 2 {remote_address}")
         # Handshake initiations are retried every 5 s: once two arrived, the first one's answer
         # would have been back long since.
-        wait_for("two handshake attempts at the gateway", lambda: handshake_packets(gateway) >= 2, timeout=40)
+        retry(lambda: handshake_packets(gateway) >= 2, 40, 0.1, "two handshake attempts at the gateway")
         assert intruder_handshake(client) == 0
         assert client.succeed(f"{in_namespace} wg show {INTRUDER_INTERFACE} transfer").split()[1] == "0"
         dump = gateway.succeed("wg show wg0 dump").splitlines()[1:]
-        assert [line.split("\t")[0] for line in dump] == [lab.keys["home"]["public"]]
+        assert [line.split("\t")[0] for line in dump] == [lab.view.keys["home"]["public"]]
         assert dump[0].split("\t")[2].startswith(f"{home_endpoint}:"), (
             "the intruder took over home's endpoint"
         )
@@ -644,7 +641,7 @@ def test_a_wireguard_peer_with_a_wrong_key_gets_nothing_through(lab: Lab) -> Non
                 client.execute(f"{in_namespace} ping -c 1 -W 1 {remote_address}")
                 return intruder_handshake(client) > 0
 
-            wait_for("the control handshake", handshaken, timeout=30)
+            retry(handshaken, 30, 0.1, "the control handshake")
         finally:
             gateway.succeed(f"wg set wg0 peer {intruder_key} remove")
     finally:
@@ -653,5 +650,5 @@ def test_a_wireguard_peer_with_a_wrong_key_gets_nothing_through(lab: Lab) -> Non
         client.execute(f"ip netns del {INTRUDER_NAMESPACE}")
         gateway.execute("nft delete table inet mls_probe")
     assert [line.split("\t")[0] for line in gateway.succeed("wg show wg0 dump").splitlines()[1:]] == [
-        lab.keys["home"]["public"]
+        lab.view.keys["home"]["public"]
     ]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,10 @@ import pytest
 from lab_support import expect_milter_down
 
 from mail_lab.lab.log_scan import LogScan
+from mail_lab.lab.topology import TopologyView
 from mail_lab.lab.world import World
 from mail_lab.mail import flow
+from mail_lab.polling import retry
 from mail_lab.services import dovecot, kresd, redis, rspamd
 from mail_lab.services.accounts import Account, load_accounts
 from mail_lab.services.world import MailWorld
@@ -38,7 +39,7 @@ class Lab:
 
     @property
     def namespace(self) -> str:
-        return str(self.topology["plans"]["home"]["namespace"]["name"])
+        return TopologyView(self.topology).home.namespace.name
 
     def account(self, role: str) -> Account:
         return next(a for a in load_accounts(self.state_dir) if a.role == role)
@@ -50,18 +51,6 @@ class Lab:
 @pytest.fixture(scope="module")
 def lab(mail_world: World) -> Lab:
     return Lab(machines=mail_world.machines, topology=mail_world.topology, state_dir=mail_world.state_dir)
-
-
-def wait_until(check: Any, timeout: float = 60.0) -> Any:
-    """Poll `check()` until it returns something truthy; bounded."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{check} did not succeed within {timeout} s")
-        time.sleep(0.5)
 
 
 # --- DNS -----------------------------------------------------------------------------------------
@@ -291,7 +280,7 @@ def test_rspamd_down_means_tempfail_not_unscanned_mail(lab: Lab, daemon_log_scan
         assert not deferred.accepted and deferred.code is not None and 400 <= deferred.code < 500, deferred
     finally:
         home.succeed("systemctl start rspamd.service")
-    wait_until(lambda: home.execute(f"test -S {rspamd.MILTER_SOCKET}")[0] == 0)
+    retry(lambda: home.execute(f"test -S {rspamd.MILTER_SOCKET}")[0] == 0, 60, 0.5, "rspamd's milter socket")
     delivered = bob_to_alice()
     assert delivered.accepted, delivered
     flow.wait_for_maildir_message(home, dovecot.maildir_of(alice.address), delivered.message_id)

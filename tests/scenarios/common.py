@@ -26,6 +26,7 @@ GATEWAY_PLAN = topology["plans"]["gateway"]
 
 NAMESPACE = HOME_PLAN["namespace"]["name"]
 WG_INTERFACE = HOME_PLAN["wireguard"]["interface"]
+WIREGUARD_UNIT = HOME_PLAN["wireguardUnits"]["interface"]
 PUBLIC_IPV4 = HOME_PLAN["addresses"]["ipv4"][0]
 PUBLIC_IPV6 = HOME_PLAN["addresses"]["ipv6"][0]
 PUBLIC_ADDRESSES = {"ipv4": PUBLIC_IPV4, "ipv6": PUBLIC_IPV6}
@@ -51,9 +52,9 @@ REMOTE_DOMAINS: dict[str, dict[str, Any]] = WORLD["remoteDomains"]
 MAIL_TIMEOUT = 120
 # Units that must be running before mail can flow, per machine.
 MAIL_UNITS = {
-    "home": ["postfix.service", "dovecot.service", "rspamd.service", f"wireguard-{WG_INTERFACE}.service"],
+    "home": ["postfix.service", "dovecot.service", "rspamd.service", WIREGUARD_UNIT],
     "remote": ["postfix.service", "rspamd.service"],
-    "gateway": [f"wireguard-{GATEWAY_PLAN['wireguard']['interface']}.service"],
+    "gateway": [GATEWAY_PLAN["wireguardUnits"]["interface"]],
 }
 
 

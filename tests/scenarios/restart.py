@@ -2,7 +2,6 @@
 wait_for_world()
 
 NAMESPACE_UNIT = HOME_PLAN["namespace"]["unit"]
-WIREGUARD_UNIT = f"wireguard-{WG_INTERFACE}.service"
 # The resolver in the namespace is knot-resolver 5 (services.kresd: kresd@1.service, the lab's and
 # what simple-nixos-mailserver enabled so far) or knot-resolver 6 (services.knot-resolver:
 # knot-resolver.service): whichever of them runs, whatever the plan's units name.

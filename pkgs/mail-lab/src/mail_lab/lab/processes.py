@@ -9,10 +9,11 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from mail_lab.polling import poll
 
 POLL_INTERVAL = 0.05
 
@@ -65,15 +66,11 @@ class ProcessRef:
             self.signal(signum)
 
     def wait_gone(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        for _ in range(int(timeout / POLL_INTERVAL) + 1):
+        def gone() -> bool:
             reap(self.pid)  # a zombie child of ours is dead: collect it
-            if not self.alive():
-                return True
-            if time.monotonic() > deadline:
-                break
-            time.sleep(POLL_INTERVAL)
-        return not self.alive()
+            return not self.alive()
+
+        return poll(gone, timeout, POLL_INTERVAL) is not None or not self.alive()
 
     def terminate(self, timeout: float = 10.0, group: bool = True) -> None:
         """SIGTERM, then SIGKILL after `timeout` seconds; returns once it is gone (bounded)."""

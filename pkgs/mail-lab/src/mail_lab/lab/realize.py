@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mail_lab.errors import LabError
+from mail_lab.lab.topology import Plan, TopologyView
 from mail_lab.machine.api import Machine
 from mail_lab.net import netconf
 from mail_lab.net.wireguard import wireguard_units
@@ -47,8 +48,8 @@ def realize_plan(machine: Machine, plan: Mapping[str, Any], topology: Mapping[st
     wg = plan.get("wireguard")
     if not wg:
         return []
-    keys = topology["world"]["keys"]
+    keys = TopologyView(topology).keys
     if machine.name not in keys:
         raise PlanRealizeError(f"world.keys has no WireGuard key for {machine.name}")
     machine.write_file(str(wg["privateKeyFile"]), keys[machine.name]["private"] + "\n", mode=0o600)
-    return wireguard_units(wg)
+    return wireguard_units(Plan(plan))

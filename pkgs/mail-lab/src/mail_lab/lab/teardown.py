@@ -14,7 +14,6 @@ import contextlib
 import os
 import shutil
 import signal
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +23,8 @@ from mail_lab.lab.processes import ProcessRef, all_pids, namespace_inode, reap
 from mail_lab.lab.record import LabRecord
 from mail_lab.machine.container import ContainerError, find_containers, remove_state
 from mail_lab.machine.journal import export_journal
-from mail_lab.net.namespaces import list_namespaces, remove_namespace
+from mail_lab.net.namespaces import NAMESPACE_DIR, list_namespaces, namespace_path, remove_namespace
+from mail_lab.polling import poll
 
 KILL_GRACE = 5.0
 CONTAINER_STOP_TIMEOUT = 15.0
@@ -75,7 +75,7 @@ def _parent(pid: int) -> int | None:
 def _inner_namespace_inodes(init: ProcessRef) -> set[int]:
     """Network namespaces created inside a machine (`ip netns add wg` there)."""
     inodes: set[int] = set()
-    directory = Path(f"/proc/{init.pid}/root/run/netns")
+    directory = Path(f"/proc/{init.pid}/root{NAMESPACE_DIR}")
     with contextlib.suppress(OSError):
         for entry in directory.iterdir():
             with contextlib.suppress(OSError):
@@ -90,13 +90,13 @@ def _kill(pids: set[int], report: TeardownReport) -> None:
             refs.append(ProcessRef.of(pid))
     for ref in refs:
         ref.signal(signal.SIGTERM)
-    deadline = time.monotonic() + KILL_GRACE
-    for _ in range(int(KILL_GRACE / POLL) + 1):
+
+    def all_gone() -> bool:
         for ref in refs:
             reap(ref.pid)
-        if not any(ref.alive() for ref in refs) or time.monotonic() > deadline:
-            break
-        time.sleep(POLL)
+        return not any(ref.alive() for ref in refs)
+
+    poll(all_gone, KILL_GRACE, POLL)
     for ref in refs:
         if ref.alive():
             ref.signal(signal.SIGKILL)
@@ -111,7 +111,7 @@ def _processes_in(namespaces: list[str], inits: list[ProcessRef]) -> set[int]:
     net_inodes: set[int] = set()
     for name in namespaces:
         with contextlib.suppress(OSError):
-            net_inodes.add(os.stat(f"/run/netns/{name}").st_ino)
+            net_inodes.add(os.stat(namespace_path(name)).st_ino)
     mnt_inodes: set[int] = set()
     for init in inits:
         if init.alive():

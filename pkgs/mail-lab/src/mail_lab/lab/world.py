@@ -34,7 +34,7 @@ from mail_lab.lab.processes import ProcessRef
 from mail_lab.lab.realize import realize_plan
 from mail_lab.lab.record import LabRecord
 from mail_lab.lab.teardown import TeardownReport, lab_namespaces, teardown
-from mail_lab.lab.topology import load_topology
+from mail_lab.lab.topology import TopologyView, load_topology
 from mail_lab.machine import rootfs
 from mail_lab.machine.api import Machine, MachineError
 from mail_lab.machine.container import Container, ContainerSpec, find_containers, mount_root
@@ -95,6 +95,11 @@ class World:
     @property
     def world(self) -> dict[str, Any]:
         return dict(self.topology["world"])
+
+    @property
+    def view(self) -> TopologyView:
+        """The topology with names (lab.topology.TopologyView)."""
+        return TopologyView(self.topology)
 
     @classmethod
     def up(

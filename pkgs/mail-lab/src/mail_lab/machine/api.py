@@ -23,6 +23,8 @@ from typing import Any, Protocol
 from mail_lab.commands import spawn
 from mail_lab.errors import LabError
 from mail_lab.lab.paths import LabConfig
+from mail_lab.net.namespaces import namespace_path
+from mail_lab.polling import PollTimeoutError, retry
 
 POLL_INTERVAL = 0.25
 # `execute(timeout=None)` still ends: the lab never waits without bound.
@@ -68,6 +70,11 @@ class Machine(ABC):
     def namespace(self) -> str:
         """The machine's global network namespace, `<prefix><name>`."""
         return self.config.namespace(self.name)
+
+    @property
+    def namespace_path(self) -> str:
+        """The file of the machine's global network namespace."""
+        return namespace_path(self.namespace)
 
     @property
     def state_dir(self) -> Path:
@@ -144,21 +151,18 @@ class Machine(ABC):
         return output
 
     def _poll(self, what: str, check: Callable[[], bool], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        for _ in range(int(timeout / POLL_INTERVAL) + 2):
-            if check():
-                return
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(POLL_INTERVAL)
-        raise MachineError(f"{self.name}: timed out after {timeout:.0f} s waiting for {what}")
+        try:
+            retry(check, timeout, POLL_INTERVAL, what)
+        except PollTimeoutError as timed_out:
+            raise MachineError(f"{self.name}: {timed_out}") from None
 
     def _wait_command(self, command: str, timeout: int, want_success: bool) -> str:
         result: list[str] = []
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
 
         def attempt() -> bool:
-            remaining = max(1, int(deadline - time.monotonic()) + 1)
+            # Each try gets what is left of the whole wait (at least 1 s).
+            remaining = max(1, int(timeout - (time.monotonic() - started)) + 1)
             code, out = self.execute(command, timeout=remaining)
             result[:] = [out]
             return (code == 0) == want_success

@@ -19,13 +19,14 @@ import contextlib
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from mail_lab.commands import run, spawn
 from mail_lab.lab.processes import ProcessRef, all_pids, reap
+from mail_lab.net.namespaces import namespace_name, namespace_path
+from mail_lab.polling import poll
 
 BOOT_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0
@@ -54,7 +55,7 @@ class ContainerSpec:
     hostname: str
     tree: Path  # the shared read-only root filesystem
     state_dir: Path  # the machine's writable layer, overlay work directory and mount point
-    network_namespace: str  # /run/netns/<this>
+    network_namespace: str  # a named (host-level) namespace: net.namespaces.namespace_path
     binds: tuple[str, ...] = ("/dev/net/tun",)
     # Host paths the machine sees read-only at the same path (the lab's own programs).
     read_only_binds: tuple[str, ...] = ()
@@ -122,7 +123,7 @@ def nspawn_argv(spec: ContainerSpec) -> list[str]:
         "--register=no",
         "--keep-unit",
         "--capability=all",
-        f"--network-namespace-path=/run/netns/{spec.network_namespace}",
+        f"--network-namespace-path={namespace_path(spec.network_namespace)}",
         *(f"--bind={path}" for path in spec.binds),
         *(f"--bind-ro={path}" for path in spec.read_only_binds),
         "--console=pipe",
@@ -150,14 +151,14 @@ class Container:
         with spec.log_file.open("ab") as log:
             process = spawn(nspawn_argv(spec), stdout=log, stderr=subprocess.STDOUT, env=NSPAWN_ENVIRONMENT)
         nspawn = ProcessRef.of(process.pid)
-        deadline = time.monotonic() + BOOT_TIMEOUT
-        for _ in range(int(BOOT_TIMEOUT / POLL) + 1):
-            init = _child_init(process.pid)
-            if init is not None:
-                return cls(spec, nspawn, init)
-            if process.poll() is not None or time.monotonic() > deadline:
-                break
-            time.sleep(POLL)
+
+        def started() -> ProcessRef | bool:
+            """The container's PID 1 once it runs; True once nspawn has ended (then none will)."""
+            return _child_init(process.pid) or process.poll() is not None
+
+        init = poll(started, BOOT_TIMEOUT, POLL)
+        if isinstance(init, ProcessRef):
+            return cls(spec, nspawn, init)
         with contextlib.suppress(ContainerError):
             _end(nspawn, None)
         unmount_root(spec)
@@ -182,20 +183,20 @@ class Container:
 
     def wait_running(self, timeout: float = BOOT_TIMEOUT) -> str:
         """Wait until the boot is over; returns `running` or `degraded` (then see failed_units)."""
-        deadline = time.monotonic() + timeout
-        state = "offline"
-        for _ in range(int(timeout / POLL) + 1):
+        last = ["offline"]  # the state the last poll saw
+
+        def booted() -> str | None:
             if not self.alive():
                 raise ContainerError(
                     f"{self.spec.name}: the container ended during boot; see {self.spec.log_file}"
                 )
-            state = self.system_state()
-            if state in ("running", "degraded"):
-                return state
-            if time.monotonic() > deadline:
-                break
-            time.sleep(POLL)
-        raise ContainerError(f"{self.spec.name}: still {state!r} after {timeout:.0f} s of boot")
+            last[0] = self.system_state()
+            return last[0] if last[0] in ("running", "degraded") else None
+
+        state = poll(booted, timeout, POLL)
+        if state is None:
+            raise ContainerError(f"{self.spec.name}: still {last[0]!r} after {timeout:.0f} s of boot")
+        return state
 
     def failed_units(self) -> list[str]:
         listing = self.run(["systemctl", "list-units", "--failed", "--plain", "--no-legend"], check=False)
@@ -219,15 +220,11 @@ class Container:
         unmount_root(self.spec)
 
     def _wait_ended(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        for _ in range(int(timeout / POLL) + 1):
+        def ended() -> bool:
             reap(self.nspawn.pid)
-            if not self.nspawn.alive():
-                return True
-            if time.monotonic() > deadline:
-                break
-            time.sleep(POLL)
-        return False
+            return not self.nspawn.alive()
+
+        return poll(ended, timeout, POLL) is not None
 
 
 def _end(nspawn: ProcessRef, init: ProcessRef | None) -> None:
@@ -303,7 +300,7 @@ def _spec_of(pid: int, name: str) -> ContainerSpec | None:
         hostname=values.get("hostname", name),
         tree=Path("/"),
         state_dir=root.parent,
-        network_namespace=values.get("network-namespace-path", "").removeprefix("/run/netns/"),
+        network_namespace=namespace_name(values.get("network-namespace-path", "")),
     )
 
 

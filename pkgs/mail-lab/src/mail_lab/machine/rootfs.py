@@ -29,6 +29,7 @@ from pathlib import Path
 
 from mail_lab.commands import environment
 from mail_lab.errors import LabError
+from mail_lab.polling import poll
 
 CACHE_ENV = "MAIL_LAB_TREE_CACHE"
 DEFAULT_CACHE = Path("/var/cache/mail-lab/trees")
@@ -143,15 +144,16 @@ def _locked(cache: Path) -> Iterator[None]:
     """One builder per cache at a time (waits a bounded time for another one to finish)."""
     cache.mkdir(parents=True, exist_ok=True)
     with (cache / ".lock").open("w") as lock:
-        deadline = time.monotonic() + LOCK_TIMEOUT
-        for _ in range(int(LOCK_TIMEOUT) + 1):
+
+        def locked() -> bool:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
             except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise TreeError(f"another build holds {cache / '.lock'} for too long") from None
-                time.sleep(1.0)
+                return False
+            return True
+
+        if poll(locked, LOCK_TIMEOUT, 1.0) is None:
+            raise TreeError(f"another build holds {cache / '.lock'} for too long")
         try:
             yield
         finally:

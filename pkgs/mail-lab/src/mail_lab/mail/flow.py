@@ -15,7 +15,6 @@ import base64
 import hashlib
 import json
 import shlex
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any, Literal
 
 from mail_lab.mail import agent
 from mail_lab.mail.headers import authentication_results, received_peers
+from mail_lab.polling import poll
 from mail_lab.services.machine import DriverMachine
 
 __all__ = [
@@ -160,14 +160,15 @@ def wait_for_maildir_message(
     """The text of the message with `message_id` in `maildir` (new/ or cur/), waiting for it."""
     directories = " ".join(shlex.quote(f"{maildir.rstrip('/')}/{sub}") for sub in ("new", "cur"))
     find = f"grep -lF -r -- {shlex.quote(message_id)} {directories} 2>/dev/null | head -n 1"
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def found() -> str | None:
         status, path = machine.execute(find)
-        if status == 0 and path.strip():
-            return machine.succeed(f"cat {shlex.quote(path.strip())}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no message {message_id} in {maildir} after {timeout:.0f} s")
-        time.sleep(POLL_INTERVAL)
+        return path.strip() if status == 0 and path.strip() else None
+
+    path = poll(found, timeout, POLL_INTERVAL)
+    if path is None:
+        raise TimeoutError(f"no message {message_id} in {maildir} after {timeout:.0f} s")
+    return machine.succeed(f"cat {shlex.quote(path)}")
 
 
 def imap_fetch(
@@ -191,11 +192,12 @@ def imap_fetch(
         "password": password,
         "message_id": message_id,
     }
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def fetched() -> str | None:
         result = _run_agent(machine, job)
-        if result["found"]:
-            return str(result["message"])
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no message {message_id} for {user} over IMAPS after {timeout:.0f} s")
-        time.sleep(POLL_INTERVAL)
+        return str(result["message"]) if result["found"] else None
+
+    message = poll(fetched, timeout, POLL_INTERVAL)
+    if message is None:
+        raise TimeoutError(f"no message {message_id} for {user} over IMAPS after {timeout:.0f} s")
+    return message

@@ -24,7 +24,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mail_lab.errors import LabError
 from mail_lab.lab import safety
+from mail_lab.lab.topology import Plan
 from mail_lab.units.unit import Unit
 
 # The machine's own network namespace as a file: that of its PID 1 (the container's systemd),
@@ -32,29 +34,40 @@ from mail_lab.units.unit import Unit
 MACHINE_NETNS_FILE = "/proc/1/ns/net"
 
 
-def namespace_file(namespace: str | None) -> str | None:
-    if namespace is None:
-        return None
-    return MACHINE_NETNS_FILE if namespace == "init" else f"/run/netns/{namespace}"
+class WireguardPlanError(LabError, ValueError):
+    """A plan's WireGuard interface names a namespace the plan does not make."""
 
 
-def in_namespace(namespace: str | None, argv: list[str], ignore_failure: bool = False) -> list[str]:
-    """`argv` run in `namespace` (None: where the unit runs, the machine's own namespace)."""
-    path = namespace_file(namespace)
-    command = argv if path is None else ["nsenter", f"--net={path}", "--", *argv]
-    return ["-" + command[0], *command[1:]] if ignore_failure else command
+class _Namespaces:
+    """The namespaces a plan's WireGuard units use, by name, as files (the plan's paths)."""
+
+    def __init__(self, plan: Plan):
+        self.files = {"init": MACHINE_NETNS_FILE}
+        if plan.data.get("namespace"):
+            self.files[plan.namespace.name] = plan.namespace.path
+
+    def file(self, namespace: str | None) -> str | None:
+        if namespace is None:
+            return None
+        if namespace not in self.files:
+            raise WireguardPlanError(
+                f"the plan's WireGuard interface uses network namespace {namespace!r}, but the plan "
+                f"makes only {sorted(self.files)}: set plan.namespace or use one of those"
+            )
+        return self.files[namespace]
+
+    def run(self, namespace: str | None, argv: list[str], ignore_failure: bool = False) -> list[str]:
+        """`argv` run in `namespace` (None: where the unit runs, the machine's own namespace)."""
+        path = self.file(namespace)
+        command = argv if path is None else ["nsenter", f"--net={path}", "--", *argv]
+        return ["-" + command[0], *command[1:]] if ignore_failure else command
 
 
-def interface_unit_name(interface: str) -> str:
-    return f"wireguard-{interface}.service"
-
-
-def tun_unit_name(interface: str) -> str:
-    return f"wireguard-go-{interface}.service"
-
-
-def peer_unit_name(interface: str, peer: Mapping[str, Any]) -> str:
-    return f"wireguard-{interface}-peer-{peer['name']}.service"
+def tun_unit_name(interface_unit: str) -> str:
+    """The lab's wireguard-go unit beside the plan's interface unit `interface_unit`
+    (wireguard-wg0.service: wireguard-go-wg0.service)."""
+    kind, _, instance = interface_unit.partition("-")
+    return f"{kind}-go-{instance}"
 
 
 def _socket_namespace(wg: Mapping[str, Any]) -> str | None:
@@ -69,23 +82,24 @@ def _interface_namespace(wg: Mapping[str, Any]) -> str | None:
     return str(target)
 
 
-def tun_unit(wg: Mapping[str, Any]) -> Unit:
-    interface = str(wg["interface"])
+def tun_unit(plan: Plan) -> Unit:
+    wg, interface = plan.wireguard, plan.interface
     return Unit(
-        name=tun_unit_name(interface),
+        name=tun_unit_name(plan.interface_unit),
         type="simple",
         description=f"wireguard-go for WireGuard interface {interface}",
         exec_start_pre=[list(c) for c in wg.get("preSetup", [])],
         exec_start=[["wireguard-go", "--foreground", interface]],
         environment={"WG_PROCESS_FOREGROUND": "1", "LOG_LEVEL": "error"},
-        network_namespace_path=namespace_file(_socket_namespace(wg)),
+        network_namespace_path=_Namespaces(plan).file(_socket_namespace(wg)),
         ready=f"test -S /run/wireguard/{interface}.sock && ip link show dev {interface} >/dev/null",
-        part_of=[interface_unit_name(interface)],
+        part_of=[plan.interface_unit],
     )
 
 
-def interface_unit(wg: Mapping[str, Any]) -> Unit:
-    interface = str(wg["interface"])
+def interface_unit(plan: Plan) -> Unit:
+    wg, interface, name = plan.wireguard, plan.interface, plan.interface_unit
+    in_namespace = _Namespaces(plan).run
     socket_ns, target_ns = _socket_namespace(wg), _interface_namespace(wg)
     commands: list[list[str]] = []
     if wg.get("interfaceNamespace") is not None and target_ns != socket_ns:
@@ -106,9 +120,9 @@ def interface_unit(wg: Mapping[str, Any]) -> Unit:
     # The hooks run where the unit runs (NixOS runs them in the unit's own script), after the
     # interface is up; preShutdown before the interface is deleted.
     commands += [list(c) for c in wg.get("postSetup", [])]
-    tun = tun_unit_name(interface)
+    tun = tun_unit_name(name)
     return Unit(
-        name=interface_unit_name(interface),
+        name=name,
         type="oneshot",
         remain_after_exit=True,
         description=f"WireGuard Tunnel - {interface}",
@@ -124,8 +138,9 @@ def interface_unit(wg: Mapping[str, Any]) -> Unit:
     )
 
 
-def peer_unit(wg: Mapping[str, Any], peer: Mapping[str, Any]) -> Unit:
-    interface = str(wg["interface"])
+def peer_unit(plan: Plan, peer: Mapping[str, Any]) -> Unit:
+    wg, interface = plan.wireguard, plan.interface
+    in_namespace = _Namespaces(plan).run
     target_ns = _interface_namespace(wg)
     allowed = [str(a) for a in peer["allowedIPs"]]
     for network in allowed:
@@ -147,9 +162,9 @@ def peer_unit(wg: Mapping[str, Any], peer: Mapping[str, Any]) -> Unit:
             route = ["route", network, "dev", interface, "table", table]
             start.append(in_namespace(target_ns, ["ip", route[0], "replace", *route[1:]]))
             stop.append(in_namespace(target_ns, ["ip", route[0], "delete", *route[1:]], True))
-    parent = interface_unit_name(interface)
+    parent = plan.interface_unit
     return Unit(
-        name=peer_unit_name(interface, peer),
+        name=plan.peer_unit(str(peer["name"])),
         type="oneshot",
         remain_after_exit=True,
         description=f"WireGuard Peer - {interface} - {peer['name']}",
@@ -162,14 +177,15 @@ def peer_unit(wg: Mapping[str, Any], peer: Mapping[str, Any]) -> Unit:
     )
 
 
-def wireguard_units(wg: Mapping[str, Any]) -> list[Unit]:
-    """All units of one interface of a plan (`plan["wireguard"]`)."""
-    interface = interface_unit(wg)
-    peers = [peer_unit(wg, peer) for peer in wg.get("peers", [])]
+def wireguard_units(plan: Plan) -> list[Unit]:
+    """All units of a plan's WireGuard interface (`plan["wireguard"]`), named as the plan names them
+    (`plan["wireguardUnits"]`)."""
+    interface = interface_unit(plan)
+    peers = [peer_unit(plan, peer) for peer in plan.peers]
     # NixOS: each peer unit is wantedBy the interface unit, so (re)starting the interface brings
     # its peers back.
     interface.wants += [peer.name for peer in peers]
-    return [tun_unit(wg), interface, *peers]
+    return [tun_unit(plan), interface, *peers]
 
 
 def plan_routes(wg: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mail_lab.lab.topology import TopologyView
 from mail_lab.services import acme
 from mail_lab.services.accounts import ensure_accounts
 from mail_lab.services.dns import knot_unit
@@ -48,6 +49,7 @@ def mail_units(machine: MailMachine, topology: dict[str, Any], ca: LabCA) -> lis
         return [knot_unit(machine, world, topology["dns"], ca)]
     if machine.name == "home":
         accounts = ensure_accounts(world, ca.state_dir)
+        delivery = TopologyView(topology).home.delivery
         return [
             redis_unit(),
             rspamd_unit(machine, world.home, ca),
@@ -57,11 +59,9 @@ def mail_units(machine: MailMachine, topology: dict[str, Any], ca: LabCA) -> lis
                 world.home,
                 [a for a in accounts if a.domain == world.home.domain],
                 ca,
-                topology["plans"]["home"]["delivery"],
+                delivery,
             ),
-            home_postfix_unit(
-                machine, world, accounts, ca, topology["plans"]["home"]["delivery"]["postfixMain"]
-            ),
+            home_postfix_unit(machine, world, accounts, ca, delivery["postfixMain"]),
         ]
     if machine.name == "remote":
         ensure_accounts(world, ca.state_dir)

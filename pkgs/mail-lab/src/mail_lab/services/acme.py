@@ -24,6 +24,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
+from mail_lab.lab.topology import TopologyView
 from mail_lab.services import dns, kresd
 from mail_lab.services.machine import MailMachine
 from mail_lab.services.tls import LabCA, TlsFiles
@@ -232,22 +233,22 @@ chmod -R u=rwX,g=,o= accounts
 
 def home_certificate_order(topology: dict[str, Any]) -> CertificateOrder:
     """The order for home's public mail name (the MX name the internet connects to)."""
-    world = topology["world"]
+    view = TopologyView(topology)
     return CertificateOrder(
-        domain=world["machines"]["home"]["fqdn"],
-        email=f"postmaster@{world['domains']['home']}",
+        domain=view.machine("home").fqdn,
+        email=f"postmaster@{view.domain('home')}",
         server_url=AcmeServer.from_topology(topology).directory_url,
     )
 
 
-def order_renew_unit(order: CertificateOrder, wireguard_interface: str) -> Unit:
+def order_renew_unit(order: CertificateOrder, wireguard_unit: str) -> Unit:
     return Unit(
         name=order.unit_name,
         type="oneshot",
         exec_start=[order.argv()],
         # The tunnel carries the order and the challenge; kresd (inside `wg`) resolves the names.
         # moveNs adds the namespace, netns@ and wireguard dependencies on top.
-        after=[f"wireguard-{wireguard_interface}.service", kresd.UNIT_NAME],
+        after=[wireguard_unit, kresd.UNIT_NAME],
         start_at_boot=False,
     )
 
@@ -257,6 +258,6 @@ def acme_units(machine: MailMachine, topology: dict[str, Any], ca: LabCA) -> lis
     if machine.name == "internet":
         return [pebble_unit(machine, topology, ca)]
     if machine.name == "home":
-        interface = topology["plans"]["home"]["wireguard"]["interface"]
-        return [order_renew_unit(home_certificate_order(topology), interface)]
+        interface_unit = TopologyView(topology).home.interface_unit
+        return [order_renew_unit(home_certificate_order(topology), interface_unit)]
     return []

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
+from mail_lab.lab.topology import FAMILIES
 from mail_lab.services import dovecot, kresd, rspamd
 from mail_lab.services.accounts import Account
 from mail_lab.services.machine import MailMachine
 from mail_lab.services.tls import LAB_CA_PATH, LabCA, TlsFiles
-from mail_lab.services.world import FAMILIES, MailHost, MailWorld
+from mail_lab.services.world import MailHost, MailWorld
 from mail_lab.units.unit import Unit
 
 UNIT_NAME = "postfix.service"

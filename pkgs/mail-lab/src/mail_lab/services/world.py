@@ -11,12 +11,13 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
+from mail_lab.lab.topology import bare_address
+
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def _bare_address(value: str) -> Address:
-    """`192.0.2.10/24` or `192.0.2.10` -> the address alone."""
-    return ipaddress.ip_interface(value).ip
+    return ipaddress.ip_address(bare_address(value))
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,6 @@ class MailHost:
     @property
     def ipv6(self) -> tuple[ipaddress.IPv6Address, ...]:
         return tuple(a for a in self.addresses if isinstance(a, ipaddress.IPv6Address))
-
-
-FAMILIES = ("ipv4", "ipv6")
 
 
 @dataclass(frozen=True)
