@@ -75,7 +75,7 @@ def forwarded(lab: dict[str, Any]) -> dict[str, str]:
 def test_each_machine_routes_through_its_links_router_and_knows_its_names(lab: dict[str, Any]) -> None:
     """The router's .1 / ::1 of each link (tests/topology.nix `router`) is on the internet machine
     and is each machine's default route; /etc/hosts holds the machine's `hosts`."""
-    world = lab["topology"]["world"]
+    world = view(lab).world
     links = world["internet"]["links"]
     assert links["edge"]["router"] == {"ipv4": "192.0.2.1/24", "ipv6": "2001:db8:3::1/64"}
     router_addresses = machines(lab)["internet"].succeed("ip -o address show")
