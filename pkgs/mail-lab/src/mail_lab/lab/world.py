@@ -20,6 +20,7 @@ import json
 import os
 import shlex
 import shutil
+import threading
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -87,6 +88,7 @@ class World:
         self._ca: Any = None
         # Machine -> its units whose boot-time jobs World.up does not wait for (see settle).
         self._background: dict[str, tuple[str, ...]] = {}
+        self._services_lock = threading.Lock()
 
     # --- construction ----------------------------------------------------------------------------
 
@@ -340,7 +342,10 @@ class World:
         if not self.services:
             return []
         services = self._service_units_module()
-        units: list[Unit] = services.units_for(machine, self.topology, self._ca)
+        # One machine at a time: the services' configuration makes lab-wide files on first use
+        # (the accounts, the DKIM keys) that every mail machine reads.
+        with self._services_lock:
+            units: list[Unit] = services.units_for(machine, self.topology, self._ca)
         return units
 
     def _service_units_module(self) -> Any:
