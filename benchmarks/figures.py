@@ -141,6 +141,7 @@ def register_figures(results: Results, settings: Settings) -> None:
         )
     if "lab" in settings.phases:
         results.figure("lab.up", "lab bring-up (all daemons)", "s", "lab", goal=Goal("<=", 5))
+        results.figure("lab.settled", "lab bring-up and the boot-time ACME order", "s", "lab")
         results.figure("lab.suite", "scenario suite", "s", "lab", goal=Goal("<=", 60))
         results.figure("lab.down", "lab teardown", "s", "lab")
     if "nix" in settings.phases:

@@ -278,6 +278,7 @@ def scenario_names() -> list[str]:
 @dataclass(frozen=True)
 class LabCycle:
     up_seconds: float
+    settled_seconds: float
     suite_seconds: float
     down_seconds: float
     scenario_seconds: dict[str, float]
@@ -286,10 +287,12 @@ class LabCycle:
 def lab_cycle(prefix: str) -> LabCycle:
     """Bring a lab up, run every scenario script on it (as tests/lab/test_scenarios.py does), tear it down."""
     started = time.perf_counter()
-    world = World.up(prefix=prefix)
+    world = World.up(prefix=prefix, settle=False)
     up = time.perf_counter() - started
     scenarios: dict[str, float] = {}
     try:
+        world.settle()
+        settled = time.perf_counter() - started
         suite_started = time.perf_counter()
         for name in scenario_names():
             scenario_started = time.perf_counter()
@@ -300,7 +303,7 @@ def lab_cycle(prefix: str) -> LabCycle:
         down_started = time.perf_counter()
         world.down()
         down = time.perf_counter() - down_started
-    return LabCycle(up, suite, down, scenarios)
+    return LabCycle(up, settled, suite, down, scenarios)
 
 
 def nix_evaluation() -> float:

@@ -190,12 +190,14 @@ def measure_lab(results: Results, settings: Settings) -> None:
     for run in range(settings.runs):
         cycle = measure.lab_cycle(settings.prefix)
         _add(results, "lab.up", cycle.up_seconds)
+        _add(results, "lab.settled", cycle.settled_seconds)
         _add(results, "lab.suite", cycle.suite_seconds)
         _add(results, "lab.down", cycle.down_seconds)
         for name, seconds in cycle.scenario_seconds.items():
             scenario_seconds.setdefault(name, []).append(round(seconds, 3))
         progress(
-            f"lab run {run + 1}/{settings.runs}: up {cycle.up_seconds:.1f} s,"
+            f"lab run {run + 1}/{settings.runs}: up {cycle.up_seconds:.1f} s"
+            f" (ACME order done at {cycle.settled_seconds:.1f} s),"
             f" suite {cycle.suite_seconds:.1f} s, down {cycle.down_seconds:.1f} s"
         )
     results.settings["scenario_seconds"] = scenario_seconds

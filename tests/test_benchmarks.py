@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import figures, measure, run
+from benchmarks import figures, measure, run, suite
 from benchmarks.direct_link import DirectLink
 from benchmarks.results import Goal, Results, markdown, write_results
 from mail_lab.lab.safety import SafetyError
@@ -137,3 +137,40 @@ def test_arguments() -> None:
         run.parse_arguments(["--only", "mail,speed"])
     with pytest.raises(SystemExit):
         run.parse_arguments(["--runs", "0"])
+
+
+JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests"><testsuite name="pytest"
+ errors="0" failures="1" skipped="0" tests="4" time="300.5" timestamp="2026-01-01T00:00:00+00:00">
+<testcase classname="tests.lab.test_faults" name="test_tunnel@lab" time="120.0" />
+<testcase classname="tests.lab.test_faults" name="test_crash@lab" time="30.0" />
+<testcase classname="tests.lab.test_cli_errors.TestRoot" name="test_root[a]@other" time="40.0" />
+<testcase classname="tests.nix.test_plan" name="test_plan@other" time="2.5" />
+</testsuite></testsuites>"""
+
+
+def test_the_suite_figures_are_the_runs_wall_time_and_each_streams_tests(tmp_path: Path) -> None:
+    report = tmp_path / "suite.xml"
+    report.write_text(JUNIT)
+    results = suite.suite_results(suite.read_junit(report))
+    assert {f.key: (f.title, f.values) for f in results.figures} == {
+        "suite.wall": ("test suite, wall time (pytest)", [300.5]),
+        "suite.stream.lab": ("stream lab (2 tests, one after another)", [150.0]),
+        "suite.stream.other": ("stream other (2 tests, one after another)", [42.5]),
+    }
+    assert results.notes == [
+        "4 tests, 1 failed, 0 errors, 0 skipped.",
+        "Slowest files: tests/lab/test_faults.py 150 s, tests/lab/test_cli_errors.py 40 s,"
+        " tests/nix/test_plan.py 2 s",
+        "Slowest tests: tests/lab/test_faults.py::test_tunnel 120 s,"
+        " tests/lab/test_cli_errors.py::test_root[a] 40 s,"
+        " tests/lab/test_faults.py::test_crash 30 s, tests/nix/test_plan.py::test_plan 2 s",
+    ]
+    assert suite.main(["--junit", str(report), "--output", str(tmp_path / "out")]) == 0
+    assert (
+        "| test suite, wall time (pytest) | s | 300 | 300 | 300 | 1 | ≤ 600: met |"
+        in (tmp_path / "out" / "latest.md").read_text()
+    )
+
+
+def test_the_suite_report_is_where_the_test_command_writes_it() -> None:
+    assert suite.test_command_report() == Path("/tmp/mail-lab-suite.xml")

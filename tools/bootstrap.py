@@ -25,6 +25,8 @@ LAB_PACKAGE = REPO / "pkgs" / "mail-lab"
 DOCTOR_PACKAGE = REPO / "pkgs" / "home-mail-doctor"
 DEBIAN_PACKAGES_FILE = LAB_PACKAGE / "debian-packages.txt"
 POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
+# The test run's junit XML: `python -m benchmarks suite` makes benchmarks/results/suite of it.
+SUITE_REPORT = "/tmp/mail-lab-suite.xml"
 # Debian's nix-bin names a build group that does not exist; the tests only evaluate.
 NIX_CONFIG = "build-users-group =\n"
 
@@ -127,9 +129,14 @@ def main() -> int:
             return subprocess.run([str(VENV / "bin" / "mail-lab"), "tree"], check=False).returncode
         if args.action == "demo":
             return subprocess.run([str(VENV / "bin" / "mail-lab"), "demo"], check=False).returncode
-        # Two serial streams side by side: the lab's tests and the rest (tests/lab/conftest.py).
+        # Two serial streams side by side: the shared lab's tests and the rest (tests/lab/conftest.py).
         return subprocess.run(
-            [str(python), "-m", "pytest", "-n", "2", "--dist", "loadgroup", *args.pytest_args],
+            [
+                str(python),
+                *("-m", "pytest", "-n", "2", "--dist", "loadgroup"),
+                f"--junitxml={SUITE_REPORT}",
+                *args.pytest_args,
+            ],
             cwd=REPO,
             check=False,
         ).returncode

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
@@ -74,6 +75,20 @@ def test_the_readiness_wait_is_bounded_and_says_what_failed() -> None:
     result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=10, check=False)
     assert result.returncode == 1
     assert "slow.service not ready after 0 s" in result.stderr
+    # The main process died (a port in use): the wait ends then, not after its 60 s (the run's
+    # timeout of 30 s would fail the test).
+    dead = subprocess.Popen(["true"])
+    dead.wait(timeout=10)
+    stuck = Unit(name="dead", exec_start=[["sh", "-c", "true"]], ready="false", ready_timeout=60)
+    result = subprocess.run(
+        ["bash", "-c", "set -e\n" + definition(stuck, PROGRAMS)["postStart"]],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={**os.environ, "MAINPID": str(dead.pid)},
+    )
+    assert (result.returncode, result.stderr.strip()) == (1, "dead.service exited before it was ready")
     ready = Unit(name="quick", exec_start=[["sh", "-c", "true"]], ready="true")
     assert (
         subprocess.run(

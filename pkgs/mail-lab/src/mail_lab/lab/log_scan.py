@@ -15,7 +15,7 @@ wrong password, a daemon it stops) says so with `expect`, naming the line and wh
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,9 +61,15 @@ class DaemonLog:
         return f"{self.prefix} {self.machine} {self.name}"
 
 
-def daemon_logs(base: Path = STATE_BASE) -> Iterator[DaemonLog]:
-    """Every daemon log of every lab under `base`."""
+def every_lab(prefix: str) -> bool:
+    return True
+
+
+def daemon_logs(base: Path = STATE_BASE, labs: Callable[[str], bool] = every_lab) -> Iterator[DaemonLog]:
+    """Every daemon log of every lab under `base` whose prefix `labs` accepts."""
     for root in sorted(base.glob("*-")) if base.is_dir() else []:
+        if not labs(root.name):
+            continue
         logs = root / "logs"
         # A container machine's units log to its journal: exported as unit logs first.
         for layer_log in sorted(root.glob(f"machines/*/{CONTAINER_VAR_LOG}")):
@@ -96,6 +102,8 @@ class ExpectedLine:
 @dataclass
 class LogScan:
     base: Path = STATE_BASE
+    # The labs (by prefix) it reads: another process may be scanning (and exporting) the others.
+    labs: Callable[[str], bool] = every_lab
     expected: list[ExpectedLine] = field(default_factory=list)
     # DaemonLog.key -> (bytes read, the file's first bytes then: at most HEAD_BYTES of them).
     read: dict[str, tuple[int, bytes]] = field(default_factory=dict)
@@ -111,14 +119,14 @@ class LogScan:
 
     def skip_to_end(self) -> None:
         """Treat everything logged so far as read."""
-        for log in daemon_logs(self.base):
+        for log in daemon_logs(self.base, self.labs):
             self._new_text(log)
 
     def problems(self) -> list[str]:
         """Error and warning lines logged since the previous call and not allowed, one per line:
         `<prefix> <machine> <daemon> <log>: <line>`."""
         found: list[str] = []
-        for log in daemon_logs(self.base):
+        for log in daemon_logs(self.base, self.labs):
             lines = self._new_text(log).splitlines()
             found += [
                 f"{log.prefix} {log.machine} {log.daemon} {log.name}: {line}"

@@ -20,8 +20,9 @@ import json
 import os
 import shlex
 import shutil
+import threading
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,9 @@ class World:
         }
         self.internet = Internet(self.world, self.machines)
         self._ca: Any = None
+        # Machine -> its units whose boot-time jobs World.up does not wait for (see settle).
+        self._background: dict[str, tuple[str, ...]] = {}
+        self._services_lock = threading.Lock()
 
     # --- construction ----------------------------------------------------------------------------
 
@@ -109,8 +113,12 @@ class World:
         services: bool = True,
         topology: dict[str, Any] | None = None,
         owner: ProcessRef | None = None,
+        *,
+        settle: bool = True,
     ) -> World:
-        """Remove a stale lab of this prefix, then build and start the whole world."""
+        """Remove a stale lab of this prefix, then build and start the whole world: every machine
+        reached its multi-user.target with no job left but the background ones (see
+        World.settle); with `settle`, those have ended too."""
         config = LabConfig.from_environment(prefix)
         if os.geteuid() != 0:
             raise WorldError("the lab needs root (network namespaces, mounts)")
@@ -121,7 +129,7 @@ class World:
         audit_topology(topology)
         world = cls(config, topology, services, dict(overrides or {}))
         try:
-            world._build(owner)
+            world._build(owner, settle)
         except BaseException as error:
             # A note, not a log line: the CLI prints it on the error's line, a traceback below it.
             error.add_note(f"bring-up of {config.prefix!r} failed; logs in {config.state_root / 'logs'}")
@@ -164,7 +172,7 @@ class World:
             complete=existing.complete if existing else False,
         )
 
-    def _build(self, owner: ProcessRef | None) -> None:
+    def _build(self, owner: ProcessRef | None, settle: bool) -> None:
         self.config.state_root.mkdir(parents=True, exist_ok=True, mode=0o755)
         self.config.topology_file.write_text(json.dumps(self.topology, indent=1, sort_keys=True))
         started = self.record(owner)
@@ -175,9 +183,9 @@ class World:
         for name in MACHINE_ORDER[1:]:
             self.internet.attach(self.machines[name])
         self.internet.connect_uplinks()
-        for name in MACHINE_ORDER:
-            self._configure(self.machines[name])
-        self._start_machines()
+        self._configure_and_start_machines()
+        if settle:
+            self.settle()
         finished = self.record()
         finished.complete = True
         finished.save(self.config)
@@ -266,14 +274,27 @@ class World:
         self._configure(machine)
         self._start_units(machine)
 
-    def _start_machines(self) -> None:
-        """Every machine reaches its multi-user.target at the same time, as the test driver's
-        start_all boots every VM at once (no unit waits for another machine's)."""
-        for stage in self._start_stages():
-            with ThreadPoolExecutor(max_workers=len(stage), thread_name_prefix="boot") as pool:
-                boots = [pool.submit(self._start_units, machine) for machine in stage]
-            for boot in boots:
-                boot.result()  # the first machine that failed to boot raises here
+    def _configure_and_start_machines(self) -> None:
+        """Every machine is configured at once; each stage of machines starts its units as soon as
+        its machines are configured and the previous stage is up. Within a stage every machine
+        reaches its multi-user.target at the same time, as the test driver's start_all boots
+        every VM at once (no unit waits for another machine's)."""
+        if self.services:
+            self._service_units_module()  # the lab CA, made once before the machines need it
+        with ThreadPoolExecutor(max_workers=len(self.machines), thread_name_prefix="machine") as pool:
+            configured = {m.name: pool.submit(self._configure, m) for m in self.machines.values()}
+            try:
+                for stage in self._start_stages():
+                    starts = [pool.submit(self._start_configured, configured[m.name], m) for m in stage]
+                    for start in starts:
+                        start.result()  # the first machine that failed to start raises here
+            finally:
+                for configuring in configured.values():
+                    configuring.cancel()
+
+    def _start_configured(self, configuring: Future[None], machine: SystemdMachine) -> None:
+        configuring.result()
+        self._start_units(machine)
 
     def _start_stages(self) -> list[list[SystemdMachine]]:
         """Machines whose units start together. On real systemd the internet's services and the
@@ -286,8 +307,25 @@ class World:
     def _start_units(self, machine: SystemdMachine) -> None:
         machine.succeed(f"systemctl start {MACHINE_TARGET}", timeout=int(START_TIMEOUT))
         # The target's job ends with its own wants; units those want (what the plan starts with
-        # netns@wg, such as the ACME order) may still run: the boot is over when no job is left.
-        machine.wait_until_succeeds("systemctl list-jobs | grep -q '^No jobs'", timeout=int(START_TIMEOUT))
+        # netns@wg) may still run. The machine is up when only background jobs are left.
+        machine.wait_until_succeeds(
+            _no_jobs_but(self._background.get(machine.name, ())), timeout=int(START_TIMEOUT)
+        )
+        self._check_failed_units(machine)
+
+    def settle(self) -> None:
+        """Wait until no machine has a job left, the background ones included: the lab's units
+        that it does not start at boot but the plan starts anyway (home's ACME order, which
+        netns@wg wants, as NixOS starts the order at boot without the boot waiting for it)."""
+        for machine in self.machines.values():
+            if machine.container is not None:
+                self._settle_machine(machine)
+
+    def _settle_machine(self, machine: SystemdMachine) -> None:
+        machine.wait_until_succeeds(_no_jobs_but(()), timeout=int(START_TIMEOUT))
+        self._check_failed_units(machine)
+
+    def _check_failed_units(self, machine: SystemdMachine) -> None:
         listing = machine.succeed("systemctl list-units --failed --plain --no-legend")
         failed = [line.split()[0] for line in listing.splitlines() if line.strip()]
         if failed:
@@ -300,6 +338,7 @@ class World:
         if plan is not None:
             units += realize_plan(machine, plan, self.topology)
         units += self._service_units(machine)
+        self._background[machine.name] = tuple(unit.name for unit in units if not unit.start_at_boot)
         plan_units = (plan or {}).get("units") or {}
         install_units(machine.root_path("/"), self.tree.root, machine.name, units, plan_units)
         machine.succeed("systemctl daemon-reload")
@@ -307,6 +346,15 @@ class World:
     def _service_units(self, machine: Machine) -> list[Unit]:
         if not self.services:
             return []
+        services = self._service_units_module()
+        # One machine at a time: the services' configuration makes lab-wide files on first use
+        # (the accounts, the DKIM keys) that every mail machine reads.
+        with self._services_lock:
+            units: list[Unit] = services.units_for(machine, self.topology, self._ca)
+        return units
+
+    def _service_units_module(self) -> Any:
+        """mail_lab.services, with the lab CA its units use (made on first use)."""
         try:
             services = importlib.import_module("mail_lab.services")
         except ImportError as error:
@@ -316,8 +364,7 @@ class World:
             ) from error
         if self._ca is None:
             self._ca = services.LabCA.create(self.config.state_root)
-        units: list[Unit] = services.units_for(machine, self.topology, self._ca)
-        return units
+        return services
 
     # --- lifecycle (Machine.start/shutdown/crash) -------------------------------------------------
 
@@ -329,6 +376,8 @@ class World:
         self._boot_containers([machine])
         self.internet.attach(machine)
         self._configure_and_start(machine)
+        # A machine started on its own is up when its background jobs have ended too.
+        self._settle_machine(machine)
         self.record().save(self.config)
 
     def power_off(self, machine: Machine, crash: bool) -> None:
@@ -345,6 +394,13 @@ class World:
         if machine.namespace in list_namespaces():
             remove_namespace(machine.namespace)
         self.record().save(self.config)
+
+
+def _no_jobs_but(background: tuple[str, ...]) -> str:
+    """A command that succeeds when the machine has no job but those of the `background` units."""
+    jobs = "systemctl list-jobs --no-legend --plain | awk '{print $2}'"
+    others = "".join(f" | grep -vxF {shlex.quote(unit)}" for unit in background)
+    return f'test -z "$({jobs}{others})"'
 
 
 def _failure_report(machine: Machine, failed: list[str]) -> str:

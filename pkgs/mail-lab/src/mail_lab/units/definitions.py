@@ -123,9 +123,14 @@ def definition(
     if unit.ready:
         tries = int(unit.ready_timeout / READY_POLL) + 1
         complaint = shlex.quote(f"{unit.name} not ready after {unit.ready_timeout:.0f} s")
+        exited = shlex.quote(f"{unit.name} exited before it was ready")
+        # systemd lets ExecStartPost= run on after the main process died (a port in use): the wait
+        # ends with it ($MAINPID, which systemd sets for it).
         result["postStart"] = (
             f"i=0\nuntil {unit.ready}; do\n  i=$((i + 1))\n"
-            f"  if [ $i -ge {tries} ]; then echo {complaint} >&2; exit 1; fi\n  sleep {READY_POLL}\ndone"
+            f"  if [ $i -ge {tries} ]; then echo {complaint} >&2; exit 1; fi\n"
+            f'  if [ -n "${{MAINPID:-}}" ] && [ ! -d "/proc/$MAINPID" ]; then echo {exited} >&2; exit 1; fi\n'
+            f"  sleep {READY_POLL}\ndone"
         )
     packages = sorted(
         {_package_of(programs[name]) for name in named_programs(unit, programs) if name not in own_programs}
