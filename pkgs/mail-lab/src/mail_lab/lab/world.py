@@ -18,7 +18,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import shlex
 import shutil
 import threading
 from collections.abc import Mapping
@@ -34,6 +33,7 @@ from mail_lab.lab.paths import LabConfig
 from mail_lab.lab.processes import ProcessRef
 from mail_lab.lab.realize import realize_plan
 from mail_lab.lab.record import LabRecord
+from mail_lab.lab.startup import start_units, wait_until_settled
 from mail_lab.lab.teardown import TeardownReport, lab_namespaces, teardown
 from mail_lab.lab.topology import TopologyView, load_topology
 from mail_lab.machine import rootfs
@@ -50,8 +50,6 @@ MACHINE_ORDER = ("internet", "gateway", "home", "remote", "client")
 # A container machine boots to basic.target; its multi-user.target (the lab's daemons) is started
 # once the world has attached and configured it, as NixOS starts daemons after its network.
 BOOT_TARGET = "basic.target"
-MACHINE_TARGET = "multi-user.target"
-START_TIMEOUT = 120.0
 # What the homes' units reach at their start: started first (see World._start_stages).
 INFRASTRUCTURE = ("internet", "gateway")
 
@@ -272,7 +270,7 @@ class World:
 
     def _configure_and_start(self, machine: SystemdMachine) -> None:
         self._configure(machine)
-        self._start_units(machine)
+        start_units(machine, self._background.get(machine.name, ()))
 
     def _configure_and_start_machines(self) -> None:
         """Every machine is configured at once; each stage of machines starts its units as soon as
@@ -294,7 +292,7 @@ class World:
 
     def _start_configured(self, configuring: Future[None], machine: SystemdMachine) -> None:
         configuring.result()
-        self._start_units(machine)
+        start_units(machine, self._background.get(machine.name, ()))
 
     def _start_stages(self) -> list[list[SystemdMachine]]:
         """Machines whose units start together. On real systemd the internet's services and the
@@ -304,32 +302,13 @@ class World:
         first = [m for m in machines if m.name in INFRASTRUCTURE]
         return [first, [m for m in machines if m.name not in INFRASTRUCTURE]]
 
-    def _start_units(self, machine: SystemdMachine) -> None:
-        machine.succeed(f"systemctl start {MACHINE_TARGET}", timeout=int(START_TIMEOUT))
-        # The target's job ends with its own wants; units those want (what the plan starts with
-        # netns@wg) may still run. The machine is up when only background jobs are left.
-        machine.wait_until_succeeds(
-            _no_jobs_but(self._background.get(machine.name, ())), timeout=int(START_TIMEOUT)
-        )
-        self._check_failed_units(machine)
-
     def settle(self) -> None:
         """Wait until no machine has a job left, the background ones included: the lab's units
         that it does not start at boot but the plan starts anyway (home's ACME order, which
         netns@wg wants, as NixOS starts the order at boot without the boot waiting for it)."""
         for machine in self.machines.values():
             if machine.container is not None:
-                self._settle_machine(machine)
-
-    def _settle_machine(self, machine: SystemdMachine) -> None:
-        machine.wait_until_succeeds(_no_jobs_but(()), timeout=int(START_TIMEOUT))
-        self._check_failed_units(machine)
-
-    def _check_failed_units(self, machine: SystemdMachine) -> None:
-        listing = machine.succeed("systemctl list-units --failed --plain --no-legend")
-        failed = [line.split()[0] for line in listing.splitlines() if line.strip()]
-        if failed:
-            raise WorldError(f"{machine.name}: {_failure_report(machine, failed)}")
+                wait_until_settled(machine)
 
     def _configure(self, machine: SystemdMachine) -> None:
         """Write the machine's plan and daemon configuration and install its units."""
@@ -377,7 +356,7 @@ class World:
         self.internet.attach(machine)
         self._configure_and_start(machine)
         # A machine started on its own is up when its background jobs have ended too.
-        self._settle_machine(machine)
+        wait_until_settled(machine)
         self.record().save(self.config)
 
     def power_off(self, machine: Machine, crash: bool) -> None:
@@ -394,26 +373,6 @@ class World:
         if machine.namespace in list_namespaces():
             remove_namespace(machine.namespace)
         self.record().save(self.config)
-
-
-def _no_jobs_but(background: tuple[str, ...]) -> str:
-    """A command that succeeds when the machine has no job but those of the `background` units."""
-    jobs = "systemctl list-jobs --no-legend --plain | awk '{print $2}'"
-    others = "".join(f" | grep -vxF {shlex.quote(unit)}" for unit in background)
-    return f'test -z "$({jobs}{others})"'
-
-
-def _failure_report(machine: Machine, failed: list[str]) -> str:
-    """The first failed unit, why (its Result=, and the line that says a port is in use, if one
-    does), then the failed units' journal."""
-    unit = failed[0]
-    result = machine.get_unit_property(unit, "Result")
-    journal = machine.execute(f"journalctl --no-pager -o cat -u {shlex.quote(unit)}")[1]
-    in_use = next((line.strip() for line in journal.splitlines() if "already in use" in line.lower()), None)
-    first = f"{unit} failed (port in use): {result}: {in_use}" if in_use else f"{unit} failed: {result}"
-    others = f" (failed too: {', '.join(failed[1:])})" if failed[1:] else ""
-    tail = "\n".join(journal.splitlines()[-30:])
-    return f"{first}{others}\n{tail}"
 
 
 def _init_of(machine: SystemdMachine) -> ProcessRef | None:
