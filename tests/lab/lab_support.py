@@ -7,7 +7,6 @@ import os
 import subprocess
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -15,10 +14,10 @@ import pytest
 from mail_lab import preflight
 from mail_lab.lab.log_scan import LogScan
 from mail_lab.machine.api import Machine
+from mail_lab.mail import flow
 from mail_lab.units.unit import Unit
 
 PREFIX = "mla-"
-ECHO_PEER = Path(__file__).with_name("echo_peer.py")
 T = TypeVar("T")
 
 
@@ -72,12 +71,13 @@ def wait_for(what: str, check: Callable[[], T | None], timeout: float = 20.0, in
 
 
 def echo_unit(name: str, port: int, **settings: Any) -> Unit:
-    """A TCP server that answers with the peer address it sees (see echo_peer.py)."""
+    """A TCP server that answers with "peer <the address it sees>" (the mail test agent's `serve`)."""
     ready_file = f"/run/{name}.ready"
+    serve = flow.serve_argv(port=port, tag="peer", ready_file=ready_file, log_file=f"/run/{name}.log")
     return Unit(
         name=name,
         exec_start_pre=[["rm", "-f", ready_file]],
-        exec_start=[["python3", str(ECHO_PEER), str(port), ready_file]],
+        exec_start=[serve],
         ready=f"test -e {ready_file}",
         ready_timeout=10.0,
         **settings,

@@ -78,7 +78,7 @@ class Faults:
     def send_file(self, path: str) -> flow.Submission:
         """Send the message file `path` of the remote from bob to alice, to home's public address."""
         return flow.send_file(
-            self.remote, server=self.public_ipv4, sender=self.bob, recipient=self.alice, path=path, helo=HELO
+            self.remote, path, server=self.public_ipv4, sender=self.bob, recipient=self.alice, helo=HELO
         )
 
     def counts(self, tag: str) -> collections.Counter[str]:

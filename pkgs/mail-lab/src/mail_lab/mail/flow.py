@@ -128,10 +128,14 @@ def submit(
         "body": body,
         "message_id": message_id,
     }
+    return _submission(machine, job)
+
+
+def _submission(machine: DriverMachine, job: dict[str, Any]) -> Submission:
     result = run_agent(machine, job)
     return Submission(
         accepted=bool(result["accepted"]),
-        message_id=message_id,
+        message_id=str(job.get("message_id") or ""),
         code=result.get("code"),
         text=str(result.get("text", "")),
     )
@@ -196,30 +200,11 @@ def probe(
 
 
 def send_file(
-    machine: DriverMachine,
-    *,
-    server: str,
-    sender: str,
-    recipient: str,
-    path: str,
-    port: int = 25,
-    helo: str | None = None,
+    machine: DriverMachine, path: str, *, server: str, sender: str, recipient: str, helo: str | None = None
 ) -> Submission:
-    """Send the message in the file `path` of `machine` as it is, over plain SMTP."""
-    job = {
-        "action": "send",
-        "server": server,
-        "port": port,
-        "helo": helo,
-        "sender": sender,
-        "recipient": recipient,
-        "message_file": path,
-        "timeout": LONG_TIMEOUT,
-    }
-    result = run_agent(machine, job)
-    return Submission(
-        accepted=bool(result["accepted"]), message_id="", code=result.get("code"), text=result.get("text", "")
-    )
+    """Send the message in the file `path` of `machine` as it is, over plain SMTP to server:25."""
+    job = {"action": "send", "server": server, "port": 25, "helo": helo, "timeout": LONG_TIMEOUT}
+    return _submission(machine, {**job, "sender": sender, "recipient": recipient, "message_file": path})
 
 
 def burst_job(
