@@ -172,6 +172,7 @@
       packages = forAllSystems (pkgs: {
         mail-lab = mailLab pkgs;
         home-mail-doctor = pkgs.callPackage ./pkgs/home-mail-doctor/package.nix { };
+        mail-test-agent = pkgs.callPackage ./pkgs/mail-test-agent/package.nix { };
       });
 
       # `nix run .#home-mail-doctor` (as root, on a gateway or home with /etc/home-mail/plan.json).

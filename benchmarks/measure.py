@@ -7,8 +7,6 @@ Every wait is bounded in time (and so in count); a measurement that cannot finis
 
 from __future__ import annotations
 
-import email.message
-import email.utils
 import ipaddress
 import json
 import os
@@ -20,12 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.direct_link import home_namespace, in_home_namespace
-from benchmarks.netns import NamespacedSMTP
+from benchmarks.netns import network_namespace
 from mail_lab.driver import run_script
 from mail_lab.lab.realize import DOCTOR_COMMAND
 from mail_lab.lab.topology import load_topology
 from mail_lab.lab.world import World
 from mail_lab.machine.api import Machine
+from mail_lab.mail import agent
 from mail_lab.polling import poll
 from mail_lab.services.dovecot import maildir_of
 
@@ -165,16 +164,20 @@ def mail_burst(
     return reached - started
 
 
-def _latency_message(identity: MailIdentity, body_size: int) -> str:
-    message = email.message.EmailMessage()
-    message["From"] = identity.sender
-    message["To"] = identity.recipient
-    message["Subject"] = "mail-lab benchmark: latency"
-    message["Date"] = email.utils.formatdate(localtime=False)
-    message["Message-ID"] = f"<latency.{uuid.uuid4().hex}@mail-lab.test>"
+def _latency_job(identity: MailIdentity, address: str, body_size: int, bound: float) -> dict[str, object]:
+    """The agent's job that sends one message of about `body_size` bytes to `address`."""
     line = "Latency probe of the home-mail benchmarks.\n"
-    message.set_content(line * max(1, body_size // len(line)))
-    return message.as_string()
+    return {
+        "server": address,
+        "port": SMTP_PORT,
+        "helo": identity.helo,
+        "timeout": bound,
+        "sender": identity.sender,
+        "recipient": identity.recipient,
+        "subject": "mail-lab benchmark: latency",
+        "message_id": f"<latency.{uuid.uuid4().hex}@mail-lab.test>",
+        "body": line * max(1, body_size // len(line)),
+    }
 
 
 def delivery_latencies(
@@ -187,11 +190,13 @@ def delivery_latencies(
     latencies = []
     mailbox.clear()
     for _ in range(messages):
-        text = _latency_message(identity, 1000)
+        job = _latency_job(identity, address, 1000, bound)
         before = mailbox.count()
         started = time.perf_counter()
-        with NamespacedSMTP(remote, address, SMTP_PORT, identity.helo, timeout=bound) as smtp:
-            smtp.sendmail(identity.sender, [identity.recipient], text)
+        with network_namespace(remote):
+            sent = agent.send(job)
+        if not sent["accepted"]:
+            raise BenchmarkError(f"{address} refused a message: {sent}")
         reached = mailbox.wait_for(before + 1, bound, interval=0.002)
         if reached is None:
             raise BenchmarkError(f"a message to {address} did not reach the mailbox within {bound:.0f} s")

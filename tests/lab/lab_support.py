@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import os
 import subprocess
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -13,11 +12,11 @@ import pytest
 from mail_lab import preflight
 from mail_lab.lab.log_scan import LogScan
 from mail_lab.machine.api import Machine
+from mail_lab.mail import flow
 from mail_lab.polling import retry
 from mail_lab.units.unit import Unit
 
 PREFIX = "mla-"
-ECHO_PEER = Path(__file__).with_name("echo_peer.py")
 T = TypeVar("T")
 
 
@@ -58,12 +57,13 @@ def require_lab(services: bool = False) -> None:
 
 
 def echo_unit(name: str, port: int, **settings: Any) -> Unit:
-    """A TCP server that answers with the peer address it sees (see echo_peer.py)."""
+    """A TCP server that answers with "peer <the address it sees>" (the mail test agent's `serve`)."""
     ready_file = f"/run/{name}.ready"
+    serve = flow.serve_argv(port=port, tag="peer", ready_file=ready_file, log_file=f"/run/{name}.log")
     return Unit(
         name=name,
         exec_start_pre=[["rm", "-f", ready_file]],
-        exec_start=[["python3", str(ECHO_PEER), str(port), ready_file]],
+        exec_start=[serve],
         ready=f"test -e {ready_file}",
         ready_timeout=10.0,
         **settings,

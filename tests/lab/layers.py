@@ -12,12 +12,11 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import NamedTuple
 
 from mail_lab.machine.api import Machine
+from mail_lab.mail import flow
 
-PROBE = Path(__file__).with_name("security_probe.py")
 LAYER_OFF_COMMENT = "mls-layer-off"
 RECORDER_TABLE = "mls_seen"
 
@@ -40,11 +39,11 @@ def layer_off(machine: Machine, table: str, chain: str, namespace: str | None = 
 
 
 def knock(machine: Machine, address: str, port: int, namespace: str | None = None, source: str = "") -> str:
-    """One connection attempt with a single SYN (security_probe.py knock): "open <first line>",
+    """One connection attempt with a single SYN (the agent's `knock`): "open <first line>",
     "refused" or "timeout"."""
-    return machine.succeed(
-        f"{in_namespace(namespace)}python3 {PROBE} knock {address} {port} {source}"
-    ).strip()
+    command = flow.knock_command(address=address, port=port, source=source or None)
+    output = machine.succeed(f"{in_namespace(namespace)}{command}")
+    return str(json.loads(output.strip().splitlines()[-1])["reply"])
 
 
 class Syn(NamedTuple):

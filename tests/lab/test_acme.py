@@ -120,7 +120,7 @@ class RecordingMachine:
         """MailMachine.write_file; mode and ownership are not what these tests look at."""
         self.files[path] = content.encode() if isinstance(content, str) else content
 
-    def succeed(self, command: str) -> str:
+    def succeed(self, command: str, /, *, timeout: int | None = None) -> str:
         raise AssertionError(f"the ACME units run nothing while they are configured: {command}")
 
     def execute(self, command: str) -> tuple[int, str]:

@@ -18,6 +18,7 @@ import pytest
 from mail_lab.lab.daemon_logs import ALLOWED_LOG_LINES, PROBLEM_MARKERS, log_problems
 from mail_lab.lab.log_scan import LogScan
 from mail_lab.lab.world import World
+from mail_lab.mail import flow
 from mail_lab.polling import poll
 from mail_lab.services import dovecot
 
@@ -88,17 +89,17 @@ def test_an_error_dovecot_really_logs_is_reported(mail_world: World, daemon_log_
     assert daemon_log_scan.problems() == []
 
 
-def lmtp_delivery_twice(message_id: str, recipient: str) -> str:
-    """A shell command that delivers one message twice over dovecot's LMTP socket, as postfix."""
-    message = f"From: <bob@example.net>\r\nTo: <{recipient}>\r\nMessage-ID: {message_id}\r\n\r\nnew\r\n"
-    script = (
-        "import smtplib\n"
-        f"lmtp = smtplib.LMTP({dovecot.LMTP_SOCKET!r})\n"
-        "for _ in range(2):\n"
-        f"    lmtp.sendmail('bob@example.net', [{recipient!r}], {message!r})\n"
-        "lmtp.quit()\n"
-    )
-    return f"runuser -u {dovecot.MTA_USER} -- python3 -c {shlex.quote(script)}"
+def lmtp_delivery(message_id: str, recipient: str) -> dict[str, str]:
+    """The agent's job that delivers one message over dovecot's LMTP socket (run as postfix)."""
+    return {
+        "action": "send",
+        "lmtp_socket": dovecot.LMTP_SOCKET,
+        "sender": "bob@example.net",
+        "recipient": recipient,
+        "subject": "first delivery",
+        "body": "new\n",
+        "message_id": message_id,
+    }
 
 
 @pytest.mark.lab
@@ -114,7 +115,10 @@ def test_the_first_delivery_to_a_new_mailbox_logs_no_error(
     home.succeed(f"if [ -e {mailbox_home} ]; then mv {mailbox_home} {aside}; fi")
     try:
         message_id = f"<first.{uuid.uuid4().hex}@example.net>"
-        home.succeed(lmtp_delivery_twice(message_id, account))
+        for _ in range(2):
+            delivery = lmtp_delivery(message_id, account)
+            result = flow.run_agent(home, delivery, prefix=f"runuser -u {dovecot.MTA_USER} --")
+            assert result == {"accepted": True}, result
         messages = f"{mailbox_home}/Maildir/new {mailbox_home}/Maildir/cur"
         stored = home.succeed(f"grep -rlF -- {shlex.quote(message_id)} {messages} || true")
         assert len(stored.split()) == 1, f"the message and its retry should land once: {stored}"

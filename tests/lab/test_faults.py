@@ -15,7 +15,6 @@ import re
 import shlex
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from lab_support import expect_milter_down, require_lab
@@ -23,6 +22,7 @@ from lab_support import expect_milter_down, require_lab
 from mail_lab.lab.log_scan import LogScan
 from mail_lab.lab.world import World
 from mail_lab.machine.api import Machine
+from mail_lab.mail import flow
 from mail_lab.net import wireguard
 from mail_lab.polling import poll
 from mail_lab.services import dovecot, postfix
@@ -30,7 +30,9 @@ from mail_lab.services import dovecot, postfix
 PREFIX = "mlg-"
 BURST = 200
 DELIVERY_TIMEOUT = 240.0
-AGENT = "/run/fault_mail.py"
+# The Message-IDs of a burst: <tag-N@fault.test>.
+BURST_DOMAIN = "fault.test"
+HELO = "fault-test.example.net"
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 
@@ -48,9 +50,6 @@ class Faults:
         self.home_interface = view.home.interface
         self.maildir = dovecot.maildir_of(self.alice)
         self.home_isp_ipv4 = view.machine("home").address("ipv4")
-        source = (Path(__file__).parent / "fault_mail.py").read_text()
-        for name in ("remote", "home", "client"):
-            self.machines[name].write_file(AGENT, source)
 
     @property
     def home(self) -> Machine:
@@ -64,15 +63,25 @@ class Faults:
     def gateway(self) -> Machine:
         return self.machines["gateway"]
 
-    def agent(self, machine: Machine, *arguments: str, timeout: int = 600) -> dict[str, object]:
-        output = machine.succeed(f"python3 {AGENT} {shlex.join(arguments)}", timeout=timeout)
-        result: dict[str, object] = json.loads(output.strip().splitlines()[-1])
-        return result
-
     def burst(self, tag: str, count: int = BURST) -> None:
         """Queue `count` messages at the remote's MTA for alice (it delivers them on its own)."""
-        result = self.agent(self.remote, "burst", "127.0.0.1", "25", self.bob, self.alice, tag, str(count))
+        job = flow.burst_job(
+            server="127.0.0.1",
+            sender=self.bob,
+            recipient=self.alice,
+            tag=tag,
+            count=count,
+            domain=BURST_DOMAIN,
+            helo=HELO,
+        )
+        result = flow.run_agent(self.remote, job, timeout=600)
         assert result == {"accepted": count}, result
+
+    def send_file(self, path: str) -> flow.Submission:
+        """Send the message file `path` of the remote from bob to alice, to home's public address."""
+        return flow.send_file(
+            self.remote, path, server=self.public_ipv4, sender=self.bob, recipient=self.alice, helo=HELO
+        )
 
     def counts(self, tag: str) -> collections.Counter[str]:
         """How often each Message-ID of the burst `tag` is in alice's Maildir."""
@@ -212,9 +221,8 @@ def test_a_session_cut_by_a_namespace_restart_ends_at_once(faults: Faults) -> No
     waited on sessions of the namespace that was gone."""
     flag = "/run/hold.flag"
     faults.remote.succeed(f"rm -f {flag} {flag}.connected /run/hold.out")
-    faults.remote.succeed(
-        f"python3 {AGENT} hold {faults.public_ipv4} 25 {flag} > /run/hold.out 2>&1 < /dev/null &"
-    )
+    hold = flow.hold_command(server=faults.public_ipv4, flag=flag)
+    faults.remote.succeed(f"{hold} > /run/hold.out 2>&1 < /dev/null &")
     faults.remote.wait_for_file(f"{flag}.connected", timeout=30)
     faults.home.succeed(f"systemctl restart netns@{faults.namespace}.service")
     faults.home.wait_for_unit("postfix.service", timeout=60)
@@ -278,8 +286,17 @@ def test_fault_resolver_down_defers_outbound_and_keeps_inbound(faults: Faults) -
         faults.wait_for_burst("kresd-down")
         tag = "outbound-kresd-down"
         # Submitted inside the namespace (mynetworks): home's own line has port 25 blocked.
-        inject = f"ip netns exec {faults.namespace} python3 {AGENT} burst 127.0.0.1 25"
-        faults.home.succeed(f"{inject} {faults.alice} bob@example.net {tag} 5")
+        job = flow.burst_job(
+            server="127.0.0.1",
+            sender=faults.alice,
+            recipient="bob@example.net",
+            tag=tag,
+            count=5,
+            domain=BURST_DOMAIN,
+            helo=HELO,
+        )
+        result = flow.run_agent(faults.home, job, prefix=f"ip netns exec {faults.namespace}", timeout=600)
+        assert result == {"accepted": 5}, result
     except Exception:
         faults.home.succeed("systemctl start kresd@1.service")
         raise
@@ -302,10 +319,8 @@ def test_fault_mtu_mismatch_large_messages_still_flow(faults: Faults) -> None:
             "Message-ID: <mtu-large@fault.test>\\n\\n'; head -c 3900000 /dev/urandom | base64 -w 76; }"
             " > /run/mtu.eml"
         )
-        result = faults.agent(
-            faults.remote, "file", faults.public_ipv4, "25", faults.bob, faults.alice, "/run/mtu.eml"
-        )
-        assert result["code"] == 250, result
+        result = faults.send_file("/run/mtu.eml")
+        assert result.accepted, result
         faults.home.wait_until_succeeds(f"grep -rlF '<mtu-large@fault.test>' {faults.maildir}new", timeout=60)
     finally:
         faults.home.succeed(f"ip netns exec {faults.namespace} ip link set {interface} mtu 1420")
@@ -330,14 +345,10 @@ def test_a_100_mb_message_arrives_intact_and_a_larger_one_gets_552(faults: Fault
         )
     sizes = {n: int(faults.remote.succeed(f"stat -c %s /run/{n}.eml")) for n in ("big-fits", "big-too-big")}
     assert sizes["big-fits"] < limit < sizes["big-too-big"], sizes
-    refused = faults.agent(
-        faults.remote, "file", faults.public_ipv4, "25", faults.bob, faults.alice, "/run/big-too-big.eml"
-    )
-    assert refused["code"] == 552, refused
-    accepted = faults.agent(
-        faults.remote, "file", faults.public_ipv4, "25", faults.bob, faults.alice, "/run/big-fits.eml"
-    )
-    assert accepted["code"] == 250, accepted
+    refused = faults.send_file("/run/big-too-big.eml")
+    assert not refused.accepted and refused.code == 552, refused
+    accepted = faults.send_file("/run/big-fits.eml")
+    assert accepted.accepted, accepted
     delivered = faults.home.wait_until_succeeds(
         f"grep -rlF '<big-fits@fault.test>' {faults.maildir}new {faults.maildir}cur", timeout=180
     ).strip()

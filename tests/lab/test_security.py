@@ -4,20 +4,18 @@ ports or into home's default namespace, spoofing home's domain, and a WireGuard 
 The module brings up its own full lab (prefix mls-) because some attacks change the gateway for a
 while (a compromised gateway, an extra peer); each such change is undone in the test itself.
 Every attack runs from inside a lab machine: the client and the remote are "the internet", the
-gateway is the vServer, and tests/lab/security_probe.py is the attacker's SMTP client and the
-listeners' server (standard library only).
+gateway is the vServer, and the mail test agent (mail_lab.mail.agent, through mail_lab.mail.flow)
+is the attacker's SMTP client and the listeners' server.
 """
 
 from __future__ import annotations
 
 import base64
 import ipaddress
-import json
 import re
 import shlex
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,7 +34,6 @@ from mail_lab.units.unit import Unit
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 PREFIX = "mls-"
-PROBE = Path(__file__).with_name("security_probe.py")
 FAMILIES = ("ipv4", "ipv6")
 # A port that is not in the home intent's openPorts (tcp 25 80 465 993) and one that is.
 CLOSED_PORT = 8080
@@ -80,9 +77,9 @@ class Lab:
 
 
 def listener_unit(name: str, port: int, tag: str, namespace_path: str | None) -> Unit:
-    """A tagged TCP server (security_probe.py serve) in home's default namespace or in the one at
+    """A tagged TCP server (the agent's `serve`) in home's default namespace or in the one at
     `namespace_path`."""
-    serve = ["python3", str(PROBE), "serve", str(port), tag, f"/run/{name}.ready", f"/run/{name}.log"]
+    serve = flow.serve_argv(port=port, tag=tag, ready_file=f"/run/{name}.ready", log_file=f"/run/{name}.log")
     return Unit(
         name=f"{name}.service",
         exec_start_pre=[["rm", "-f", f"/run/{name}.ready"]],
@@ -122,12 +119,10 @@ def lab() -> Iterator[Lab]:
 
 
 def smtp(
-    machine: Machine, server: str, port: int, security: str, *commands: tuple[str, str], **job: Any
+    machine: Machine, server: str, port: int, security: flow.Security, *commands: tuple[str, str], **job: Any
 ) -> Any:
-    """One SMTP conversation from `machine` (security_probe.py smtp); its JSON result."""
-    spec = {"server": server, "port": port, "security": security, "commands": commands, **job}
-    output = machine.succeed(f"python3 {PROBE} smtp {shlex.quote(json.dumps(spec))}")
-    return json.loads(output.strip().splitlines()[-1])
+    """One SMTP conversation from `machine` (the agent's `probe`); its JSON result."""
+    return flow.probe(machine, server=server, port=port, security=security, commands=commands, **job)
 
 
 def replies(result: dict[str, Any]) -> dict[str, tuple[int, str]]:

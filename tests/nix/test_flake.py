@@ -28,6 +28,7 @@ VM_TOPOLOGY = '(import ./tests/topology.nix { overrides.gateway.uplink.interface
 SCENARIOS = REPO / "tests" / "scenarios"
 DAEMON_LOG_RULES = REPO / "pkgs" / "mail-lab" / "src" / "mail_lab" / "lab" / "daemon_logs.py"
 MAIL_HEADERS = REPO / "pkgs" / "mail-lab" / "src" / "mail_lab" / "mail" / "headers.py"
+MAIL_AGENT = MAIL_HEADERS.with_name("agent.py")
 SCENARIO_NAMES = sorted(path.stem for path in SCENARIOS.glob("*.py") if path.name != "common.py")
 CHEAP_CHECKS = {"plans", "example-hosts", "mail-lab"}
 EXAMPLE_BUILDS = {"example-gateway", "example-home", "example-home-plain"}
@@ -72,7 +73,7 @@ def test_the_outputs_are_the_documented_ones() -> None:
     assert attribute_names("nixosModules") == ["default", "mail-home", "netns", "wireguard-gateway"]
     assert attribute_names("nixosConfigurations") == ["gateway", "home", "home-plain"]
     for system in SYSTEMS:
-        assert attribute_names(f"packages.{system}") == ["home-mail-doctor", "mail-lab"]
+        assert attribute_names(f"packages.{system}") == ["home-mail-doctor", "mail-lab", "mail-test-agent"]
         assert attribute_names(f"apps.{system}") == ["home-mail-doctor"]
         assert outputs(f"apps.{system}.home-mail-doctor.program").endswith(
             "-home-mail-doctor/bin/home-mail-doctor"
@@ -201,6 +202,36 @@ def test_the_vm_machines_get_the_flakes_modules() -> None:
     )
     assert eval_json(f"toString {OUTPUTS}.{special}.mailserverModule") == str(
         REPO / "tests/nix/stubs/mailserver.nix"
+    )
+
+
+@needs_nixpkgs_lib
+def test_the_mail_test_agent_package_is_the_labs_agent() -> None:
+    """packages.<system>.mail-test-agent is pkgs/mail-test-agent, the lab's agent file as a program
+    of the bare python3 (it needs nothing beyond the standard library)."""
+    assert outputs("packages.x86_64-linux.mail-test-agent.callArguments") == {}
+    writers = "writers.writePython3Bin = name: arguments: content: { inherit name arguments content; };"
+    package = f"import ./pkgs/mail-test-agent/package.nix {{ {writers} }}"
+    assert eval_json(f"({package}).name") == "mail-test-agent"
+    assert eval_json(f"({package}).arguments") == {"doCheck": False}
+    assert eval_json(f"toString ({package}).content") == str(MAIL_AGENT)
+
+
+@needs_nixpkgs_lib
+def test_every_vm_machine_has_the_mail_test_agent() -> None:
+    """The VM tests' nodes have `mail-test-agent` on their PATH, as the lab's machines do."""
+    pkgs = 'inputs.nixpkgs.legacyPackages.x86_64-linux // { netcat-openbsd.name = "netcat-openbsd"; }'
+    defaults = f"""(let
+      inputs = import ./tests/nix/stubs/flake-inputs.nix;
+      pkgs = {pkgs};
+    in {OUTPUTS}.checks.x86_64-linux.vm-inbound.testArguments.defaults {{
+      inherit pkgs;
+      world.secrets.caCertificate = "/ca.pem";
+    }})"""
+    packages = eval_json(f"map (package: package.name) {defaults}.environment.systemPackages")
+    assert packages == ["mail-test-agent", "curl", "netcat-openbsd", "openssl", "nftables"]
+    assert eval_json(f"builtins.head {defaults}.environment.systemPackages") == outputs(
+        "packages.x86_64-linux.mail-test-agent"
     )
 
 

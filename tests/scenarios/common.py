@@ -4,7 +4,8 @@
 # driver (pkgs/mail-lab, network namespaces). Both provide the machines (`internet`, `gateway`,
 # `home`, `remote`, `client`), `subtest`, `start_all` and `topology`: the JSON of
 # tests/topology.nix. Everything here talks to machines only through the test-driver API and tools
-# present on both sides (curl, iproute2, coreutils), so one script serves both.
+# present on both sides (the mail test agent `mail-test-agent`, curl, iproute2, coreutils), so one
+# script serves both.
 #
 # Both drivers run pkgs/mail-lab/src/mail_lab/mail/headers.py before this file: its
 # `authentication_results`, `received_peers` and `header_values` are globals of every scenario.
@@ -50,6 +51,9 @@ REMOTE_MAILDIR = WORLD["machines"]["remote"]["maildir"]
 REMOTE_DOMAINS: dict[str, dict[str, Any]] = WORLD["remoteDomains"]
 
 MAIL_TIMEOUT = 120
+# The lab's mail test agent (pkgs/mail-lab's mail.agent): on the PATH of the lab's machines and of
+# the VM tests' nodes (the package pkgs/mail-test-agent).
+MAIL_AGENT = "mail-test-agent"
 # Units that must be running before mail can flow, per machine.
 MAIL_UNITS = {
     "home": ["postfix.service", "dovecot.service", "rspamd.service", WIREGUARD_UNIT],
@@ -87,16 +91,14 @@ def new_message_id(tag: str) -> str:
     return f"<{tag}.{uuid.uuid4().hex}@scenario.test>"
 
 
-def write_message(machine: Machine, sender: str, recipient: str, message_id: str, subject: str) -> str:
-    """Write an RFC 5322 message on `machine`; returns its path there."""
-    path = f"/tmp/{uuid.uuid4().hex}.eml"
-    body = (
-        f"From: <{sender}>\r\nTo: <{recipient}>\r\nSubject: {subject}\r\n"
-        f"Message-ID: {message_id}\r\nDate: Thu, 1 Jan 2026 00:00:00 +0000\r\n\r\n"
-        f"Scenario message {message_id}\r\n"
-    )
-    machine.succeed(f"printf %s {shlex.quote(body)} > {path}")
-    return path
+def mail_agent(job: dict[str, Any]) -> str:
+    """The shell command that runs the mail test agent with `job` (its result: one JSON object)."""
+    return f"{MAIL_AGENT} {shlex.quote(json.dumps(job))}"
+
+
+def run_mail_agent(machine: Machine, job: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(machine.succeed(mail_agent(job)).strip().splitlines()[-1])
+    return result
 
 
 def send_smtp(
@@ -111,26 +113,29 @@ def send_smtp(
     login: str | None = None,
     tls_name: str | None = None,
 ) -> str:
-    """Send one message with curl from `machine` to `address`; returns its Message-ID.
+    """Send one message from `machine` to `address`; returns its Message-ID.
 
-    With `tls_name`, the connection is implicit TLS (port 465) verified against that name (curl
-    checks the certificate against the system trust store, which holds the lab's or the test's CA);
-    with `login`, it authenticates as that account.
+    With `tls_name`, the connection is implicit TLS (port 465) verified against that name (with
+    the machine's trust store, which holds the lab's or the test's CA); with `login`, it
+    authenticates as that account.
     """
     message_id = new_message_id(tag)
-    path = write_message(machine, sender, recipient, message_id, f"scenario {tag}")
-    if tls_name is not None:
-        url = f"smtps://{tls_name}:{port}/{helo}"
-        resolve = f"--resolve {shlex.quote(f'{tls_name}:{port}:{url_host(address)}')}"
-    else:
-        url = f"smtp://{url_host(address)}:{port}/{helo}"
-        resolve = ""
-    credentials = f"--user {shlex.quote(f'{login}:{PASSWORDS[login]}')}" if login else ""
-    machine.succeed(
-        f"curl --silent --show-error --globoff --max-time 60 {resolve} {credentials} "
-        f"--mail-from {shlex.quote(sender)} --mail-rcpt {shlex.quote(recipient)} "
-        f"--upload-file {path} {shlex.quote(url)}"
-    )
+    job = {
+        "action": "send",
+        "server": address,
+        "port": port,
+        "security": "tls" if tls_name is not None else "none",
+        "tls_name": tls_name,
+        "helo": helo,
+        "login": {"user": login, "password": PASSWORDS[login]} if login else None,
+        "sender": sender,
+        "recipient": recipient,
+        "subject": f"scenario {tag}",
+        "body": f"Scenario message {message_id}\n",
+        "message_id": message_id,
+    }
+    result = run_mail_agent(machine, job)
+    assert result == {"accepted": True}, f"{address} port {port} refused the message: {result}"
     return message_id
 
 
@@ -150,16 +155,17 @@ def imap_fetch(
     machine: Machine, *, address: str, account: str, message_id: str, timeout: int = MAIL_TIMEOUT
 ) -> str:
     """Read the message with `message_id` over IMAPS from home's public `address`, TLS verified."""
-    credentials = shlex.quote(f"{account}:{PASSWORDS[account]}")
-    resolve = shlex.quote(f"{HOME_FQDN}:993:{url_host(address)}")
-    base = f"curl --silent --show-error --globoff --max-time 30 --resolve {resolve} --user {credentials}"
-    search = f'UID SEARCH HEADER Message-ID "{message_id}"'
-    found = machine.wait_until_succeeds(
-        f"{base} --request {shlex.quote(search)} imaps://{HOME_FQDN}/INBOX | grep -E '^\\* SEARCH [0-9]'",
-        timeout=timeout,
-    )
-    uid = found.split()[2]
-    return machine.succeed(f"{base} 'imaps://{HOME_FQDN}/INBOX;UID={uid}'")
+    job = {
+        "action": "imap_fetch",
+        "server": address,
+        "port": 993,
+        "tls_name": HOME_FQDN,
+        "user": account,
+        "password": PASSWORDS[account],
+        "message_id": message_id,
+    }
+    machine.wait_until_succeeds(f"{mail_agent(job)} | grep -qF '\"found\": true'", timeout=timeout)
+    return str(run_mail_agent(machine, job)["message"])
 
 
 def namespace_inode(machine: Machine, pid: str) -> str:

@@ -57,9 +57,11 @@ let
           system.name = name;
           # Every machine trusts the test world's CA (home's mail certificate, the ACME server).
           security.pki.certificateFiles = [ world.secrets.caCertificate ];
-          # The scenarios talk SMTP, IMAP and HTTP with curl, probe ports with nc, inspect
+          # The scenarios send and read mail with `mail-test-agent` (the lab's mail test agent, on
+          # the PATH of the lab's machines too), talk HTTP with curl, probe ports with nc, inspect
           # certificates with openssl and add counters with nft.
           environment.systemPackages = [
+            self.packages.${pkgs.stdenv.hostPlatform.system}.mail-test-agent
             pkgs.curl
             pkgs.netcat-openbsd
             pkgs.openssl

@@ -42,7 +42,7 @@ from mail_lab.machine.container import Container, ContainerSpec, find_containers
 from mail_lab.machine.systemd import SystemdMachine
 from mail_lab.net.internet import Internet
 from mail_lab.net.namespaces import create_namespace, list_namespaces, remove_namespace
-from mail_lab.units.install import code_binds, install_units, python_links
+from mail_lab.units.install import code_binds, install_units, lab_scripts, python_links
 from mail_lab.units.unit import Unit
 
 MACHINE_ORDER = ("internet", "gateway", "home", "remote", "client")
@@ -242,7 +242,7 @@ class World:
         }
 
     def _boot_containers(self, machines: list[SystemdMachine]) -> None:
-        """Each machine's namespace and root (its /etc files, the lab's python3), then every
+        """Each machine's namespace and root (its /etc files, the lab's python3 and programs), then every
         container boots at once, to basic.target (see BOOT_TARGET)."""
         for machine in machines:
             self._create_namespace(machine)
@@ -257,6 +257,9 @@ class World:
                 target = root / link.lstrip("/")
                 target.unlink(missing_ok=True)
                 target.symlink_to(python)
+            for path, script in lab_scripts().items():
+                (root / path.lstrip("/")).write_text(script)
+                (root / path.lstrip("/")).chmod(0o755)
             machine.container = Container.boot(machine.spec)
             self.record().save(self.config)
         for machine in machines:

@@ -1,9 +1,9 @@
 """Send, find and read back mail through the lab, using only the test-driver API of a machine.
 
-Every network action runs *inside* a machine: the client code (`mail/agent.py`, standard
-library only) is handed to the machine's own `python3` with `machine.succeed`, so the same calls
-work from the demo, the lab tests and scenario scripts. TLS is always verified, against the
-machine's trust store (which holds the lab CA).
+Every network action runs *inside* a machine: the mail test agent (`mail/agent.py`, standard
+library only, the command `mail-test-agent` on the machines' PATH) is run there with
+`machine.succeed`, so the same calls work from the demo and the lab tests, and on the NixOS VM
+tests' nodes. TLS is always verified, against the machine's trust store (which holds the lab CA).
 
 `authentication_results` and `received_peers` read what the receiving side recorded; they live in
 `mail_lab.mail.headers`, which the scenario scripts share, and are re-exported here.
@@ -11,13 +11,11 @@ machine's trust store (which holds the lab CA).
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import shlex
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 from mail_lab.mail import agent
@@ -27,14 +25,23 @@ from mail_lab.services.machine import DriverMachine
 
 __all__ = [
     "DriverMachine",
+    "MailAgentError",
     "MailRefusedError",
     "Submission",
+    "agent_command",
     "authentication_results",
+    "burst_job",
     "ehlo",
+    "hold_command",
     "imap_fetch",
+    "knock_command",
     "new_message_id",
+    "probe",
     "received_peers",
+    "run_agent",
     "send",
+    "send_file",
+    "serve_argv",
     "submit",
     "wait_for_maildir_message",
 ]
@@ -42,6 +49,12 @@ __all__ = [
 Security = Literal["none", "starttls", "tls"]
 POLL_INTERVAL = 0.5
 DEFAULT_TIMEOUT = 120.0
+# Per SMTP operation, for bursts and large messages to a server under a fault.
+LONG_TIMEOUT = 300.0
+
+
+class MailAgentError(Exception):
+    """The agent could not do what was asked (not a refusal by the server)."""
 
 
 class MailRefusedError(Exception):
@@ -59,18 +72,17 @@ class Submission:
     text: str = ""
 
 
-def _agent_path(machine: DriverMachine) -> str:
-    """Copy the agent into the machine once (named by its content, so an edit gets a new copy)."""
-    source = Path(agent.__file__).read_bytes()
-    path = f"/tmp/mail-lab-agent-{hashlib.sha256(source).hexdigest()[:12]}.py"
-    if machine.execute(f"test -f {path}")[0] != 0:
-        encoded = base64.b64encode(source).decode()
-        machine.succeed(f"echo {encoded} | base64 -d > {path}.new && mv {path}.new {path}")
-    return path
+def agent_command(job: dict[str, Any]) -> str:
+    """The shell command that runs the mail test agent (`mail/agent.py`) with `job` in a machine."""
+    return f"{agent.COMMAND} {shlex.quote(json.dumps(job))}"
 
 
-def _run_agent(machine: DriverMachine, job: dict[str, Any]) -> dict[str, Any]:
-    output = machine.succeed(f"python3 {_agent_path(machine)} {shlex.quote(json.dumps(job))}")
+def run_agent(
+    machine: DriverMachine, job: dict[str, Any], *, prefix: str = "", timeout: int | None = None
+) -> dict[str, Any]:
+    """Run the agent in `machine` (it is on the PATH of lab machines and of the VM tests' nodes),
+    after the command `prefix` if given (e.g. `ip netns exec wg`, `runuser -u postfix --`)."""
+    output = machine.succeed(f"{prefix} {agent_command(job)}".strip(), timeout=timeout)
     # The agent prints one JSON object as its last line.
     result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
     return result
@@ -116,10 +128,14 @@ def submit(
         "body": body,
         "message_id": message_id,
     }
-    result = _run_agent(machine, job)
+    return _submission(machine, job)
+
+
+def _submission(machine: DriverMachine, job: dict[str, Any]) -> Submission:
+    result = run_agent(machine, job)
     return Submission(
         accepted=bool(result["accepted"]),
-        message_id=message_id,
+        message_id=str(job.get("message_id") or ""),
         code=result.get("code"),
         text=str(result.get("text", "")),
     )
@@ -143,15 +159,88 @@ def ehlo(
     helo: str | None = None,
 ) -> dict[str, Any]:
     """The server's EHLO keywords and AUTH mechanisms, before and (for starttls) after STARTTLS."""
+    result = probe(
+        machine,
+        server=server,
+        port=port,
+        security=security,
+        tls_name=tls_name,
+        helo=helo,
+        timeout=agent.TIMEOUT,
+    )
+    if "error" in result or result["replies"]:
+        raise MailAgentError(f"EHLO to {server}:{port} failed: {result}")
+    return result
+
+
+def probe(
+    machine: DriverMachine,
+    *,
+    server: str,
+    port: int,
+    security: Security,
+    commands: Sequence[tuple[str, str]] = (),
+    tls_name: str | None = None,
+    helo: str | None = "probe.example.net",
+    timeout: float = 10.0,
+) -> dict[str, Any]:
+    """One SMTP conversation from `machine`: the greeting, the EHLO keywords (and after STARTTLS),
+    the reply to each command; a connection that fails is reported as `error`, never raised."""
     job = {
-        "action": "ehlo",
+        "action": "probe",
         "server": server,
         "port": port,
         "security": security,
         "tls_name": tls_name,
         "helo": helo,
+        "timeout": timeout,
+        "commands": [list(command) for command in commands],
     }
-    return _run_agent(machine, job)
+    return run_agent(machine, job)
+
+
+def send_file(
+    machine: DriverMachine, path: str, *, server: str, sender: str, recipient: str, helo: str | None = None
+) -> Submission:
+    """Send the message in the file `path` of `machine` as it is, over plain SMTP to server:25."""
+    job = {"action": "send", "server": server, "port": 25, "helo": helo, "timeout": LONG_TIMEOUT}
+    return _submission(machine, {**job, "sender": sender, "recipient": recipient, "message_file": path})
+
+
+def burst_job(
+    *, server: str, sender: str, recipient: str, tag: str, count: int, domain: str, helo: str | None = None
+) -> dict[str, Any]:
+    """The agent's job that sends `count` messages in one plain SMTP session to server:25,
+    Message-IDs <tag-N@domain>; run it with `run_agent` or `agent_command`."""
+    return {
+        "action": "burst",
+        "server": server,
+        "port": 25,
+        "sender": sender,
+        "recipient": recipient,
+        "tag": tag,
+        "count": count,
+        "domain": domain,
+        "helo": helo,
+        "timeout": LONG_TIMEOUT,
+    }
+
+
+def hold_command(*, server: str, flag: str, port: int = 25) -> str:
+    """The shell command of an SMTP session held open until the file `flag` exists (the agent's
+    `hold`); it prints the outcome as JSON."""
+    return agent_command({"action": "hold", "server": server, "port": port, "flag": flag})
+
+
+def knock_command(*, address: str, port: int, source: str | None = None) -> str:
+    """The shell command of one TCP connection attempt with a single SYN (the agent's `knock`)."""
+    return agent_command({"action": "knock", "address": address, "port": port, "source": source})
+
+
+def serve_argv(*, port: int, tag: str, ready_file: str, log_file: str) -> list[str]:
+    """The command (argument list) of a tagged TCP server (the agent's `serve`), e.g. for a unit."""
+    job = {"action": "serve", "port": port, "tag": tag, "ready_file": ready_file, "log_file": log_file}
+    return [agent.COMMAND, json.dumps(job)]
 
 
 def wait_for_maildir_message(
@@ -194,7 +283,7 @@ def imap_fetch(
     }
 
     def fetched() -> str | None:
-        result = _run_agent(machine, job)
+        result = run_agent(machine, job)
         return str(result["message"]) if result["found"] else None
 
     message = poll(fetched, timeout, POLL_INTERVAL)

@@ -12,8 +12,9 @@ from typing import Protocol
 
 
 class DriverMachine(Protocol):
-    def succeed(self, command: str) -> str:
-        """Run a shell command inside the machine; raise unless it exits 0; return its output."""
+    def succeed(self, command: str, /, *, timeout: int | None = None) -> str:
+        """Run a shell command inside the machine (for at most `timeout` seconds if given); raise
+        unless it exits 0; return its output."""
         ...
 
     def execute(self, command: str) -> tuple[int, str]:

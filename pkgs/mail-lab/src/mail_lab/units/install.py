@@ -6,14 +6,15 @@ The lab's daemon units (mail_lab.services, mail_lab.net.wireguard) become NixOS 
 module system merges a module's `systemd.services.<name>` with the plan's fragment, and written
 to the machine's /etc/systemd/system.
 
-The lab's own programs (the mail agent, the doctor, the tests' probes) run with the host's
-Python, which the machine sees read-only at its host path (`code_binds`), as `python3`.
+The lab's own programs (the mail test agent, the doctor) run with the host's Python, which the
+machine sees read-only at its host path (`code_binds`), as `python3`.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import shlex
 import sys
 import sysconfig
 from collections.abc import Mapping
@@ -23,6 +24,7 @@ from typing import Any
 from mail_lab.machine import rootfs
 from mail_lab.machine.api import Machine
 from mail_lab.machine.systemd import SystemdMachine
+from mail_lab.mail import agent
 from mail_lab.units.definitions import definitions, target_definitions
 from mail_lab.units.plan import render_plan_units, tree_programs
 from mail_lab.units.render import RenderContext, render_services, upstream_units
@@ -82,8 +84,16 @@ def add_units(machine: Machine, units: list[Unit], fragments: Mapping[str, Mappi
 
 
 def lab_programs() -> dict[str, str]:
-    """Programs a lab machine has beside its tree's packages: the lab's Python."""
-    return {"python3": f"{PROGRAM_DIR}/python3"}
+    """Programs a lab machine has beside its tree's packages: the lab's Python and mail test agent."""
+    return {"python3": f"{PROGRAM_DIR}/python3", agent.COMMAND: f"{PROGRAM_DIR}/{agent.COMMAND}"}
+
+
+def lab_scripts() -> dict[str, str]:
+    """Path -> content of the programs the lab writes into every machine: the mail test agent
+    (`mail-test-agent`, as the VM tests' nodes have it), run by the lab's Python from the lab's
+    package, which the machine sees at its host path."""
+    source = shlex.quote(str(Path(agent.__file__).resolve()))
+    return {f"{PROGRAM_DIR}/{agent.COMMAND}": f'#!/bin/sh\nexec {PROGRAM_DIR}/python3 {source} "$@"\n'}
 
 
 def _outermost(paths: list[Path]) -> list[Path]:
