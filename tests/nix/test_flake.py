@@ -226,6 +226,7 @@ def test_every_vm_machine_has_the_mail_test_agent() -> None:
       pkgs = {pkgs};
     in {OUTPUTS}.checks.x86_64-linux.vm-inbound.testArguments.defaults {{
       inherit pkgs;
+      name = "home";
       world.secrets.caCertificate = "/ca.pem";
     }})"""
     packages = eval_json(f"map (package: package.name) {defaults}.environment.systemPackages")
