@@ -509,26 +509,23 @@ def test_mail_spoofing_homes_domain_is_rejected_by_dmarc(lab: Lab, family: str) 
     ]
     assert published.strip() == dmarc and "p=reject" in dmarc
     address = lab.home_address(family)
+    # Who spoofs, with which envelope sender and HELO; From: is home's domain for both.
+    spoofers = {
+        "remote": (remote, lab.bob, lab.view.machine("remote").fqdn),
+        "client": (client, lab.alice, "client.example.net"),
+    }
     attempts = {
-        "remote": flow.submit(
-            remote,
+        source: flow.submit(
+            machine,
             server=address,
             tls_name=lab.home_name,
-            sender=lab.bob,
+            sender=sender,
             header_from=lab.alice,
             recipient=lab.alice,
-            helo=lab.view.machine("remote").fqdn,
-            tag=f"spoof-remote-{family}",
-        ),
-        "client": flow.submit(
-            client,
-            server=address,
-            tls_name=lab.home_name,
-            sender=lab.alice,
-            recipient=lab.alice,
-            helo="client.example.net",
-            tag=f"spoof-client-{family}",
-        ),
+            helo=helo,
+            tag=f"spoof-{source}-{family}",
+        )
+        for source, (machine, sender, helo) in spoofers.items()
     }
     for source, attempt in attempts.items():
         # rspamd's "reject" action: postfix refuses the message after DATA.
