@@ -276,13 +276,19 @@ def machine_line(machine: dict[str, Any]) -> str:
 # --- the files -----------------------------------------------------------------------------------
 
 
+def _load_averages(machine: dict[str, Any]) -> str:
+    start, end = machine.get("load_average_at_start"), machine.get("load_average_at_end")
+    if start is None:
+        return "load average not recorded"
+    return f"load average {start} at the start, {end if end is not None else '?'} at the end"
+
+
 def markdown(results: Results) -> str:
     machine = results.machine
     settings = results.settings
     lines = [
         f"Measured {results.started or machine.get('date', '?')} on {machine_line(machine)}"
-        f" (load average {machine.get('load_average_at_start', '?')} at the start,"
-        f" {machine.get('load_average_at_end', '?')} at the end),"
+        f" ({_load_averages(machine)}),"
         f" {settings.get('runs', '?')} runs per figure"
         + (" (quick mode: smaller loads)" if settings.get("quick") else "")
         + ("." if results.complete else "; **incomplete run**."),

@@ -284,7 +284,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_arguments(argv)
     if os.geteuid() != 0:
-        print("benchmarks: must run as root (the lab builds network namespaces): use sudo", file=sys.stderr)
+        print("benchmarks: must run as root (the lab builds network namespaces)", file=sys.stderr)
         return 2
     settings = Settings.from_arguments(args)
     results = Results(machine=machine_info(), settings=asdict(settings), started=now())

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(records.render(doctor))
             return 0
         if os.geteuid() != 0:
-            raise plan.PlanInputError("must run as root (it reads namespaces, WireGuard and keys): use sudo")
+            raise plan.PlanInputError("must run as root (it reads namespaces, WireGuard and keys)")
     except plan.PlanInputError as error:
         print(f"home-mail-doctor: {error}", file=sys.stderr)
         return 2

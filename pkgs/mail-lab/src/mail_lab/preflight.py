@@ -52,7 +52,7 @@ def missing_programs(services: bool = True) -> dict[str, str]:
 
 def check(services: bool = True) -> None:
     if os.geteuid() != 0:
-        raise PreflightError("the lab must run as root (it creates network namespaces and mounts): use sudo")
+        raise PreflightError("the lab must run as root (it creates network namespaces and mounts)")
     missing = missing_programs(services)
     if missing:
         packages = " ".join(sorted(set(missing.values())))
