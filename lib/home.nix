@@ -126,7 +126,7 @@ let
       role = "home";
       namespace = {
         name = namespace;
-        inherit (netns) unit path files;
+        inherit (netns) unit path;
         sysctl = namespaceSysctl;
         inherit resolvConf;
         nftables = firewall;
