@@ -121,8 +121,8 @@ def pebble_unit(machine: MailMachine, topology: dict[str, Any], ca: LabCA) -> Un
         type="simple",
         exec_start=[pebble_argv(PEBBLE_CONFIG, name_server)],
         environment=dict(PEBBLE_ENVIRONMENT),
-        # Pebble resolves the names it validates through the lab's authoritative server.
-        after=[dns.UNIT_NAME],
+        # Pebble resolves the names it validates through the lab's authoritative server, but only
+        # when it validates: it starts beside knot, and the internet is up when both are.
         wants=[dns.UNIT_NAME],
         ready=pebble_ready_command(server),
     )

@@ -58,9 +58,11 @@ def knot_unit(machine: MailMachine, world: MailWorld, dns: dict[str, Any], ca: L
         machine.write_file(f"{ZONE_DIR}/{zone}.zone", text)
     machine.write_file(CONFIG, knot_config(world, sorted(zones)), mode=0o640, group="knot")
     server = world.name_server.ipv4[0] if world.name_server.ipv4 else world.name_server.addresses[0]
-    # Ready once every zone is served (knotd loads zones after it starts listening).
+    # Ready once every zone is served (knotd loads zones after it starts listening). Over TCP: a
+    # query sent while knotd is still binding is refused at once, where a UDP one is lost and
+    # kdig waits out its whole timeout (1 s, the least it takes).
     soa_checks = " && ".join(
-        f"kdig +norec +timeout=1 +retry=0 @{server} SOA {shlex.quote(zone)} | grep -q 'status: NOERROR'"
+        f"kdig +tcp +norec +timeout=1 +retry=0 @{server} SOA {shlex.quote(zone)} | grep -q 'status: NOERROR'"
         for zone in sorted(zones)
     )
     return Unit(
