@@ -25,6 +25,7 @@ from pathlib import Path
 
 from mail_lab.commands import run, spawn
 from mail_lab.lab.processes import ProcessRef, all_pids, reap
+from mail_lab.machine import cgroups
 from mail_lab.net.namespaces import namespace_name, namespace_path
 from mail_lab.polling import poll
 
@@ -149,7 +150,8 @@ class Container:
         """Start the container; returns once its PID 1 runs (see `wait_running` for the boot)."""
         mount_root(spec)
         with spec.log_file.open("ab") as log:
-            process = spawn(nspawn_argv(spec), stdout=log, stderr=subprocess.STDOUT, env=NSPAWN_ENVIRONMENT)
+            argv = cgroups.joining(cgroups.make(spec.name), nspawn_argv(spec))
+            process = spawn(argv, stdout=log, stderr=subprocess.STDOUT, env=NSPAWN_ENVIRONMENT)
         nspawn = ProcessRef.of(process.pid)
 
         def started() -> ProcessRef | bool:
