@@ -37,17 +37,23 @@ def container_cgroups(container: str) -> list[Path]:
 
 
 def make(container: str) -> list[Path]:
-    """The container's cgroups, made empty; what its nspawn joins (see `joining`)."""
+    """The container's cgroups, made empty; what its nspawn joins (see `joining`). None where the
+    host does not let the lab make cgroups (then every container runs in the root cgroup)."""
     cgroups = container_cgroups(container)
-    for cgroup in cgroups:
-        remove(cgroup)
-        cgroup.mkdir(parents=True, exist_ok=True)
+    try:
+        for cgroup in cgroups:
+            remove(cgroup)
+            cgroup.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return []
     return cgroups
 
 
 def joining(cgroups: list[Path], argv: list[str]) -> list[str]:
     """`argv` run by a shell that first joins `cgroups`, so all it starts is in them from its
     first fork."""
+    if not cgroups:
+        return argv
     procs = " ".join(shlex.quote(str(cgroup / "cgroup.procs")) for cgroup in cgroups)
     return ["sh", "-c", f'echo $$ | tee {procs} >/dev/null && exec "$@"', "sh", *argv]
 
