@@ -32,6 +32,8 @@ from mail_lab.polling import poll
 BOOT_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0
 POLL = 0.05
+# How long the cgroups of an ended container may take to empty.
+CGROUP_WAIT = 5.0
 # systemd's power-off request for a container's manager (man systemd, "Signals").
 POWER_OFF_SIGNAL = signal.SIGRTMIN + 4
 # nspawn mounts /proc/sys read-only unless it made the network namespace itself; the lab's units
@@ -210,7 +212,7 @@ class Container:
         if not self._wait_ended(timeout):
             self.kill()
             return
-        unmount_root(self.spec)
+        self._release()
 
     def request_power_off(self) -> None:
         """Ask systemd to power off, without waiting (several machines stop in parallel)."""
@@ -219,7 +221,13 @@ class Container:
     def kill(self) -> None:
         """A crash: every process of the container ends at once, no unit stops cleanly."""
         _end(self.nspawn, self.init)
+        self._release()
+
+    def _release(self) -> None:
+        """What the ended container held on the host: its root's mount and its cgroups (empty
+        once its processes have left, which may take a moment)."""
         unmount_root(self.spec)
+        poll(lambda: not cgroups.remove_all(lambda name: name == self.spec.name), CGROUP_WAIT, POLL)
 
     def _wait_ended(self, timeout: float) -> bool:
         def ended() -> bool:
