@@ -30,8 +30,6 @@ from mail_lab.polling import poll
 KILL_GRACE = 5.0
 CONTAINER_STOP_TIMEOUT = 15.0
 POLL = 0.05
-# How long the cgroups of ended containers may take to empty.
-CGROUP_WAIT = 5.0
 # Runtime state removed with the lab; secrets kept by the services (CA, DKIM keys) stay.
 RUNTIME_ENTRIES = ("machines", "lab.json", "topology.json")
 
@@ -147,9 +145,8 @@ def teardown(config: LabConfig) -> TeardownReport:
     record = LabRecord.load(config)
     inits = [ref for ref in (record.inits.values() if record else []) if ref is not None]
     _kill(_processes_in(lab_namespaces(config), inits), report)
-    # Empty once their containers have ended (a process may take a moment to leave).
-    if poll(lambda: not cgroups.remove_all(config.owns_namespace), CGROUP_WAIT, 0.1) is None:
-        report.problems += cgroups.remove_all(config.owns_namespace)
+    # The cgroups of this prefix's containers, a crashed run's too.
+    report.problems += cgroups.remove_when_empty(config.owns_namespace)
     for name in lab_namespaces(config):
         try:
             remove_namespace(name)

@@ -16,8 +16,12 @@ import shlex
 from collections.abc import Callable
 from pathlib import Path
 
+from mail_lab.polling import poll
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PARENT = "mail-lab"
+# How long the cgroups of ended containers may take to empty (their processes leaving).
+EMPTY_WAIT = 5.0
 
 
 def hierarchies() -> list[Path]:
@@ -77,4 +81,17 @@ def remove_all(owns: Callable[[str], bool]) -> list[str]:
                     remove(cgroup)
                 except OSError as error:
                     problems.append(f"cgroup {cgroup}: {error}")
+    return problems
+
+
+def remove_when_empty(owns: Callable[[str], bool]) -> list[str]:
+    """`remove_all`, tried again while the cgroups' last processes leave (EMPTY_WAIT at most);
+    the problems left."""
+    problems: list[str] = []
+
+    def removed() -> bool:
+        problems[:] = remove_all(owns)
+        return not problems
+
+    poll(removed, EMPTY_WAIT, 0.1)
     return problems

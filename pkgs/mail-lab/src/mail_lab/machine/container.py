@@ -32,8 +32,6 @@ from mail_lab.polling import poll
 BOOT_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0
 POLL = 0.05
-# How long the cgroups of an ended container may take to empty.
-CGROUP_WAIT = 5.0
 # systemd's power-off request for a container's manager (man systemd, "Signals").
 POWER_OFF_SIGNAL = signal.SIGRTMIN + 4
 # nspawn mounts /proc/sys read-only unless it made the network namespace itself; the lab's units
@@ -227,7 +225,7 @@ class Container:
         """What the ended container held on the host: its root's mount and its cgroups (empty
         once its processes have left, which may take a moment)."""
         unmount_root(self.spec)
-        poll(lambda: not cgroups.remove_all(lambda name: name == self.spec.name), CGROUP_WAIT, POLL)
+        cgroups.remove_when_empty(lambda name: name == self.spec.name)
 
     def _wait_ended(self, timeout: float) -> bool:
         def ended() -> bool:
